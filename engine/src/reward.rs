@@ -1,0 +1,253 @@
+//! Reward functions, and rubrics that combine them into named, weighted terms.
+
+use crate::task::Task;
+use crate::trajectory::Trajectory;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+
+/// A reward value with what the verifier saw (the extracted answer, the limit hit, the rule
+/// that failed): the diagnostics that make a wrong reward debuggable.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Reward {
+    /// The value; finite.
+    pub value: f64,
+    /// Diagnostics, or `Null`.
+    pub info: Value,
+}
+
+impl Reward {
+    /// A value with diagnostics.
+    pub fn with_info(value: f64, info: Value) -> Self {
+        Self { value, info }
+    }
+}
+
+impl From<f64> for Reward {
+    fn from(value: f64) -> Self {
+        Self { value, info: Value::Null }
+    }
+}
+
+impl From<bool> for Reward {
+    fn from(ok: bool) -> Self {
+        Self::from(if ok { 1.0 } else { 0.0 })
+    }
+}
+
+/// The verifier could not judge: its own bug, or a task it cannot use (a gold query that fails).
+///
+/// This is never a zero reward. A wrong answer is `Ok(0.0)`; an `Err` marks the term as failed,
+/// and the rollout is left out of training and counted, so a broken verifier shows up in the
+/// metrics instead of silently teaching the policy that everything is wrong.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct RewardError(pub String);
+
+impl RewardError {
+    /// An error with the given message.
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
+
+/// A verifier: a pure function of the task and the trajectory.
+///
+/// Purity is what lets a saved run be rescored, and lets the runner score episodes on any
+/// thread while the policy generates.
+pub trait RewardFn: Send + Sync {
+    /// Judges one finished episode.
+    fn score(&self, task: &Task, trajectory: &Trajectory) -> Result<Reward, RewardError>;
+}
+
+impl<F> RewardFn for F
+where
+    F: Fn(&Task, &Trajectory) -> Result<Reward, RewardError> + Send + Sync,
+{
+    fn score(&self, task: &Task, trajectory: &Trajectory) -> Result<Reward, RewardError> {
+        self(task, trajectory)
+    }
+}
+
+/// One named term of a rubric. Weight 0 makes it a metric: logged, not rewarded.
+#[derive(Clone)]
+pub struct Term {
+    /// Name in metrics (`reward/<name>`) and in `rlvr score` output.
+    pub name: String,
+    /// Weight in the total.
+    pub weight: f64,
+    /// The verifier.
+    pub func: Arc<dyn RewardFn>,
+}
+
+/// Named, weighted reward terms; the total is their weighted sum.
+#[derive(Clone, Default)]
+pub struct Rubric {
+    terms: Vec<Term>,
+}
+
+impl std::fmt::Debug for Rubric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let terms: Vec<_> = self.terms.iter().map(|t| (&t.name, t.weight)).collect();
+        f.debug_struct("Rubric").field("terms", &terms).finish()
+    }
+}
+
+impl Rubric {
+    /// An empty rubric.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a weighted term.
+    pub fn term(mut self, name: impl Into<String>, weight: f64, func: impl RewardFn + 'static) -> Self {
+        self.terms.push(Term { name: name.into(), weight, func: Arc::new(func) });
+        self
+    }
+
+    /// Adds a metric: a term of weight 0.
+    pub fn metric(self, name: impl Into<String>, func: impl RewardFn + 'static) -> Self {
+        self.term(name, 0.0, func)
+    }
+
+    /// Adds every term of `other`, with weights multiplied by `scale`.
+    pub fn extend(mut self, other: Rubric, scale: f64) -> Self {
+        self.terms.extend(other.terms.into_iter().map(|t| Term { weight: t.weight * scale, ..t }));
+        self
+    }
+
+    /// The terms, in order.
+    pub fn terms(&self) -> &[Term] {
+        &self.terms
+    }
+
+    /// The best total this rubric can give, assuming terms lie in [0, 1].
+    pub fn max_total(&self) -> f64 {
+        self.terms.iter().map(|t| t.weight.max(0.0)).sum()
+    }
+
+    /// Scores one episode. A term that errs, panics or returns a non-finite value keeps its
+    /// error; the other terms are still computed.
+    pub fn score(&self, task: &Task, trajectory: &Trajectory) -> Scored {
+        let terms = self
+            .terms
+            .iter()
+            .map(|t| {
+                let result = catch_unwind(AssertUnwindSafe(|| t.func.score(task, trajectory)))
+                    .unwrap_or_else(|panic| Err(RewardError(format!("panicked: {}", panic_message(&*panic)))));
+                let (value, info) = match result {
+                    Ok(r) if r.value.is_finite() => (Ok(r.value), r.info),
+                    Ok(r) => (Err(format!("returned a non-finite value ({})", r.value)), r.info),
+                    Err(e) => (Err(e.0), Value::Null),
+                };
+                TermScore { name: t.name.clone(), weight: t.weight, value, info }
+            })
+            .collect();
+        Scored { terms }
+    }
+}
+
+/// The text of a caught panic payload.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic payload".to_string()
+    }
+}
+
+/// One term's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TermScore {
+    /// The term's name.
+    pub name: String,
+    /// Its weight.
+    pub weight: f64,
+    /// Its value, or the verifier's error.
+    pub value: Result<f64, String>,
+    /// The verifier's diagnostics.
+    pub info: Value,
+}
+
+/// Every term's result for one episode.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scored {
+    /// In rubric order.
+    pub terms: Vec<TermScore>,
+}
+
+impl Scored {
+    /// The weighted sum, or `None` when a term with non-zero weight failed: a total that
+    /// silently dropped a term would be a wrong reward.
+    pub fn total(&self) -> Option<f64> {
+        self.terms
+            .iter()
+            .filter(|t| t.weight != 0.0)
+            .map(|t| t.value.as_ref().ok().map(|v| v * t.weight))
+            .sum()
+    }
+
+    /// The errors of every failed term, as `name: error` joined by "; ".
+    pub fn error(&self) -> Option<String> {
+        let errs: Vec<String> = self
+            .terms
+            .iter()
+            .filter_map(|t| t.value.as_ref().err().map(|e| format!("{}: {e}", t.name)))
+            .collect();
+        (!errs.is_empty()).then(|| errs.join("; "))
+    }
+
+    /// The value of the term `name`, if it exists and succeeded.
+    pub fn get(&self, name: &str) -> Option<f64> {
+        self.terms.iter().find(|t| t.name == name).and_then(|t| t.value.clone().ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn task() -> Task {
+        Task::new("t", json!({}))
+    }
+
+    #[test]
+    fn total_is_weighted_sum_and_metrics_do_not_count() {
+        let r = Rubric::new()
+            .term("a", 2.0, |_: &Task, _: &Trajectory| Ok(Reward::from(0.5)))
+            .term("b", 1.0, |_: &Task, _: &Trajectory| Ok(Reward::from(1.0)))
+            .metric("m", |_: &Task, _: &Trajectory| Ok(Reward::from(7.0)));
+        let s = r.score(&task(), &Trajectory::default());
+        assert_eq!(s.total(), Some(2.0));
+        assert_eq!(s.get("m"), Some(7.0));
+        assert_eq!(r.max_total(), 3.0);
+    }
+
+    #[test]
+    fn failing_panicking_and_nan_terms_keep_their_errors() {
+        let r = Rubric::new()
+            .term("err", 1.0, |_: &Task, _: &Trajectory| Err(RewardError::new("gold query failed")))
+            .term("panic", 1.0, |_: &Task, _: &Trajectory| -> Result<Reward, RewardError> { panic!("boom") })
+            .term("nan", 1.0, |_: &Task, _: &Trajectory| Ok(Reward::from(f64::NAN)))
+            .term("ok", 1.0, |_: &Task, _: &Trajectory| Ok(Reward::from(1.0)));
+        let s = r.score(&task(), &Trajectory::default());
+        assert_eq!(s.total(), None, "a failed weighted term makes the total unknown, not zero");
+        assert_eq!(s.terms[0].value, Err("gold query failed".into()));
+        assert_eq!(s.terms[1].value, Err("panicked: boom".into()));
+        assert!(s.terms[2].value.as_ref().unwrap_err().contains("non-finite"));
+        assert_eq!(s.get("ok"), Some(1.0));
+        assert!(s.error().unwrap().starts_with("err: gold query failed; panic: panicked: boom"));
+    }
+
+    #[test]
+    fn failed_metric_does_not_void_the_total() {
+        let r = Rubric::new()
+            .term("a", 1.0, |_: &Task, _: &Trajectory| Ok(Reward::from(1.0)))
+            .metric("m", |_: &Task, _: &Trajectory| Err(RewardError::new("x")));
+        assert_eq!(r.score(&task(), &Trajectory::default()).total(), Some(1.0));
+    }
+}

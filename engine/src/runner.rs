@@ -1,0 +1,375 @@
+//! The rollout runner: many episodes at once, one batched `generate` per turn.
+
+use crate::env::{Environment, Status, Step};
+use crate::message::Message;
+use crate::policy::{GenRequest, Policy, PolicyError};
+use crate::pool::Pool;
+use crate::registry::EnvSpec;
+use crate::reward::{Rubric, Scored, panic_message};
+use crate::seed::{self, stream};
+use crate::task::Task;
+use crate::trajectory::{Group, Outcome, Sample, Stage, Trajectory};
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use serde::{Deserialize, Serialize};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Limits and shape of one batch of rollouts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RolloutConfig {
+    /// Samples per task (GRPO's G). Default 4.
+    pub group_size: u32,
+    /// Policy turns per episode before the runner truncates it. Default 1.
+    pub max_turns: u32,
+    /// Tokens per episode (prompt, policy and environment tokens together) before the runner
+    /// truncates it. Default 2048.
+    pub max_tokens: usize,
+    /// New tokens per policy turn. Default 256.
+    pub max_new_tokens: usize,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        Self { group_size: 4, max_turns: 1, max_tokens: 2048, max_new_tokens: 256 }
+    }
+}
+
+/// Where the time of a batch went, and how it ended.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RolloutStats {
+    /// Wall-clock seconds of the whole batch.
+    pub wall_s: f64,
+    /// Seconds inside `Policy::generate` and `Policy::encode`.
+    pub generate_s: f64,
+    /// Worker seconds inside environments (summed over workers).
+    pub env_s: f64,
+    /// Worker seconds inside rubrics (summed over workers).
+    pub score_s: f64,
+    /// Episodes run.
+    pub episodes: usize,
+    /// Episodes that failed (infrastructure).
+    pub failed: usize,
+    /// Episodes with a failed weighted reward term (verifier error).
+    pub verifier_errors: usize,
+    /// Episodes cut by the runner's turn or token limit.
+    pub truncated: usize,
+    /// Tokens sampled by the policy.
+    pub policy_tokens: usize,
+    /// Environment steps taken.
+    pub steps: usize,
+}
+
+/// The result of a batch: one group per task, in task order.
+#[derive(Clone, Debug)]
+pub struct Rollout {
+    /// Groups in the order the tasks were given.
+    pub groups: Vec<Group>,
+    /// Timings and counts.
+    pub stats: RolloutStats,
+}
+
+/// Runs rollouts on a worker pool.
+///
+/// ## Design
+/// The policy stays on the calling thread and sees every live episode in one `generate` call per
+/// turn; environment resets and steps, and scoring, run on the pool. An episode is scored as soon
+/// as it finishes, while the policy generates the next turn of the others. Seeds come from
+/// `(seed, task index, sample index, turn)`, so results do not depend on which worker ran what.
+/// A panic or error in an environment or a reward fails that episode only.
+pub struct Runner {
+    pool: Pool,
+}
+
+enum Done {
+    Env { ep: usize, env: Option<Box<dyn Environment>>, result: Result<EnvOut, String>, secs: f64 },
+    Score { ep: usize, trajectory: Trajectory, scored: Scored, secs: f64 },
+}
+
+enum EnvOut {
+    Reset(Vec<Message>),
+    Step(Step),
+}
+
+struct Episode {
+    group: usize,
+    sample: u32,
+    seed: u64,
+    task: Arc<Task>,
+    traj: Trajectory,
+    env: Option<Box<dyn Environment>>,
+    pending: Vec<Message>,
+    turn: u32,
+    outcome: Option<Outcome>,
+}
+
+impl Runner {
+    /// A runner with `workers` threads (0: one per core).
+    pub fn new(workers: usize) -> Self {
+        Self { pool: Pool::new(workers) }
+    }
+
+    /// Worker threads in use.
+    pub fn workers(&self) -> usize {
+        self.pool.threads()
+    }
+
+    /// Runs `config.group_size` episodes of each task and scores them.
+    ///
+    /// `tasks` pairs each task with its index in its split; `seed` should already be derived
+    /// from the run seed and the iteration. Only a policy failure is an `Err`: it leaves no
+    /// usable batch.
+    pub fn rollout(
+        &self,
+        policy: &mut dyn Policy,
+        env: &EnvSpec,
+        rubric: &Arc<Rubric>,
+        tasks: Vec<(u64, Task)>,
+        config: &RolloutConfig,
+        seed: u64,
+        greedy: bool,
+    ) -> Result<Rollout, PolicyError> {
+        let started = Instant::now();
+        let (tx, rx) = unbounded::<Done>();
+        let mut stats = RolloutStats::default();
+        let mut groups: Vec<Group> = Vec::with_capacity(tasks.len());
+        let mut eps: Vec<Episode> = Vec::new();
+        for (g, (task_index, task)) in tasks.into_iter().enumerate() {
+            let task = Arc::new(task);
+            for sample in 0..config.group_size {
+                let ep_seed = seed::derive(seed, &[stream::ENV, task_index, u64::from(sample)]);
+                eps.push(Episode {
+                    group: g,
+                    sample,
+                    seed: ep_seed,
+                    task: task.clone(),
+                    traj: Trajectory::default(),
+                    env: None,
+                    pending: Vec::new(),
+                    turn: 0,
+                    outcome: None,
+                });
+            }
+            groups.push(Group { task_index, task, samples: Vec::new() });
+        }
+        stats.episodes = eps.len();
+
+        for (i, ep) in eps.iter().enumerate() {
+            let (make, task, s, tx) = (env.make.clone(), ep.task.clone(), ep.seed, tx.clone());
+            self.pool.execute(move || {
+                let t0 = Instant::now();
+                let out = catch_unwind(AssertUnwindSafe(|| {
+                    let mut env = make().map_err(|e| format!("making the environment: {e}"))?;
+                    let obs = env.reset(&task, s).map_err(|e| e.to_string())?;
+                    Ok::<_, String>((env, obs))
+                }));
+                let (env, result) = match out {
+                    Ok(Ok((env, obs))) => (Some(env), Ok(EnvOut::Reset(obs))),
+                    Ok(Err(e)) => (None, Err(e)),
+                    Err(p) => (None, Err(format!("panicked: {}", panic_message(&*p)))),
+                };
+                let _ = tx.send(Done::Env { ep: i, env, result, secs: t0.elapsed().as_secs_f64() });
+            });
+        }
+
+        let mut waiting_env = eps.len();
+        let mut waiting_score = 0usize;
+        loop {
+            while waiting_env > 0 {
+                match recv(&rx) {
+                    Done::Env { ep, env: e, result, secs } => {
+                        waiting_env -= 1;
+                        stats.env_s += secs;
+                        let finished = self.on_env(&mut eps[ep], e, result, config, &mut stats);
+                        if finished {
+                            self.score(ep, &mut eps[ep], rubric, &tx);
+                            waiting_score += 1;
+                        }
+                    }
+                    Done::Score { ep, trajectory, scored, secs } => {
+                        waiting_score -= 1;
+                        stats.score_s += secs;
+                        eps[ep].traj = trajectory;
+                        eps[ep].outcome = Some(Outcome::Scored(scored));
+                    }
+                }
+            }
+
+            // Encode what the environments said, and drop episodes that ran out of tokens.
+            let t_gen = Instant::now();
+            let mut live: Vec<usize> = Vec::new();
+            for i in 0..eps.len() {
+                let ep = &mut eps[i];
+                if ep.env.is_none() || ep.outcome.is_some() {
+                    continue;
+                }
+                match policy.encode(&ep.pending, ep.turn == 0) {
+                    Ok(tokens) => ep.traj.push_context(&tokens),
+                    Err(e) => {
+                        fail(ep, Stage::Encode, e.to_string(), &mut stats);
+                        continue;
+                    }
+                }
+                ep.pending.clear();
+                if ep.traj.tokens.len() >= config.max_tokens {
+                    truncate(ep, "max_tokens", &mut stats);
+                    self.score(i, ep, rubric, &tx);
+                    waiting_score += 1;
+                    continue;
+                }
+                live.push(i);
+            }
+            if live.is_empty() {
+                stats.generate_s += t_gen.elapsed().as_secs_f64();
+                break;
+            }
+
+            let requests: Vec<GenRequest<'_>> = live
+                .iter()
+                .map(|&i| {
+                    let ep = &eps[i];
+                    let room = config.max_tokens.saturating_sub(ep.traj.tokens.len());
+                    GenRequest {
+                        task: &ep.task,
+                        messages: &ep.traj.messages,
+                        context: &ep.traj.tokens,
+                        max_new_tokens: config.max_new_tokens.min(room),
+                        seed: seed::derive(ep.seed, &[stream::SAMPLE, u64::from(ep.turn)]),
+                        greedy,
+                    }
+                })
+                .collect();
+            let actions = policy.generate(&requests)?;
+            drop(requests);
+            if actions.len() != live.len() {
+                return Err(PolicyError::msg(format!(
+                    "generate returned {} actions for {} requests",
+                    actions.len(),
+                    live.len()
+                )));
+            }
+            stats.generate_s += t_gen.elapsed().as_secs_f64();
+
+            for (i, action) in live.into_iter().zip(actions) {
+                let ep = &mut eps[i];
+                ep.turn += 1;
+                stats.policy_tokens += action.tokens.len();
+                ep.traj.push_sampled(&action.tokens, &action.logprobs);
+                ep.traj.messages.push(Message::assistant(action.text.clone()));
+                let mut env = ep.env.take().expect("live episodes hold their environment");
+                let tx = tx.clone();
+                self.pool.execute(move || {
+                    let t0 = Instant::now();
+                    let out = catch_unwind(AssertUnwindSafe(|| env.step(&action)));
+                    let (env, result) = match out {
+                        Ok(Ok(step)) => (Some(env), Ok(EnvOut::Step(step))),
+                        Ok(Err(e)) => (None, Err(e.to_string())),
+                        Err(p) => (None, Err(format!("panicked: {}", panic_message(&*p)))),
+                    };
+                    let _ = tx.send(Done::Env { ep: i, env, result, secs: t0.elapsed().as_secs_f64() });
+                });
+                waiting_env += 1;
+            }
+        }
+
+        while waiting_score > 0 {
+            if let Done::Score { ep, trajectory, scored, secs } = recv(&rx) {
+                waiting_score -= 1;
+                stats.score_s += secs;
+                eps[ep].traj = trajectory;
+                eps[ep].outcome = Some(Outcome::Scored(scored));
+            }
+        }
+
+        for ep in eps {
+            let outcome = ep.outcome.expect("every episode ends scored or failed");
+            if let Outcome::Scored(s) = &outcome
+                && s.total().is_none()
+            {
+                stats.verifier_errors += 1;
+            }
+            groups[ep.group].samples.push(Sample {
+                sample_index: ep.sample,
+                seed: ep.seed,
+                trajectory: ep.traj,
+                outcome,
+            });
+        }
+        stats.wall_s = started.elapsed().as_secs_f64();
+        Ok(Rollout { groups, stats })
+    }
+
+    /// Applies an environment result; returns true when the episode is finished and needs scoring.
+    fn on_env(
+        &self,
+        ep: &mut Episode,
+        env: Option<Box<dyn Environment>>,
+        result: Result<EnvOut, String>,
+        config: &RolloutConfig,
+        stats: &mut RolloutStats,
+    ) -> bool {
+        match result {
+            Err(e) => {
+                let stage = if ep.turn == 0 { Stage::Reset } else { Stage::Step };
+                fail(ep, stage, e, stats);
+                false
+            }
+            Ok(EnvOut::Reset(obs)) => {
+                ep.traj.messages.extend(obs.iter().cloned());
+                ep.pending = obs;
+                ep.env = env;
+                false
+            }
+            Ok(EnvOut::Step(step)) => {
+                stats.steps += 1;
+                ep.traj.steps.push(step.info);
+                ep.traj.messages.extend(step.observation.iter().cloned());
+                if step.status.is_done() {
+                    ep.traj.status = step.status;
+                    return true;
+                }
+                if ep.turn >= config.max_turns {
+                    truncate(ep, "max_turns", stats);
+                    return true;
+                }
+                if ep.traj.tokens.len() >= config.max_tokens {
+                    truncate(ep, "max_tokens", stats);
+                    return true;
+                }
+                ep.pending = step.observation;
+                ep.env = env;
+                false
+            }
+        }
+    }
+
+    fn score(&self, i: usize, ep: &mut Episode, rubric: &Arc<Rubric>, tx: &Sender<Done>) {
+        ep.env = None;
+        let (rubric, task, tx) = (rubric.clone(), ep.task.clone(), tx.clone());
+        let trajectory = std::mem::take(&mut ep.traj);
+        self.pool.execute(move || {
+            let t0 = Instant::now();
+            let scored = rubric.score(&task, &trajectory);
+            let _ = tx.send(Done::Score { ep: i, trajectory, scored, secs: t0.elapsed().as_secs_f64() });
+        });
+    }
+}
+
+fn recv(rx: &Receiver<Done>) -> Done {
+    // The runner holds a sender for the whole call, so the channel cannot disconnect.
+    rx.recv().expect("runner keeps a sender alive")
+}
+
+fn fail(ep: &mut Episode, stage: Stage, error: String, stats: &mut RolloutStats) {
+    tracing::debug!(task = %ep.task.id, sample = ep.sample, ?stage, %error, "rollout failed");
+    ep.env = None;
+    stats.failed += 1;
+    ep.outcome = Some(Outcome::Failed { stage, error });
+}
+
+fn truncate(ep: &mut Episode, by: &str, stats: &mut RolloutStats) {
+    stats.truncated += 1;
+    ep.traj.status = Status::Truncated;
+    ep.traj.truncated_by = Some(by.to_string());
+}

@@ -1,0 +1,14 @@
+//! Environments shipped with rlvr, each a plugin written against `rlvr-engine` exactly as a
+//! user's would be. Each family sits behind a cargo feature of the same name, so a user who
+//! needs one does not compile the others' sandboxes.
+
+#![deny(missing_docs)]
+
+pub mod arith;
+
+use rlvr_engine::Registry;
+
+/// Registers every environment compiled in.
+pub fn register(registry: &mut Registry) {
+    arith::register(registry);
+}

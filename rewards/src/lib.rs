@@ -1,0 +1,16 @@
+//! Reward plugins: verifiers, one file each, registered under versioned ids.
+//!
+//! Every verifier is a pure function of (task, trajectory) and returns diagnostics with its
+//! value, so a wrong reward can be traced to the answer it saw.
+
+#![deny(missing_docs)]
+
+pub mod exact;
+pub mod extract;
+
+use rlvr_engine::Registry;
+
+/// Registers every reward compiled in.
+pub fn register(registry: &mut Registry) {
+    exact::register(registry);
+}
