@@ -1,0 +1,3 @@
+//! Whole-flow tests, compiled as one binary (one link step instead of one per file).
+
+mod arith;
