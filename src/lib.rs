@@ -18,3 +18,9 @@ pub fn builtin_registry() -> engine::Registry {
     policies::register(&mut registry);
     registry
 }
+
+pub mod cli;
+pub mod experiment;
+pub mod report;
+pub mod score;
+pub mod store;

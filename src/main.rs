@@ -1,1 +1,5 @@
-fn main() {}
+//! The `rlvr` binary: the CLI over the built-in plugins.
+
+fn main() -> std::process::ExitCode {
+    rlvr::cli::main()
+}

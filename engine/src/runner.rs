@@ -32,8 +32,23 @@ pub struct RolloutConfig {
 
 impl Default for RolloutConfig {
     fn default() -> Self {
-        Self { group_size: 4, max_turns: 1, max_tokens: 2048, max_new_tokens: 256 }
+        Self {
+            group_size: 4,
+            max_turns: 1,
+            max_tokens: 2048,
+            max_new_tokens: 256,
+        }
     }
+}
+
+/// How a batch samples: its seed (already derived from the run seed and the iteration) and
+/// whether the policy decodes greedily (evaluation) or samples (training).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sampling {
+    /// Seed of the batch; episode and turn seeds derive from it.
+    pub seed: u64,
+    /// Greedy decoding.
+    pub greedy: bool,
 }
 
 /// Where the time of a batch went, and how it ended.
@@ -83,8 +98,18 @@ pub struct Runner {
 }
 
 enum Done {
-    Env { ep: usize, env: Option<Box<dyn Environment>>, result: Result<EnvOut, String>, secs: f64 },
-    Score { ep: usize, trajectory: Trajectory, scored: Scored, secs: f64 },
+    Env {
+        ep: usize,
+        env: Option<Box<dyn Environment>>,
+        result: Result<EnvOut, String>,
+        secs: f64,
+    },
+    Score {
+        ep: usize,
+        trajectory: Trajectory,
+        scored: Scored,
+        secs: f64,
+    },
 }
 
 enum EnvOut {
@@ -107,7 +132,9 @@ struct Episode {
 impl Runner {
     /// A runner with `workers` threads (0: one per core).
     pub fn new(workers: usize) -> Self {
-        Self { pool: Pool::new(workers) }
+        Self {
+            pool: Pool::new(workers),
+        }
     }
 
     /// Worker threads in use.
@@ -117,9 +144,8 @@ impl Runner {
 
     /// Runs `config.group_size` episodes of each task and scores them.
     ///
-    /// `tasks` pairs each task with its index in its split; `seed` should already be derived
-    /// from the run seed and the iteration. Only a policy failure is an `Err`: it leaves no
-    /// usable batch.
+    /// `tasks` pairs each task with its index in its split. Only a policy failure is an `Err`:
+    /// it leaves no usable batch.
     pub fn rollout(
         &self,
         policy: &mut dyn Policy,
@@ -127,9 +153,9 @@ impl Runner {
         rubric: &Arc<Rubric>,
         tasks: Vec<(u64, Task)>,
         config: &RolloutConfig,
-        seed: u64,
-        greedy: bool,
+        sampling: Sampling,
     ) -> Result<Rollout, PolicyError> {
+        let Sampling { seed, greedy } = sampling;
         let started = Instant::now();
         let (tx, rx) = unbounded::<Done>();
         let mut stats = RolloutStats::default();
@@ -151,7 +177,11 @@ impl Runner {
                     outcome: None,
                 });
             }
-            groups.push(Group { task_index, task, samples: Vec::new() });
+            groups.push(Group {
+                task_index,
+                task,
+                samples: Vec::new(),
+            });
         }
         stats.episodes = eps.len();
 
@@ -169,7 +199,12 @@ impl Runner {
                     Ok(Err(e)) => (None, Err(e)),
                     Err(p) => (None, Err(format!("panicked: {}", panic_message(&*p)))),
                 };
-                let _ = tx.send(Done::Env { ep: i, env, result, secs: t0.elapsed().as_secs_f64() });
+                let _ = tx.send(Done::Env {
+                    ep: i,
+                    env,
+                    result,
+                    secs: t0.elapsed().as_secs_f64(),
+                });
             });
         }
 
@@ -178,7 +213,12 @@ impl Runner {
         loop {
             while waiting_env > 0 {
                 match recv(&rx) {
-                    Done::Env { ep, env: e, result, secs } => {
+                    Done::Env {
+                        ep,
+                        env: e,
+                        result,
+                        secs,
+                    } => {
                         waiting_env -= 1;
                         stats.env_s += secs;
                         let finished = self.on_env(&mut eps[ep], e, result, config, &mut stats);
@@ -187,7 +227,12 @@ impl Runner {
                             waiting_score += 1;
                         }
                     }
-                    Done::Score { ep, trajectory, scored, secs } => {
+                    Done::Score {
+                        ep,
+                        trajectory,
+                        scored,
+                        secs,
+                    } => {
                         waiting_score -= 1;
                         stats.score_s += secs;
                         eps[ep].traj = trajectory;
@@ -199,8 +244,7 @@ impl Runner {
             // Encode what the environments said, and drop episodes that ran out of tokens.
             let t_gen = Instant::now();
             let mut live: Vec<usize> = Vec::new();
-            for i in 0..eps.len() {
-                let ep = &mut eps[i];
+            for (i, ep) in eps.iter_mut().enumerate() {
                 if ep.env.is_none() || ep.outcome.is_some() {
                     continue;
                 }
@@ -256,7 +300,9 @@ impl Runner {
                 ep.turn += 1;
                 stats.policy_tokens += action.tokens.len();
                 ep.traj.push_sampled(&action.tokens, &action.logprobs);
-                ep.traj.messages.push(Message::assistant(action.text.clone()));
+                ep.traj
+                    .messages
+                    .push(Message::assistant(action.text.clone()));
                 let mut env = ep.env.take().expect("live episodes hold their environment");
                 let tx = tx.clone();
                 self.pool.execute(move || {
@@ -267,14 +313,25 @@ impl Runner {
                         Ok(Err(e)) => (None, Err(e.to_string())),
                         Err(p) => (None, Err(format!("panicked: {}", panic_message(&*p)))),
                     };
-                    let _ = tx.send(Done::Env { ep: i, env, result, secs: t0.elapsed().as_secs_f64() });
+                    let _ = tx.send(Done::Env {
+                        ep: i,
+                        env,
+                        result,
+                        secs: t0.elapsed().as_secs_f64(),
+                    });
                 });
                 waiting_env += 1;
             }
         }
 
         while waiting_score > 0 {
-            if let Done::Score { ep, trajectory, scored, secs } = recv(&rx) {
+            if let Done::Score {
+                ep,
+                trajectory,
+                scored,
+                secs,
+            } = recv(&rx)
+            {
                 waiting_score -= 1;
                 stats.score_s += secs;
                 eps[ep].traj = trajectory;
@@ -311,7 +368,11 @@ impl Runner {
     ) -> bool {
         match result {
             Err(e) => {
-                let stage = if ep.turn == 0 { Stage::Reset } else { Stage::Step };
+                let stage = if ep.turn == 0 {
+                    Stage::Reset
+                } else {
+                    Stage::Step
+                };
                 fail(ep, stage, e, stats);
                 false
             }
@@ -351,7 +412,12 @@ impl Runner {
         self.pool.execute(move || {
             let t0 = Instant::now();
             let scored = rubric.score(&task, &trajectory);
-            let _ = tx.send(Done::Score { ep: i, trajectory, scored, secs: t0.elapsed().as_secs_f64() });
+            let _ = tx.send(Done::Score {
+                ep: i,
+                trajectory,
+                scored,
+                secs: t0.elapsed().as_secs_f64(),
+            });
         });
     }
 }

@@ -3,8 +3,8 @@
 //! environment can be run end to end (`rlvr run`) before a model exists.
 
 use rlvr_engine::{
-    Action, BoxError, Config, GenRequest, GoldPlayer, Message, Policy, PolicyContext, PolicyError, Registry,
-    parse_config, seed,
+    Action, BoxError, Config, GenRequest, GoldPlayer, Message, Policy, PolicyContext, PolicyError,
+    Registry, parse_config, seed,
 };
 use serde::Deserialize;
 
@@ -20,7 +20,10 @@ pub struct ScriptedConfig {
 
 impl Default for ScriptedConfig {
     fn default() -> Self {
-        Self { accuracy: 0.5, wrong: "<answer>I don't know</answer>".into() }
+        Self {
+            accuracy: 0.5,
+            wrong: "<answer>I don't know</answer>".into(),
+        }
     }
 }
 
@@ -46,7 +49,11 @@ impl Policy for Scripted {
         let mut out = Vec::new();
         for m in messages {
             let role = serde_json::to_string(&m.role).unwrap_or_default();
-            out.extend(format!("<|{}|>\n{}\n", role.trim_matches('"'), m.content).bytes().map(u32::from));
+            out.extend(
+                format!("<|{}|>\n{}\n", role.trim_matches('"'), m.content)
+                    .bytes()
+                    .map(u32::from),
+            );
         }
         out.extend(b"<|assistant|>\n".iter().map(|&b| u32::from(b)));
         Ok(out)
@@ -70,7 +77,11 @@ impl Policy for Scripted {
                 truncate_to(&mut text, r.max_new_tokens);
                 let tokens: Vec<u32> = text.bytes().map(u32::from).collect();
                 let logprobs = vec![0.0; tokens.len()];
-                Ok(Action { text, tokens, logprobs })
+                Ok(Action {
+                    text,
+                    tokens,
+                    logprobs,
+                })
             })
             .collect()
     }
@@ -92,7 +103,10 @@ pub fn register(registry: &mut Registry) {
         "scripted/gold-v0",
         "no model: plays the environment's gold answer with probability `accuracy` (tests, demos)",
         |config: &Config, ctx: &PolicyContext| {
-            let gold = ctx.gold.clone().ok_or("this environment has no gold player to script")?;
+            let gold = ctx
+                .gold
+                .clone()
+                .ok_or("this environment has no gold player to script")?;
             Ok(Box::new(Scripted::new(parse_config(config)?, gold)?) as Box<dyn Policy>)
         },
     );

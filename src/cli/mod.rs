@@ -1,0 +1,242 @@
+//! The `rlvr` command line, as a library entry point so a user's crate can add its plugins and
+//! get the whole CLI: `fn main() -> ExitCode { rlvr::cli::main_with(|r| { r.env(...); }) }`.
+
+use crate::experiment::{self, BadInput, Experiment, Progress};
+use crate::{report, score};
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use rlvr_engine::Registry;
+use std::collections::BTreeMap;
+use std::io::{BufReader, BufWriter, IsTerminal};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "rlvr",
+    version,
+    about = "Reinforcement learning with verifiable rewards: run experiments, score and inspect."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run an experiment file (or continue one with --resume).
+    Run {
+        /// The experiment file.
+        experiment: PathBuf,
+        /// Run directory [default: runs/<run.name>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a config field: --set run.iterations=50 (repeatable).
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
+        /// Continue the run in the output directory from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+    },
+    /// List every registered environment, reward and policy.
+    Envs,
+    /// Score {task, completion} rows with a registered reward; one JSON result per line.
+    Score {
+        /// Reward id, e.g. answer/exact.
+        #[arg(long)]
+        reward: String,
+        /// JSONL input: {"task": {...}, "completion": "..."} per line.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write results [default: stdout].
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Override a field of the reward's config (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Worker threads; 0 for one per core.
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+    },
+    /// Summarise a run and plot its curves into <run-dir>/report/.
+    Report {
+        /// The run directory.
+        run_dir: PathBuf,
+    },
+}
+
+/// Runs the CLI with the built-in plugins.
+pub fn main() -> ExitCode {
+    main_with(|_| {})
+}
+
+/// Runs the CLI with the built-in plugins plus those `extend` registers.
+pub fn main_with(extend: impl FnOnce(&mut Registry)) -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let mut registry = crate::builtin_registry();
+    extend(&mut registry);
+    match dispatch(cli.command, &registry) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            if e.chain().any(|c| c.downcast_ref::<BadInput>().is_some()) {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+    // A plugin's panic is caught and recorded with its rollout; say so in one log line rather
+    // than a backtrace on the terminal.
+    std::panic::set_hook(Box::new(|info| tracing::warn!("panic: {info}")));
+}
+
+fn dispatch(command: Command, registry: &Registry) -> Result<()> {
+    match command {
+        Command::Run {
+            experiment,
+            out,
+            set,
+            resume,
+        } => {
+            let exp = Experiment::load(&experiment, &set)?;
+            let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&exp.run.name));
+            let mut bar = Bar::new();
+            let summary = experiment::run(registry, &exp, &dir, resume, &mut bar)?;
+            bar.finish();
+            let shown: Vec<String> = summary
+                .last_metrics
+                .iter()
+                .filter(|(k, _)| k.starts_with("reward/mean") || k.starts_with("eval/"))
+                .map(|(k, v)| format!("{k}={v:.4}"))
+                .collect();
+            println!(
+                "{}: {} iterations run; last: {}",
+                summary.dir.display(),
+                summary.iterations_run,
+                shown.join(" ")
+            );
+            Ok(())
+        }
+        Command::Envs => {
+            for (kind, id, description) in registry.list() {
+                println!("{:<12} {id:<28} {description}", kind.to_string());
+            }
+            Ok(())
+        }
+        Command::Score {
+            reward,
+            input,
+            output,
+            set,
+            workers,
+        } => {
+            let mut config = rlvr_engine::Config::new();
+            for s in &set {
+                let (k, v) = s
+                    .split_once('=')
+                    .ok_or_else(|| BadInput(format!("--set {s}: expected key=value")))?;
+                let value = toml::from_str::<toml::Table>(&format!("v = {v}"))
+                    .ok()
+                    .and_then(|mut t| t.remove("v"))
+                    .unwrap_or_else(|| toml::Value::String(v.to_string()));
+                config.insert(k.trim().to_string(), value);
+            }
+            let rubric = registry
+                .make_reward(&reward, &config)
+                .map_err(|e| BadInput(e.to_string()))?;
+            let file = std::fs::File::open(&input)
+                .map_err(|e| BadInput(format!("cannot read {}: {e}", input.display())))?;
+            let workers = if workers == 0 {
+                rlvr_engine::pool::available_cores()
+            } else {
+                workers
+            };
+            let counts = match output {
+                Some(path) => {
+                    let f = std::fs::File::create(&path)
+                        .with_context(|| format!("creating {}", path.display()))?;
+                    score::score_jsonl(&rubric, BufReader::new(file), BufWriter::new(f), workers)?
+                }
+                None => score::score_jsonl(
+                    &rubric,
+                    BufReader::new(file),
+                    std::io::stdout().lock(),
+                    workers,
+                )?,
+            };
+            tracing::info!(lines = counts.lines, errors = counts.errors, "scored");
+            Ok(())
+        }
+        Command::Report { run_dir } => {
+            let r = report::report(&run_dir)?;
+            print!("{}", r.table);
+            for p in &r.plots {
+                println!("wrote {}", p.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A progress bar on a terminal; a log line per iteration elsewhere (CI logs, pipes).
+struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    fn new() -> Self {
+        Self { bar: None }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Progress for Bar {
+    fn start(&mut self, first: u64, total: u64) {
+        if std::io::stderr().is_terminal() {
+            let b = ProgressBar::new(total).with_position(first);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "{bar:30} {pos}/{len} iterations  {msg}  [{elapsed_precise} < {eta}]",
+                )
+                .expect("valid template"),
+            );
+            self.bar = Some(b);
+        }
+    }
+
+    fn iteration(&mut self, iteration: u64, metrics: &BTreeMap<String, f64>) {
+        let get = |k: &str| metrics.get(k).copied().unwrap_or(f64::NAN);
+        let mut msg = format!("reward {:.3}", get("reward/mean"));
+        if let Some(acc) = metrics.get("eval/accuracy") {
+            msg.push_str(&format!("  eval acc {acc:.3}"));
+        }
+        match &self.bar {
+            Some(b) => {
+                b.set_message(msg);
+                b.inc(1);
+            }
+            None => tracing::info!(
+                "iteration {iteration}: {msg}  failed {}",
+                get("rollout/failed")
+            ),
+        }
+    }
+}

@@ -1,0 +1,514 @@
+//! The experiment: an experiment file, resolved, and the loop that runs it.
+//!
+//! Each iteration draws `tasks_per_iteration` training tasks, rolls out `group_size` episodes of
+//! each, scores them, logs metrics and samples to the run store in one transaction, and writes a
+//! checkpoint. A killed run loses at most the iteration in flight: `resume` restarts after the
+//! last checkpoint, and because every random choice derives from (seed, iteration, task, sample)
+//! the resumed iterations are the ones an uninterrupted run would have produced.
+
+use crate::store::{IterationRecord, RunStore, SampleRow};
+use anyhow::{Context, Result, bail};
+use rlvr_engine::seed::{self, stream};
+use rlvr_engine::{
+    Config, EnvSpec, Outcome, Policy, PolicyContext, Registry, Rollout, RolloutConfig, Rubric,
+    Runner, Sampling, Split, TaskStream,
+};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// An experiment file (`rlvr run EXP.toml`), with every default filled in once resolved.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Experiment {
+    /// How long and how wide the run is.
+    pub run: RunConfig,
+    /// The environment: a registered id and its config.
+    pub env: PluginRef,
+    /// Episode shape and limits.
+    #[serde(default)]
+    pub rollout: RolloutConfig,
+    /// The reward; the environment's default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reward: Option<PluginRef>,
+    /// The policy: a registered id and its config.
+    pub policy: PluginRef,
+}
+
+/// `[run]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// Names the run; the default output directory is `runs/<name>`.
+    pub name: String,
+    /// Every random choice of the run derives from it. Default 0.
+    #[serde(default)]
+    pub seed: u64,
+    /// Iterations to run.
+    pub iterations: u64,
+    /// Training tasks per iteration (each gets `rollout.group_size` episodes). Default 8.
+    #[serde(default = "default_tasks")]
+    pub tasks_per_iteration: u64,
+    /// Worker threads for environments and rewards; 0 means one per core. Default 0.
+    #[serde(default)]
+    pub workers: usize,
+    /// Write a checkpoint every N iterations (and after the last). Default 1.
+    #[serde(default = "one")]
+    pub checkpoint_every: u64,
+    /// Evaluate on held-out tasks every N iterations (and after the last); 0 never. Default 0.
+    #[serde(default)]
+    pub eval_every: u64,
+    /// Held-out tasks per evaluation (greedy, one episode each). Default 64.
+    #[serde(default = "default_eval_tasks")]
+    pub eval_tasks: u64,
+    /// Groups per iteration whose trajectories are stored in `run.db`; all when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub store_groups: Option<usize>,
+}
+
+fn default_tasks() -> u64 {
+    8
+}
+fn one() -> u64 {
+    1
+}
+fn default_eval_tasks() -> u64 {
+    64
+}
+
+/// A plugin by id, with its config table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginRef {
+    /// Registered id, e.g. `arith/arith-v0`.
+    pub id: String,
+    /// The plugin's own settings.
+    #[serde(default)]
+    pub config: Config,
+}
+
+/// The experiment file could not be read or made sense of: the user's input is at fault.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+impl Experiment {
+    /// Reads `path` and applies `overrides` (`key.path=value`, the value parsed as TOML and
+    /// taken as a string when it does not parse).
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            BadInput(format!(
+                "cannot read experiment file {}: {e}",
+                path.display()
+            ))
+        })?;
+        Self::parse(&text, &path.display().to_string(), overrides)
+    }
+
+    /// Parses experiment text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self> {
+        if overrides.is_empty() {
+            return toml::from_str(text).map_err(|e| BadInput(format!("{origin}: {e}")).into());
+        }
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| BadInput(format!("{origin}: {e}")))?;
+        for o in overrides {
+            apply_override(&mut table, o).map_err(|e| BadInput(format!("--set {o}: {e}")))?;
+        }
+        let merged = toml::to_string(&table).context("re-serialising the experiment")?;
+        toml::from_str(&merged).map_err(|e| BadInput(format!("{origin} (after --set): {e}")).into())
+    }
+
+    /// The resolved experiment as TOML, defaults included: what `config.toml` holds.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("an experiment always serialises")
+    }
+}
+
+/// Sets `a.b.c=value` in `table`, creating tables on the way.
+fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), String> {
+    let (key, raw) = spec.split_once('=').ok_or("expected key.path=value")?;
+    let parts: Vec<&str> = key.trim().split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("bad key `{key}`"));
+    }
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let (last, path) = parts.split_last().expect("split gives at least one part");
+    let mut cur = table;
+    for p in path {
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{p}` is not a table"))?;
+    }
+    cur.insert(last.to_string(), value);
+    Ok(())
+}
+
+/// What a finished `run` did.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// The run directory.
+    pub dir: PathBuf,
+    /// Iterations run by this call (after a resume, only the new ones).
+    pub iterations_run: u64,
+    /// The last iteration's metrics.
+    pub last_metrics: BTreeMap<String, f64>,
+}
+
+/// Observes a run's progress (the CLI draws a progress bar with it).
+pub trait Progress {
+    /// Called once with the iteration range about to run.
+    fn start(&mut self, _first: u64, _total: u64) {}
+    /// Called after each committed iteration.
+    fn iteration(&mut self, _iteration: u64, _metrics: &BTreeMap<String, f64>) {}
+}
+
+impl Progress for () {}
+
+/// The built pieces of an experiment.
+struct Parts {
+    env: EnvSpec,
+    rubric: Arc<Rubric>,
+    policy: Box<dyn Policy>,
+}
+
+fn build(registry: &Registry, exp: &Experiment) -> Result<Parts> {
+    let bad = |e: rlvr_engine::RegistryError| BadInput(e.to_string());
+    let env = registry
+        .make_env(&exp.env.id, &exp.env.config, exp.run.seed)
+        .map_err(bad)?;
+    let rubric = match &exp.reward {
+        Some(r) => registry.make_reward(&r.id, &r.config),
+        None => registry.make_reward(&env.default_reward, &env.default_reward_config),
+    }
+    .map_err(bad)?;
+    let ctx = PolicyContext {
+        seed: exp.run.seed,
+        gold: env.gold.clone(),
+    };
+    let policy = registry
+        .make_policy(&exp.policy.id, &exp.policy.config, &ctx)
+        .map_err(bad)?;
+    Ok(Parts {
+        env,
+        rubric: Arc::new(rubric),
+        policy,
+    })
+}
+
+/// Runs (or, with `resume`, continues) the experiment in `dir`.
+pub fn run(
+    registry: &Registry,
+    exp: &Experiment,
+    dir: &Path,
+    resume: bool,
+    progress: &mut dyn Progress,
+) -> Result<Summary> {
+    if exp.run.tasks_per_iteration == 0 || exp.rollout.group_size == 0 {
+        bail!(BadInput(
+            "run.tasks_per_iteration and rollout.group_size must be at least 1".into()
+        ));
+    }
+    let Parts {
+        env,
+        rubric,
+        mut policy,
+    } = build(registry, exp)?;
+    let config_text = exp.to_toml();
+    let mut store = if resume {
+        let store = RunStore::open(dir)?;
+        let saved = store.config()?;
+        let saved: Experiment = toml::from_str(&saved).context("reading the run's config.toml")?;
+        let same = Experiment {
+            run: RunConfig {
+                iterations: exp.run.iterations,
+                ..saved.run.clone()
+            },
+            ..saved
+        };
+        if &same != exp {
+            bail!(BadInput(format!(
+                "{} was started with a different experiment; only run.iterations may change on --resume \
+                 (see its config.toml)",
+                dir.display()
+            )));
+        }
+        store.write_config(&config_text)?;
+        store
+    } else {
+        RunStore::create(dir, &config_text)?
+    };
+
+    let start = match store.latest_checkpoint()? {
+        Some((it, path)) if resume => {
+            policy
+                .load(&path.join("policy"))
+                .with_context(|| format!("loading checkpoint {}", path.display()))?;
+            it + 1
+        }
+        _ => 0,
+    };
+    store.discard_from(start)?;
+    if resume {
+        tracing::info!(from = start, "resuming");
+    }
+
+    let runner = Runner::new(exp.run.workers);
+    let mut tasks = TaskStream::new(env.tasks.clone(), Split::Train, exp.run.seed);
+    let total = exp.run.iterations;
+    progress.start(start, total);
+    let mut last_metrics = BTreeMap::new();
+    for it in start..total {
+        let b = exp.run.tasks_per_iteration;
+        let batch = (it * b..(it + 1) * b)
+            .map(|k| tasks.task_at(k))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("drawing tasks for iteration {it}: {e}"))?;
+        let it_seed = seed::derive(exp.run.seed, &[it]);
+        let rollout = runner
+            .rollout(
+                policy.as_mut(),
+                &env,
+                &rubric,
+                batch,
+                &exp.rollout,
+                Sampling {
+                    seed: it_seed,
+                    greedy: false,
+                },
+            )
+            .with_context(|| format!("iteration {it}"))?;
+        let mut metrics = rollout_metrics(&rollout, &rubric);
+        let mut samples = sample_rows(&rollout, Split::Train, exp.run.store_groups);
+
+        let last = it + 1 == total;
+        if exp.run.eval_every > 0 && ((it + 1) % exp.run.eval_every == 0 || last) {
+            let (eval, rows) = evaluate(&runner, policy.as_mut(), &env, &rubric, exp)?;
+            metrics.extend(eval);
+            samples.extend(rows);
+        }
+        store.commit(&IterationRecord {
+            iteration: it,
+            metrics: &metrics,
+            samples: &samples,
+        })?;
+        if (it + 1) % exp.run.checkpoint_every.max(1) == 0 || last {
+            store.write_checkpoint(it, |d| {
+                let p = d.join("policy");
+                std::fs::create_dir_all(&p)?;
+                policy.save(&p).map_err(|e| anyhow::anyhow!(e))
+            })?;
+        }
+        progress.iteration(it, &metrics);
+        last_metrics = metrics;
+    }
+    Ok(Summary {
+        dir: dir.to_path_buf(),
+        iterations_run: total.saturating_sub(start),
+        last_metrics,
+    })
+}
+
+/// Greedy episodes on the first `eval_tasks` held-out tasks; the same tasks and seeds every
+/// time, so evaluations compare like with like.
+fn evaluate(
+    runner: &Runner,
+    policy: &mut dyn Policy,
+    env: &EnvSpec,
+    rubric: &Arc<Rubric>,
+    exp: &Experiment,
+) -> Result<(BTreeMap<String, f64>, Vec<SampleRow>)> {
+    let n = env
+        .tasks
+        .len(Split::Test)
+        .unwrap_or(exp.run.eval_tasks)
+        .min(exp.run.eval_tasks);
+    let tasks = (0..n)
+        .map(|i| env.tasks.task(Split::Test, i).map(|t| (i, t)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("drawing evaluation tasks: {e}"))?;
+    let config = RolloutConfig {
+        group_size: 1,
+        ..exp.rollout.clone()
+    };
+    let rollout = runner.rollout(
+        policy,
+        env,
+        rubric,
+        tasks,
+        &config,
+        Sampling {
+            seed: seed::derive(exp.run.seed, &[stream::EVAL]),
+            greedy: true,
+        },
+    )?;
+    let max = rubric.max_total();
+    let rewards: Vec<Option<f64>> = rollout
+        .groups
+        .iter()
+        .flat_map(|g| g.samples.iter().map(|s| s.reward()))
+        .collect();
+    let scored: Vec<f64> = rewards.iter().flatten().copied().collect();
+    let mut m = BTreeMap::new();
+    m.insert("eval/reward_mean".into(), mean(&scored));
+    // Failed and unscorable episodes count as not solved.
+    let solved = scored.iter().filter(|&&r| r >= max - 1e-9).count();
+    m.insert(
+        "eval/accuracy".into(),
+        solved as f64 / rewards.len().max(1) as f64,
+    );
+    m.insert("eval/failed".into(), rollout.stats.failed as f64);
+    Ok((m, sample_rows(&rollout, Split::Test, None)))
+}
+
+fn mean(xs: &[f64]) -> f64 {
+    if xs.is_empty() {
+        f64::NAN
+    } else {
+        xs.iter().sum::<f64>() / xs.len() as f64
+    }
+}
+
+/// The metrics of one batch of rollouts, with stable names.
+pub fn rollout_metrics(rollout: &Rollout, rubric: &Rubric) -> BTreeMap<String, f64> {
+    let s = &rollout.stats;
+    let mut m = BTreeMap::new();
+    let samples: Vec<_> = rollout.groups.iter().flat_map(|g| &g.samples).collect();
+    let rewards: Vec<f64> = samples.iter().filter_map(|s| s.reward()).collect();
+    let mu = mean(&rewards);
+    m.insert("reward/mean".into(), mu);
+    let var = if rewards.is_empty() {
+        f64::NAN
+    } else {
+        rewards.iter().map(|r| (r - mu).powi(2)).sum::<f64>() / rewards.len() as f64
+    };
+    m.insert("reward/std".into(), var.sqrt());
+    for term in rubric.terms() {
+        let vals: Vec<f64> = samples
+            .iter()
+            .filter_map(|s| match &s.outcome {
+                Outcome::Scored(sc) => sc.get(&term.name),
+                Outcome::Failed { .. } => None,
+            })
+            .collect();
+        m.insert(format!("reward/{}", term.name), mean(&vals));
+    }
+    // Groups whose rewards are all equal give GRPO no signal: worth watching.
+    let flat = rollout
+        .groups
+        .iter()
+        .filter(|g| {
+            let r: Vec<_> = g.samples.iter().filter_map(|s| s.reward()).collect();
+            r.len() > 1 && r.iter().all(|x| (x - r[0]).abs() < 1e-12)
+        })
+        .count();
+    m.insert(
+        "rollout/flat_groups_frac".into(),
+        flat as f64 / rollout.groups.len().max(1) as f64,
+    );
+    m.insert("rollout/episodes".into(), s.episodes as f64);
+    m.insert("rollout/failed".into(), s.failed as f64);
+    m.insert("rollout/verifier_errors".into(), s.verifier_errors as f64);
+    m.insert("rollout/truncated".into(), s.truncated as f64);
+    m.insert("rollout/policy_tokens".into(), s.policy_tokens as f64);
+    m.insert(
+        "rollout/turns_mean".into(),
+        mean(
+            &samples
+                .iter()
+                .map(|s| s.trajectory.turns() as f64)
+                .collect::<Vec<_>>(),
+        ),
+    );
+    m.insert(
+        "rollout/tokens_per_s".into(),
+        s.policy_tokens as f64 / s.generate_s.max(1e-9),
+    );
+    m.insert("time/rollout_s".into(), s.wall_s);
+    m.insert("time/generate_s".into(), s.generate_s);
+    m.insert("time/env_s".into(), s.env_s);
+    m.insert("time/score_s".into(), s.score_s);
+    m
+}
+
+/// Rows for the `samples` table.
+fn sample_rows(rollout: &Rollout, split: Split, groups: Option<usize>) -> Vec<SampleRow> {
+    rollout
+        .groups
+        .iter()
+        .take(groups.unwrap_or(usize::MAX))
+        .flat_map(|g| {
+            g.samples.iter().map(move |s| SampleRow {
+                split,
+                task_index: g.task_index,
+                task: g.task.clone(),
+                sample: s.clone(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXP: &str = r#"
+[run]
+name = "t"
+iterations = 3
+[env]
+id = "arith/arith-v0"
+[policy]
+id = "scripted/gold-v0"
+"#;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let e = Experiment::parse(EXP, "exp.toml", &[]).unwrap();
+        assert_eq!(
+            (e.run.tasks_per_iteration, e.rollout.group_size, e.run.seed),
+            (8, 4, 0)
+        );
+        let e = Experiment::parse(
+            EXP,
+            "exp.toml",
+            &[
+                "run.seed=9".into(),
+                "env.config.ops=[\"-\"]".into(),
+                "policy.config.wrong=no answer".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(e.run.seed, 9);
+        assert_eq!(
+            e.env.config["ops"].as_array().unwrap()[0].as_str(),
+            Some("-")
+        );
+        assert_eq!(e.policy.config["wrong"].as_str(), Some("no answer"));
+        let back = Experiment::parse(&e.to_toml(), "config.toml", &[]).unwrap();
+        assert_eq!(back, e, "the resolved config reads back as itself");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let err = Experiment::parse(
+            &EXP.replace("iterations = 3", "iteratons = 3"),
+            "exp.toml",
+            &[],
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("exp.toml: "), "{msg}");
+        assert!(msg.contains("line") && msg.contains("iteratons"), "{msg}");
+        assert!(err.downcast_ref::<BadInput>().is_some());
+        let err = Experiment::parse(EXP, "exp.toml", &["run.seed".into()]).unwrap_err();
+        assert_eq!(err.to_string(), "--set run.seed: expected key.path=value");
+    }
+}

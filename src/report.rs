@@ -1,0 +1,144 @@
+//! `rlvr report`: a summary table of a run's metrics, and PNG plots of its curves.
+
+use crate::store::{RunStore, iteration_count, read_metrics};
+use anyhow::{Result, anyhow};
+use plotters::prelude::*;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// DejaVu Sans, shipped so plots have text on machines without fonts (license beside it).
+static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+/// What `report` produced.
+pub struct Report {
+    /// The summary table, ready to print.
+    pub table: String,
+    /// The PNG files written.
+    pub plots: Vec<PathBuf>,
+}
+
+/// Reads the run in `dir`, writes its plots into `dir/report/`, and returns the summary.
+pub fn report(dir: &Path) -> Result<Report> {
+    let db = RunStore::open_read_only(dir)?;
+    let metrics = read_metrics(&db)?;
+    let n = iteration_count(&db)?;
+    let mut table = format!("run {} ({n} iterations)\n", dir.display());
+    let _ = writeln!(
+        table,
+        "{:<32} {:>12} {:>12} {:>12} {:>12}",
+        "metric", "first", "last", "min", "max"
+    );
+    for (name, series) in &metrics {
+        let (Some(first), Some(last)) = (series.first(), series.last()) else {
+            continue;
+        };
+        let min = series.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let max = series.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        let _ = writeln!(
+            table,
+            "{name:<32} {:>12} {:>12} {:>12} {:>12}",
+            fmt(first.1),
+            fmt(last.1),
+            fmt(min),
+            fmt(max)
+        );
+    }
+
+    let out = dir.join("report");
+    std::fs::create_dir_all(&out)?;
+    // Registering twice (a second report in one process) is harmless; the first font stays.
+    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    let mut plots = Vec::new();
+    let groups: [(&str, &str, &[&str]); 3] = [
+        ("reward.png", "Reward", &["reward/", "eval/"]),
+        ("loss.png", "Loss", &["loss/", "train/"]),
+        ("time.png", "Time per iteration (s)", &["time/"]),
+    ];
+    for (file, title, prefixes) in groups {
+        let series: BTreeMap<&str, &Vec<(u64, f64)>> = metrics
+            .iter()
+            .filter(|(k, v)| {
+                prefixes.iter().any(|p| k.starts_with(p))
+                    && !v.is_empty()
+                    && !k.ends_with("/failed")
+            })
+            .map(|(k, v)| (k.as_str(), v))
+            .collect();
+        if series.is_empty() {
+            continue;
+        }
+        let path = out.join(file);
+        plot(&path, title, &series).map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
+        plots.push(path);
+    }
+    Ok(Report { table, plots })
+}
+
+fn fmt(v: f64) -> String {
+    if v.abs() >= 1e5 || (v != 0.0 && v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+fn plot(path: &Path, title: &str, series: &BTreeMap<&str, &Vec<(u64, f64)>>) -> Result<(), String> {
+    let e = |e: &dyn std::fmt::Debug| format!("{e:?}");
+    let xmax = series
+        .values()
+        .flat_map(|s| s.iter().map(|p| p.0))
+        .max()
+        .unwrap_or(0)
+        .max(1) as f64;
+    let (mut ymin, mut ymax) = series
+        .values()
+        .flat_map(|s| s.iter().map(|p| p.1))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
+            (a.min(v), b.max(v))
+        });
+    if (ymax - ymin).abs() < 1e-12 {
+        ymin -= 0.5;
+        ymax += 0.5;
+    }
+    let pad = (ymax - ymin) * 0.05;
+    let root = BitMapBackend::new(path, (960, 540)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 24))
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0f64..xmax, (ymin - pad)..(ymax + pad))
+        .map_err(|x| e(&x))?;
+    chart
+        .configure_mesh()
+        .x_desc("iteration")
+        .label_style(("sans-serif", 14))
+        .draw()
+        .map_err(|x| e(&x))?;
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let pts: Vec<(f64, f64)> = points.iter().map(|&(x, y)| (x as f64, y)).collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(|x| e(&x))?
+            .label(*name)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+            });
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .map_err(|x| e(&x))?;
+    }
+    chart
+        .configure_series_labels()
+        .label_font(("sans-serif", 14))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::LowerRight)
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}
