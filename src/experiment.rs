@@ -180,22 +180,34 @@ struct Parts {
 }
 
 fn build(registry: &Registry, exp: &Experiment) -> Result<Parts> {
-    let bad = |e: rlvr_engine::RegistryError| BadInput(e.to_string());
+    // Name the section at fault: `env.id`, `policy.config`, ...
+    fn bad(section: &'static str) -> impl Fn(rlvr_engine::RegistryError) -> BadInput {
+        move |e| {
+            let field = match e {
+                rlvr_engine::RegistryError::Unknown { .. } => "id",
+                rlvr_engine::RegistryError::Build { .. } => "config",
+            };
+            BadInput(format!("[{section}] {field}: {e}"))
+        }
+    }
     let env = registry
         .make_env(&exp.env.id, &exp.env.config, exp.run.seed)
-        .map_err(bad)?;
+        .map_err(bad("env"))?;
     let rubric = match &exp.reward {
-        Some(r) => registry.make_reward(&r.id, &r.config),
-        None => registry.make_reward(&env.default_reward, &env.default_reward_config),
-    }
-    .map_err(bad)?;
+        Some(r) => registry
+            .make_reward(&r.id, &r.config)
+            .map_err(bad("reward"))?,
+        None => registry
+            .make_reward(&env.default_reward, &env.default_reward_config)
+            .map_err(bad("env default reward"))?,
+    };
     let ctx = PolicyContext {
         seed: exp.run.seed,
         gold: env.gold.clone(),
     };
     let policy = registry
         .make_policy(&exp.policy.id, &exp.policy.config, &ctx)
-        .map_err(bad)?;
+        .map_err(bad("policy"))?;
     Ok(Parts {
         env,
         rubric: Arc::new(rubric),

@@ -67,7 +67,7 @@ impl Policy for Scripted {
                 let right = if r.greedy {
                     self.config.accuracy > 0.5
                 } else {
-                    (seed::mix(r.seed) >> 11) as f64 / (1u64 << 53) as f64 <= self.config.accuracy
+                    ((seed::mix(r.seed) >> 11) as f64 / (1u64 << 53) as f64) < self.config.accuracy
                 };
                 let mut text = if right {
                     (self.gold)(r.task, r.messages).map_err(PolicyError)?
@@ -110,4 +110,76 @@ pub fn register(registry: &mut Registry) {
             Ok(Box::new(Scripted::new(parse_config(config)?, gold)?) as Box<dyn Policy>)
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rlvr_engine::Task;
+    use std::sync::Arc;
+
+    fn policy(accuracy: f64) -> Scripted {
+        let gold: GoldPlayer = Arc::new(|_: &Task, _: &[Message]| Ok("gold ✓".to_string()));
+        Scripted::new(
+            ScriptedConfig {
+                accuracy,
+                wrong: "wrong".into(),
+            },
+            gold,
+        )
+        .unwrap()
+    }
+
+    fn answers(p: &mut Scripted, greedy: bool, max_new_tokens: usize) -> Vec<String> {
+        let task = Task::new("t", serde_json::Value::Null);
+        let reqs: Vec<GenRequest<'_>> = (0..1000)
+            .map(|seed| GenRequest {
+                task: &task,
+                messages: &[],
+                context: &[],
+                max_new_tokens,
+                seed,
+                greedy,
+            })
+            .collect();
+        p.generate(&reqs)
+            .unwrap()
+            .into_iter()
+            .map(|a| a.text)
+            .collect()
+    }
+
+    #[test]
+    fn accuracy_is_the_share_of_gold_answers() {
+        let gold = |v: &[String]| v.iter().filter(|t| t.starts_with("gold")).count();
+        assert_eq!(gold(&answers(&mut policy(0.0), false, 64)), 0);
+        assert_eq!(gold(&answers(&mut policy(1.0), false, 64)), 1000);
+        let n = gold(&answers(&mut policy(0.3), false, 64));
+        assert!((240..=360).contains(&n), "{n} of 1000 at accuracy 0.3");
+        assert_eq!(
+            gold(&answers(&mut policy(0.6), true, 64)),
+            1000,
+            "greedy takes the likelier answer"
+        );
+        assert_eq!(gold(&answers(&mut policy(0.4), true, 64)), 0);
+    }
+
+    #[test]
+    fn max_new_tokens_cuts_on_a_char_boundary() {
+        let a = answers(&mut policy(1.0), false, 6);
+        assert_eq!(
+            a[0], "gold ",
+            "the 3-byte check mark does not fit in 6 bytes"
+        );
+        assert!(
+            Scripted::new(
+                ScriptedConfig {
+                    accuracy: 1.5,
+                    ..Default::default()
+                },
+                Arc::new(|_: &Task, _: &[Message]| Ok(String::new()))
+            )
+            .is_err()
+        );
+    }
 }

@@ -114,7 +114,8 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             let exp = Experiment::load(&experiment, &set)?;
             let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&exp.run.name));
             let mut bar = Bar::new();
-            let summary = experiment::run(registry, &exp, &dir, resume, &mut bar)?;
+            let summary = experiment::run(registry, &exp, &dir, resume, &mut bar)
+                .with_context(|| experiment.display().to_string())?;
             bar.finish();
             let shown: Vec<String> = summary
                 .last_metrics
