@@ -15,28 +15,12 @@ const GROUP: u32 = 8;
 
 fn arith(c: &mut Criterion) {
     let registry = rlvr::builtin_registry();
-    let env = registry
-        .make_env("arith/arith-v0", &Config::new(), 0)
-        .unwrap();
-    let rubric = Arc::new(
-        registry
-            .make_reward(&env.default_reward, &env.default_reward_config)
-            .unwrap(),
-    );
-    let ctx = PolicyContext {
-        seed: 0,
-        gold: env.gold.clone(),
-    };
-    let mut policy = registry
-        .make_policy("scripted/gold-v0", &Config::new(), &ctx)
-        .unwrap();
-    let tasks: Vec<(u64, Task)> = (0..TASKS)
-        .map(|i| (i, env.tasks.task(Split::Train, i).unwrap()))
-        .collect();
-    let cfg = RolloutConfig {
-        group_size: GROUP,
-        ..RolloutConfig::default()
-    };
+    let env = registry.make_env("arith/arith-v0", &Config::new(), 0).unwrap();
+    let rubric = Arc::new(registry.make_reward(&env.default_reward, &env.default_reward_config).unwrap());
+    let ctx = PolicyContext { seed: 0, gold: env.gold.clone() };
+    let mut policy = registry.make_policy("scripted/gold-v0", &Config::new(), &ctx).unwrap();
+    let tasks: Vec<(u64, Task)> = (0..TASKS).map(|i| (i, env.tasks.task(Split::Train, i).unwrap())).collect();
+    let cfg = RolloutConfig { group_size: GROUP, ..RolloutConfig::default() };
 
     let mut g = c.benchmark_group("runner/arith");
     g.throughput(Throughput::Elements(TASKS * u64::from(GROUP)));
@@ -45,17 +29,7 @@ fn arith(c: &mut Criterion) {
         g.bench_function(format!("rollouts/{workers}-workers"), |b| {
             b.iter(|| {
                 let r = runner
-                    .rollout(
-                        policy.as_mut(),
-                        &env,
-                        &rubric,
-                        tasks.clone(),
-                        &cfg,
-                        Sampling {
-                            seed: 1,
-                            greedy: false,
-                        },
-                    )
+                    .rollout(policy.as_mut(), &env, &rubric, tasks.clone(), &cfg, Sampling { seed: 1, greedy: false })
                     .unwrap();
                 black_box(r.stats.episodes)
             })
@@ -93,65 +67,31 @@ impl Policy for Instant {
     }
 
     fn generate(&mut self, batch: &[GenRequest<'_>]) -> Result<Vec<Action>, PolicyError> {
-        Ok(batch
-            .iter()
-            .map(|_| Action {
-                text: ".".into(),
-                tokens: vec![2],
-                logprobs: vec![0.0],
-            })
-            .collect())
+        Ok(batch.iter().map(|_| Action { text: ".".into(), tokens: vec![2], logprobs: vec![0.0] }).collect())
     }
 }
 
 fn overhead(c: &mut Criterion) {
     const TURNS: u32 = 8;
     let tasks = VecTasks {
-        train: (0..TASKS)
-            .map(|i| Task::new(i.to_string(), serde_json::Value::Null))
-            .collect(),
+        train: (0..TASKS).map(|i| Task::new(i.to_string(), serde_json::Value::Null)).collect(),
         test: vec![],
     };
     let env = EnvSpec::new(Arc::new(tasks.clone()), || Ok(Idle { left: TURNS }), "none");
-    let rubric =
-        Arc::new(Rubric::new().term("one", 1.0, |_: &Task, _: &Trajectory| Ok(Reward::from(1.0))));
-    let tasks: Vec<(u64, Task)> = tasks
-        .train
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| (i as u64, t))
-        .collect();
-    let cfg = RolloutConfig {
-        group_size: GROUP,
-        max_turns: TURNS,
-        ..RolloutConfig::default()
-    };
+    let rubric = Arc::new(Rubric::new().term("one", 1.0, |_: &Task, _: &Trajectory| Ok(Reward::from(1.0))));
+    let tasks: Vec<(u64, Task)> = tasks.train.into_iter().enumerate().map(|(i, t)| (i as u64, t)).collect();
+    let cfg = RolloutConfig { group_size: GROUP, max_turns: TURNS, ..RolloutConfig::default() };
     let mut g = c.benchmark_group("runner/overhead");
     // One element per environment step: time per element is the runner's cost per step.
-    g.throughput(Throughput::Elements(
-        TASKS * u64::from(GROUP) * u64::from(TURNS),
-    ));
+    g.throughput(Throughput::Elements(TASKS * u64::from(GROUP) * u64::from(TURNS)));
     for workers in [1, 2] {
         let runner = Runner::new(workers);
         g.bench_function(format!("steps/{workers}-workers"), |b| {
             b.iter(|| {
                 let r = runner
-                    .rollout(
-                        &mut Instant,
-                        &env,
-                        &rubric,
-                        tasks.clone(),
-                        &cfg,
-                        Sampling {
-                            seed: 1,
-                            greedy: false,
-                        },
-                    )
+                    .rollout(&mut Instant, &env, &rubric, tasks.clone(), &cfg, Sampling { seed: 1, greedy: false })
                     .unwrap();
-                assert_eq!(
-                    r.stats.steps,
-                    (TASKS * u64::from(GROUP) * u64::from(TURNS)) as usize
-                );
+                assert_eq!(r.stats.steps, (TASKS * u64::from(GROUP) * u64::from(TURNS)) as usize);
                 black_box(r.stats.steps)
             })
         });

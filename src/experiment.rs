@@ -10,8 +10,8 @@ use crate::store::{IterationRecord, RunStore, SampleRow};
 use anyhow::{Context, Result, bail};
 use rlvr_engine::seed::{self, stream};
 use rlvr_engine::{
-    Config, EnvSpec, Outcome, Policy, PolicyContext, Registry, Rollout, RolloutConfig, Rubric,
-    Runner, Sampling, Split, TaskStream,
+    Config, EnvSpec, Outcome, Policy, PolicyContext, Registry, Rollout, RolloutConfig, Rubric, Runner, Sampling, Split,
+    TaskStream,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -97,12 +97,8 @@ impl Experiment {
     /// Reads `path` and applies `overrides` (`key.path=value`, the value parsed as TOML and
     /// taken as a string when it does not parse).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            BadInput(format!(
-                "cannot read experiment file {}: {e}",
-                path.display()
-            ))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| BadInput(format!("cannot read experiment file {}: {e}", path.display())))?;
         Self::parse(&text, &path.display().to_string(), overrides)
     }
 
@@ -111,8 +107,7 @@ impl Experiment {
         if overrides.is_empty() {
             return toml::from_str(text).map_err(|e| BadInput(format!("{origin}: {e}")).into());
         }
-        let mut table: toml::Table =
-            toml::from_str(text).map_err(|e| BadInput(format!("{origin}: {e}")))?;
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| BadInput(format!("{origin}: {e}")))?;
         for o in overrides {
             apply_override(&mut table, o).map_err(|e| BadInput(format!("--set {o}: {e}")))?;
         }
@@ -140,12 +135,8 @@ fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), String> {
     let (last, path) = parts.split_last().expect("split gives at least one part");
     let mut cur = table;
     for p in path {
-        let entry = cur
-            .entry(p.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("`{p}` is not a table"))?;
+        let entry = cur.entry(p.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry.as_table_mut().ok_or_else(|| format!("`{p}` is not a table"))?;
     }
     cur.insert(last.to_string(), value);
     Ok(())
@@ -190,29 +181,16 @@ fn build(registry: &Registry, exp: &Experiment) -> Result<Parts> {
             BadInput(format!("[{section}] {field}: {e}"))
         }
     }
-    let env = registry
-        .make_env(&exp.env.id, &exp.env.config, exp.run.seed)
-        .map_err(bad("env"))?;
+    let env = registry.make_env(&exp.env.id, &exp.env.config, exp.run.seed).map_err(bad("env"))?;
     let rubric = match &exp.reward {
-        Some(r) => registry
-            .make_reward(&r.id, &r.config)
-            .map_err(bad("reward"))?,
-        None => registry
-            .make_reward(&env.default_reward, &env.default_reward_config)
-            .map_err(bad("env default reward"))?,
+        Some(r) => registry.make_reward(&r.id, &r.config).map_err(bad("reward"))?,
+        None => {
+            registry.make_reward(&env.default_reward, &env.default_reward_config).map_err(bad("env default reward"))?
+        }
     };
-    let ctx = PolicyContext {
-        seed: exp.run.seed,
-        gold: env.gold.clone(),
-    };
-    let policy = registry
-        .make_policy(&exp.policy.id, &exp.policy.config, &ctx)
-        .map_err(bad("policy"))?;
-    Ok(Parts {
-        env,
-        rubric: Arc::new(rubric),
-        policy,
-    })
+    let ctx = PolicyContext { seed: exp.run.seed, gold: env.gold.clone() };
+    let policy = registry.make_policy(&exp.policy.id, &exp.policy.config, &ctx).map_err(bad("policy"))?;
+    Ok(Parts { env, rubric: Arc::new(rubric), policy })
 }
 
 /// Runs (or, with `resume`, continues) the experiment in `dir`.
@@ -224,27 +202,15 @@ pub fn run(
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
     if exp.run.tasks_per_iteration == 0 || exp.rollout.group_size == 0 {
-        bail!(BadInput(
-            "run.tasks_per_iteration and rollout.group_size must be at least 1".into()
-        ));
+        bail!(BadInput("run.tasks_per_iteration and rollout.group_size must be at least 1".into()));
     }
-    let Parts {
-        env,
-        rubric,
-        mut policy,
-    } = build(registry, exp)?;
+    let Parts { env, rubric, mut policy } = build(registry, exp)?;
     let config_text = exp.to_toml();
     let mut store = if resume {
         let store = RunStore::open(dir)?;
         let saved = store.config()?;
         let saved: Experiment = toml::from_str(&saved).context("reading the run's config.toml")?;
-        let same = Experiment {
-            run: RunConfig {
-                iterations: exp.run.iterations,
-                ..saved.run.clone()
-            },
-            ..saved
-        };
+        let same = Experiment { run: RunConfig { iterations: exp.run.iterations, ..saved.run.clone() }, ..saved };
         if &same != exp {
             bail!(BadInput(format!(
                 "{} was started with a different experiment; only run.iterations may change on --resume \
@@ -260,9 +226,7 @@ pub fn run(
 
     let start = match store.latest_checkpoint()? {
         Some((it, path)) if resume => {
-            policy
-                .load(&path.join("policy"))
-                .with_context(|| format!("loading checkpoint {}", path.display()))?;
+            policy.load(&path.join("policy")).with_context(|| format!("loading checkpoint {}", path.display()))?;
             it + 1
         }
         _ => 0,
@@ -285,17 +249,7 @@ pub fn run(
             .map_err(|e| anyhow::anyhow!("drawing tasks for iteration {it}: {e}"))?;
         let it_seed = seed::derive(exp.run.seed, &[it]);
         let rollout = runner
-            .rollout(
-                policy.as_mut(),
-                &env,
-                &rubric,
-                batch,
-                &exp.rollout,
-                Sampling {
-                    seed: it_seed,
-                    greedy: false,
-                },
-            )
+            .rollout(policy.as_mut(), &env, &rubric, batch, &exp.rollout, Sampling { seed: it_seed, greedy: false })
             .with_context(|| format!("iteration {it}"))?;
         let mut metrics = rollout_metrics(&rollout, &rubric);
         let mut samples = sample_rows(&rollout, Split::Train, exp.run.store_groups);
@@ -306,11 +260,7 @@ pub fn run(
             metrics.extend(eval);
             samples.extend(rows);
         }
-        store.commit(&IterationRecord {
-            iteration: it,
-            metrics: &metrics,
-            samples: &samples,
-        })?;
+        store.commit(&IterationRecord { iteration: it, metrics: &metrics, samples: &samples })?;
         if (it + 1) % exp.run.checkpoint_every.max(1) == 0 || last {
             store.write_checkpoint(it, |d| {
                 let p = d.join("policy");
@@ -321,11 +271,7 @@ pub fn run(
         progress.iteration(it, &metrics);
         last_metrics = metrics;
     }
-    Ok(Summary {
-        dir: dir.to_path_buf(),
-        iterations_run: total.saturating_sub(start),
-        last_metrics,
-    })
+    Ok(Summary { dir: dir.to_path_buf(), iterations_run: total.saturating_sub(start), last_metrics })
 }
 
 /// Greedy episodes on the first `eval_tasks` held-out tasks; the same tasks and seeds every
@@ -337,55 +283,34 @@ fn evaluate(
     rubric: &Arc<Rubric>,
     exp: &Experiment,
 ) -> Result<(BTreeMap<String, f64>, Vec<SampleRow>)> {
-    let n = env
-        .tasks
-        .len(Split::Test)
-        .unwrap_or(exp.run.eval_tasks)
-        .min(exp.run.eval_tasks);
+    let n = env.tasks.len(Split::Test).unwrap_or(exp.run.eval_tasks).min(exp.run.eval_tasks);
     let tasks = (0..n)
         .map(|i| env.tasks.task(Split::Test, i).map(|t| (i, t)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("drawing evaluation tasks: {e}"))?;
-    let config = RolloutConfig {
-        group_size: 1,
-        ..exp.rollout.clone()
-    };
+    let config = RolloutConfig { group_size: 1, ..exp.rollout.clone() };
     let rollout = runner.rollout(
         policy,
         env,
         rubric,
         tasks,
         &config,
-        Sampling {
-            seed: seed::derive(exp.run.seed, &[stream::EVAL]),
-            greedy: true,
-        },
+        Sampling { seed: seed::derive(exp.run.seed, &[stream::EVAL]), greedy: true },
     )?;
     let max = rubric.max_total();
-    let rewards: Vec<Option<f64>> = rollout
-        .groups
-        .iter()
-        .flat_map(|g| g.samples.iter().map(|s| s.reward()))
-        .collect();
+    let rewards: Vec<Option<f64>> = rollout.groups.iter().flat_map(|g| g.samples.iter().map(|s| s.reward())).collect();
     let scored: Vec<f64> = rewards.iter().flatten().copied().collect();
     let mut m = BTreeMap::new();
     m.insert("eval/reward_mean".into(), mean(&scored));
     // Failed and unscorable episodes count as not solved.
     let solved = scored.iter().filter(|&&r| r >= max - 1e-9).count();
-    m.insert(
-        "eval/accuracy".into(),
-        solved as f64 / rewards.len().max(1) as f64,
-    );
+    m.insert("eval/accuracy".into(), solved as f64 / rewards.len().max(1) as f64);
     m.insert("eval/failed".into(), rollout.stats.failed as f64);
     Ok((m, sample_rows(&rollout, Split::Test, None)))
 }
 
 fn mean(xs: &[f64]) -> f64 {
-    if xs.is_empty() {
-        f64::NAN
-    } else {
-        xs.iter().sum::<f64>() / xs.len() as f64
-    }
+    if xs.is_empty() { f64::NAN } else { xs.iter().sum::<f64>() / xs.len() as f64 }
 }
 
 /// The metrics of one batch of rollouts, with stable names.
@@ -421,10 +346,7 @@ pub fn rollout_metrics(rollout: &Rollout, rubric: &Rubric) -> BTreeMap<String, f
             r.len() > 1 && r.iter().all(|x| (x - r[0]).abs() < 1e-12)
         })
         .count();
-    m.insert(
-        "rollout/flat_groups_frac".into(),
-        flat as f64 / rollout.groups.len().max(1) as f64,
-    );
+    m.insert("rollout/flat_groups_frac".into(), flat as f64 / rollout.groups.len().max(1) as f64);
     m.insert("rollout/episodes".into(), s.episodes as f64);
     m.insert("rollout/failed".into(), s.failed as f64);
     m.insert("rollout/verifier_errors".into(), s.verifier_errors as f64);
@@ -432,17 +354,9 @@ pub fn rollout_metrics(rollout: &Rollout, rubric: &Rubric) -> BTreeMap<String, f
     m.insert("rollout/policy_tokens".into(), s.policy_tokens as f64);
     m.insert(
         "rollout/turns_mean".into(),
-        mean(
-            &samples
-                .iter()
-                .map(|s| s.trajectory.turns() as f64)
-                .collect::<Vec<_>>(),
-        ),
+        mean(&samples.iter().map(|s| s.trajectory.turns() as f64).collect::<Vec<_>>()),
     );
-    m.insert(
-        "rollout/tokens_per_s".into(),
-        s.policy_tokens as f64 / s.generate_s.max(1e-9),
-    );
+    m.insert("rollout/tokens_per_s".into(), s.policy_tokens as f64 / s.generate_s.max(1e-9));
     m.insert("time/rollout_s".into(), s.wall_s);
     m.insert("time/generate_s".into(), s.generate_s);
     m.insert("time/env_s".into(), s.env_s);
@@ -484,25 +398,15 @@ id = "scripted/gold-v0"
     #[test]
     fn defaults_and_overrides() {
         let e = Experiment::parse(EXP, "exp.toml", &[]).unwrap();
-        assert_eq!(
-            (e.run.tasks_per_iteration, e.rollout.group_size, e.run.seed),
-            (8, 4, 0)
-        );
+        assert_eq!((e.run.tasks_per_iteration, e.rollout.group_size, e.run.seed), (8, 4, 0));
         let e = Experiment::parse(
             EXP,
             "exp.toml",
-            &[
-                "run.seed=9".into(),
-                "env.config.ops=[\"-\"]".into(),
-                "policy.config.wrong=no answer".into(),
-            ],
+            &["run.seed=9".into(), "env.config.ops=[\"-\"]".into(), "policy.config.wrong=no answer".into()],
         )
         .unwrap();
         assert_eq!(e.run.seed, 9);
-        assert_eq!(
-            e.env.config["ops"].as_array().unwrap()[0].as_str(),
-            Some("-")
-        );
+        assert_eq!(e.env.config["ops"].as_array().unwrap()[0].as_str(), Some("-"));
         assert_eq!(e.policy.config["wrong"].as_str(), Some("no answer"));
         let back = Experiment::parse(&e.to_toml(), "config.toml", &[]).unwrap();
         assert_eq!(back, e, "the resolved config reads back as itself");
@@ -510,12 +414,7 @@ id = "scripted/gold-v0"
 
     #[test]
     fn errors_name_file_line_and_field() {
-        let err = Experiment::parse(
-            &EXP.replace("iterations = 3", "iteratons = 3"),
-            "exp.toml",
-            &[],
-        )
-        .unwrap_err();
+        let err = Experiment::parse(&EXP.replace("iterations = 3", "iteratons = 3"), "exp.toml", &[]).unwrap_err();
         let msg = err.to_string();
         assert!(msg.starts_with("exp.toml: "), "{msg}");
         assert!(msg.contains("line") && msg.contains("iteratons"), "{msg}");

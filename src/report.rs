@@ -24,25 +24,15 @@ pub fn report(dir: &Path) -> Result<Report> {
     let metrics = read_metrics(&db)?;
     let n = iteration_count(&db)?;
     let mut table = format!("run {} ({n} iterations)\n", dir.display());
-    let _ = writeln!(
-        table,
-        "{:<32} {:>12} {:>12} {:>12} {:>12}",
-        "metric", "first", "last", "min", "max"
-    );
+    let _ = writeln!(table, "{:<32} {:>12} {:>12} {:>12} {:>12}", "metric", "first", "last", "min", "max");
     for (name, series) in &metrics {
         let (Some(first), Some(last)) = (series.first(), series.last()) else {
             continue;
         };
         let min = series.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
         let max = series.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
-        let _ = writeln!(
-            table,
-            "{name:<32} {:>12} {:>12} {:>12} {:>12}",
-            fmt(first.1),
-            fmt(last.1),
-            fmt(min),
-            fmt(max)
-        );
+        let _ =
+            writeln!(table, "{name:<32} {:>12} {:>12} {:>12} {:>12}", fmt(first.1), fmt(last.1), fmt(min), fmt(max));
     }
 
     let out = dir.join("report");
@@ -58,11 +48,7 @@ pub fn report(dir: &Path) -> Result<Report> {
     for (file, title, prefixes) in groups {
         let series: BTreeMap<&str, &Vec<(u64, f64)>> = metrics
             .iter()
-            .filter(|(k, v)| {
-                prefixes.iter().any(|p| k.starts_with(p))
-                    && !v.is_empty()
-                    && !k.ends_with("/failed")
-            })
+            .filter(|(k, v)| prefixes.iter().any(|p| k.starts_with(p)) && !v.is_empty() && !k.ends_with("/failed"))
             .map(|(k, v)| (k.as_str(), v))
             .collect();
         if series.is_empty() {
@@ -76,27 +62,16 @@ pub fn report(dir: &Path) -> Result<Report> {
 }
 
 fn fmt(v: f64) -> String {
-    if v.abs() >= 1e5 || (v != 0.0 && v.abs() < 1e-3) {
-        format!("{v:.3e}")
-    } else {
-        format!("{v:.4}")
-    }
+    if v.abs() >= 1e5 || (v != 0.0 && v.abs() < 1e-3) { format!("{v:.3e}") } else { format!("{v:.4}") }
 }
 
 fn plot(path: &Path, title: &str, series: &BTreeMap<&str, &Vec<(u64, f64)>>) -> Result<(), String> {
     let e = |e: &dyn std::fmt::Debug| format!("{e:?}");
-    let xmax = series
-        .values()
-        .flat_map(|s| s.iter().map(|p| p.0))
-        .max()
-        .unwrap_or(0)
-        .max(1) as f64;
+    let xmax = series.values().flat_map(|s| s.iter().map(|p| p.0)).max().unwrap_or(0).max(1) as f64;
     let (mut ymin, mut ymax) = series
         .values()
         .flat_map(|s| s.iter().map(|p| p.1))
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
-            (a.min(v), b.max(v))
-        });
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if (ymax - ymin).abs() < 1e-12 {
         ymin -= 0.5;
         ymax += 0.5;
@@ -111,12 +86,7 @@ fn plot(path: &Path, title: &str, series: &BTreeMap<&str, &Vec<(u64, f64)>>) -> 
         .y_label_area_size(64)
         .build_cartesian_2d(0f64..xmax, (ymin - pad)..(ymax + pad))
         .map_err(|x| e(&x))?;
-    chart
-        .configure_mesh()
-        .x_desc("iteration")
-        .label_style(("sans-serif", 14))
-        .draw()
-        .map_err(|x| e(&x))?;
+    chart.configure_mesh().x_desc("iteration").label_style(("sans-serif", 14)).draw().map_err(|x| e(&x))?;
     for (i, (name, points)) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
         let pts: Vec<(f64, f64)> = points.iter().map(|&(x, y)| (x as f64, y)).collect();
@@ -124,12 +94,8 @@ fn plot(path: &Path, title: &str, series: &BTreeMap<&str, &Vec<(u64, f64)>>) -> 
             .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
             .map_err(|x| e(&x))?
             .label(*name)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-            });
-        chart
-            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
-            .map_err(|x| e(&x))?;
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(|x| e(&x))?;
     }
     chart
         .configure_series_labels()

@@ -79,10 +79,7 @@ fn score_line(rubric: &Rubric, n: usize, line: &std::io::Result<String>) -> Valu
         return error_row(format!("line {n}: field `task` must be an object"));
     }
     let task = Task::new(format!("line-{n}"), case.task);
-    let scored = rubric.score(
-        &task,
-        &Trajectory::from_completion(Vec::new(), &case.completion),
-    );
+    let scored = rubric.score(&task, &Trajectory::from_completion(Vec::new(), &case.completion));
     result_row(&scored)
 }
 
@@ -96,10 +93,7 @@ pub fn result_row(scored: &Scored) -> Value {
     let mut terms = Map::new();
     let mut details = Map::new();
     for t in &scored.terms {
-        terms.insert(
-            t.name.clone(),
-            t.value.as_ref().ok().map_or(Value::Null, |v| json!(v)),
-        );
+        terms.insert(t.name.clone(), t.value.as_ref().ok().map_or(Value::Null, |v| json!(v)));
         if !t.info.is_null() {
             details.insert(t.name.clone(), t.info.clone());
         }
@@ -113,9 +107,7 @@ mod tests {
 
     #[test]
     fn bad_lines_get_errors_in_place_and_scoring_goes_on() {
-        let rubric = crate::builtin_registry()
-            .make_reward("answer/exact", &Default::default())
-            .unwrap();
+        let rubric = crate::builtin_registry().make_reward("answer/exact", &Default::default()).unwrap();
         let input = concat!(
             r#"{"task": {"answer": "4"}, "completion": "<answer>4</answer>"}"#,
             "\n",
@@ -130,40 +122,16 @@ mod tests {
         );
         let mut out = Vec::new();
         let counts = score_jsonl(&rubric, input.as_bytes(), &mut out, 3).unwrap();
-        let rows: Vec<Value> = String::from_utf8(out)
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert_eq!(
-            counts,
-            ScoreCounts {
-                lines: 6,
-                errors: 4
-            }
-        );
+        let rows: Vec<Value> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(counts, ScoreCounts { lines: 6, errors: 4 });
         assert_eq!(rows[0]["reward"], json!(1.0));
         assert_eq!(rows[0]["terms"]["exact_match"], json!(1.0));
-        assert!(
-            rows[1]["error"]
-                .as_str()
-                .unwrap()
-                .starts_with("line 2: expected")
-        );
+        assert!(rows[1]["error"].as_str().unwrap().starts_with("line 2: expected"));
         assert_eq!(rows[2]["error"], json!("line 3: empty line"));
-        assert_eq!(
-            (rows[3]["reward"].clone(), rows[3]["error"].clone()),
-            (json!(0.0), Value::Null)
-        );
-        assert_eq!(
-            rows[4]["error"],
-            json!("line 5: field `task` must be an object")
-        );
-        assert_eq!(
-            rows[5]["reward"],
-            Value::Null,
-            "a task without its reference is a verifier error"
-        );
+        assert_eq!((rows[3]["reward"].clone(), rows[3]["error"].clone()), (json!(0.0), Value::Null));
+        assert_eq!(rows[4]["error"], json!("line 5: field `task` must be an object"));
+        assert_eq!(rows[5]["reward"], Value::Null, "a task without its reference is a verifier error");
         assert_eq!(rows[5]["terms"]["exact_match"], Value::Null);
     }
 }

@@ -105,10 +105,7 @@ impl RunStore {
     /// Opens the run in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
         if !dir.join("run.db").exists() || !dir.join("config.toml").exists() {
-            bail!(BadInput(format!(
-                "{} holds no run (no run.db and config.toml)",
-                dir.display()
-            )));
+            bail!(BadInput(format!("{} holds no run (no run.db and config.toml)", dir.display())));
         }
         Self::connect(dir)
     }
@@ -126,12 +123,8 @@ impl RunStore {
     fn connect(dir: &Path) -> Result<Self> {
         let path = dir.join("run.db");
         let db = Connection::open(&path).with_context(|| format!("opening {}", path.display()))?;
-        db.execute_batch(SCHEMA)
-            .with_context(|| format!("preparing {}", path.display()))?;
-        Ok(Self {
-            dir: dir.to_path_buf(),
-            db,
-        })
+        db.execute_batch(SCHEMA).with_context(|| format!("preparing {}", path.display()))?;
+        Ok(Self { dir: dir.to_path_buf(), db })
     }
 
     /// The run directory.
@@ -154,9 +147,7 @@ impl RunStore {
     pub fn last_iteration(&self) -> Result<Option<u64>> {
         Ok(self
             .db
-            .query_row("SELECT MAX(iteration) FROM iterations", [], |r| {
-                r.get::<_, Option<i64>>(0)
-            })?
+            .query_row("SELECT MAX(iteration) FROM iterations", [], |r| r.get::<_, Option<i64>>(0))?
             .map(|i| i as u64))
     }
 
@@ -165,10 +156,7 @@ impl RunStore {
     pub fn discard_from(&mut self, from: u64) -> Result<()> {
         let tx = self.db.transaction()?;
         for table in ["iterations", "metrics", "samples", "reward_terms"] {
-            tx.execute(
-                &format!("DELETE FROM {table} WHERE iteration >= ?1"),
-                params![from as i64],
-            )?;
+            tx.execute(&format!("DELETE FROM {table} WHERE iteration >= ?1"), params![from as i64])?;
         }
         tx.commit()?;
         Ok(())
@@ -183,9 +171,7 @@ impl RunStore {
                 "INSERT OR REPLACE INTO iterations(iteration, finished_at) VALUES (?1, strftime('%Y-%m-%dT%H:%M:%fZ','now'))",
                 params![it],
             )?;
-            let mut m = tx.prepare_cached(
-                "INSERT INTO metrics(iteration, name, value) VALUES (?1, ?2, ?3)",
-            )?;
+            let mut m = tx.prepare_cached("INSERT INTO metrics(iteration, name, value) VALUES (?1, ?2, ?3)")?;
             for (name, value) in rec.metrics {
                 m.execute(params![it, name, value.is_finite().then_some(*value)])?;
             }
@@ -201,9 +187,7 @@ impl RunStore {
                 let split = split_name(row.split);
                 let smp = &row.sample;
                 let (status, failure) = match &smp.outcome {
-                    Outcome::Failed { stage, error } => {
-                        ("failed", Some(format!("{stage:?}: {error}")))
-                    }
+                    Outcome::Failed { stage, error } => ("failed", Some(format!("{stage:?}: {error}"))),
                     Outcome::Scored(_) => (status_name(smp.trajectory.status), None),
                 };
                 s.execute(params![
@@ -236,18 +220,13 @@ impl RunStore {
                 }
             }
         }
-        tx.commit()
-            .with_context(|| format!("committing iteration {}", rec.iteration))?;
+        tx.commit().with_context(|| format!("committing iteration {}", rec.iteration))?;
         Ok(())
     }
 
     /// Writes a checkpoint for `iteration`: `fill` writes into a temporary directory, which is
     /// then renamed into place, so a crash leaves either the whole checkpoint or none.
-    pub fn write_checkpoint(
-        &self,
-        iteration: u64,
-        fill: impl FnOnce(&Path) -> Result<()>,
-    ) -> Result<PathBuf> {
+    pub fn write_checkpoint(&self, iteration: u64, fill: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
         let root = self.dir.join("checkpoints");
         std::fs::create_dir_all(&root)?;
         let tmp = root.join(format!(".tmp-it-{iteration:06}"));
@@ -256,12 +235,7 @@ impl RunStore {
         }
         std::fs::create_dir_all(&tmp)?;
         fill(&tmp)?;
-        write_atomic(
-            &tmp.join("state.json"),
-            serde_json::json!({ "iteration": iteration })
-                .to_string()
-                .as_bytes(),
-        )?;
+        write_atomic(&tmp.join("state.json"), serde_json::json!({ "iteration": iteration }).to_string().as_bytes())?;
         let dest = root.join(checkpoint_name(iteration));
         if dest.exists() {
             std::fs::remove_dir_all(&dest)?;
@@ -329,13 +303,9 @@ fn status_name(s: Status) -> &'static str {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp"));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path).with_context(|| format!("renaming into {}", path.display()))?;
@@ -351,16 +321,10 @@ fn sync_dir(dir: &Path) {
 
 /// Every metric of a run as `name -> [(iteration, value)]`, iterations ascending.
 pub fn read_metrics(db: &Connection) -> Result<BTreeMap<String, Vec<(u64, f64)>>> {
-    let mut stmt =
-        db.prepare("SELECT iteration, name, value FROM metrics ORDER BY name, iteration")?;
+    let mut stmt = db.prepare("SELECT iteration, name, value FROM metrics ORDER BY name, iteration")?;
     let mut out: BTreeMap<String, Vec<(u64, f64)>> = BTreeMap::new();
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, Option<f64>>(2)?,
-        ))
-    })?;
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, Option<f64>>(2)?)))?;
     for row in rows {
         let (it, name, value) = row?;
         if let Some(v) = value {
@@ -372,10 +336,5 @@ pub fn read_metrics(db: &Connection) -> Result<BTreeMap<String, Vec<(u64, f64)>>
 
 /// The number of committed iterations.
 pub fn iteration_count(db: &Connection) -> Result<u64> {
-    Ok(db
-        .query_row("SELECT COUNT(*) FROM iterations", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .optional()?
-        .unwrap_or(0) as u64)
+    Ok(db.query_row("SELECT COUNT(*) FROM iterations", [], |r| r.get::<_, i64>(0)).optional()?.unwrap_or(0) as u64)
 }

@@ -45,20 +45,12 @@ pub struct Step {
 impl Step {
     /// A step that ends the episode with nothing more to say.
     pub fn terminated(info: Value) -> Self {
-        Self {
-            observation: Vec::new(),
-            status: Status::Terminated,
-            info,
-        }
+        Self { observation: Vec::new(), status: Status::Terminated, info }
     }
 
     /// A step that answers with `observation` and goes on.
     pub fn running(observation: Vec<Message>, info: Value) -> Self {
-        Self {
-            observation,
-            status: Status::Running,
-            info,
-        }
+        Self { observation, status: Status::Running, info }
     }
 }
 
@@ -125,10 +117,7 @@ enum Phase {
 impl<E: Environment> OrderEnforcing<E> {
     /// Wraps `inner`.
     pub fn new(inner: E) -> Self {
-        Self {
-            inner,
-            state: Phase::Fresh,
-        }
+        Self { inner, state: Phase::Fresh }
     }
 }
 

@@ -59,9 +59,7 @@ pub mod trajectory;
 pub use env::{EnvError, Environment, OrderEnforcing, Status, Step};
 pub use message::{Message, Role};
 pub use policy::{Action, GenRequest, Policy, PolicyError};
-pub use registry::{
-    Config, EnvFactory, EnvSpec, GoldPlayer, PolicyContext, Registry, RegistryError, parse_config,
-};
+pub use registry::{Config, EnvFactory, EnvSpec, GoldPlayer, PolicyContext, Registry, RegistryError, parse_config};
 pub use reward::{Reward, RewardError, RewardFn, Rubric, Scored, Term, TermScore};
 pub use runner::{Rollout, RolloutConfig, RolloutStats, Runner, Sampling};
 pub use task::{Split, Task, TaskSource, TaskStream, VecTasks};

@@ -32,11 +32,7 @@ pub struct Message {
 impl Message {
     /// A message with the given role and text.
     pub fn new(role: Role, content: impl Into<String>) -> Self {
-        Self {
-            role,
-            content: content.into(),
-            name: None,
-        }
+        Self { role, content: content.into(), name: None }
     }
 
     /// A system message.
@@ -56,10 +52,6 @@ impl Message {
 
     /// The output of the tool `name`.
     pub fn tool(name: impl Into<String>, content: impl Into<String>) -> Self {
-        Self {
-            role: Role::Tool,
-            content: content.into(),
-            name: Some(name.into()),
-        }
+        Self { role: Role::Tool, content: content.into(), name: Some(name.into()) }
     }
 }

@@ -26,10 +26,7 @@ pub struct Action {
 impl Action {
     /// An action with text only.
     pub fn text(text: impl Into<String>) -> Self {
-        Self {
-            text: text.into(),
-            ..Self::default()
-        }
+        Self { text: text.into(), ..Self::default() }
     }
 }
 

@@ -20,11 +20,7 @@ pub struct Pool {
 impl Pool {
     /// A pool of `threads` workers; 0 means one per available core.
     pub fn new(threads: usize) -> Self {
-        let threads = if threads == 0 {
-            available_cores()
-        } else {
-            threads
-        };
+        let threads = if threads == 0 { available_cores() } else { threads };
         let (tx, rx) = unbounded::<Job>();
         let handles = (0..threads)
             .map(|i| {
@@ -39,10 +35,7 @@ impl Pool {
                     .expect("spawning a worker thread")
             })
             .collect();
-        Self {
-            tx: Some(tx),
-            handles,
-        }
+        Self { tx: Some(tx), handles }
     }
 
     /// How many workers run.
@@ -70,7 +63,5 @@ impl Drop for Pool {
 
 /// The number of cores this process may use.
 pub fn available_cores() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }

@@ -42,15 +42,8 @@ impl EnvSpec {
         E: Environment + 'static,
         F: Fn() -> Result<E, BoxError> + Send + Sync + 'static,
     {
-        let make: EnvFactory =
-            Arc::new(move || Ok(Box::new(OrderEnforcing::new(make()?)) as Box<dyn Environment>));
-        Self {
-            tasks,
-            make,
-            default_reward: default_reward.into(),
-            default_reward_config: Config::new(),
-            gold: None,
-        }
+        let make: EnvFactory = Arc::new(move || Ok(Box::new(OrderEnforcing::new(make()?)) as Box<dyn Environment>));
+        Self { tasks, make, default_reward: default_reward.into(), default_reward_config: Config::new(), gold: None }
     }
 
     /// Sets the gold player.
@@ -71,8 +64,7 @@ impl EnvSpec {
 
 type EnvBuilder = Box<dyn Fn(&Config, u64) -> Result<EnvSpec, BoxError> + Send + Sync>;
 type RewardBuilder = Box<dyn Fn(&Config) -> Result<Rubric, BoxError> + Send + Sync>;
-type PolicyBuilder =
-    Box<dyn Fn(&Config, &PolicyContext) -> Result<Box<dyn Policy>, BoxError> + Send + Sync>;
+type PolicyBuilder = Box<dyn Fn(&Config, &PolicyContext) -> Result<Box<dyn Policy>, BoxError> + Send + Sync>;
 
 /// What a policy builder may know of the run besides its own config.
 #[derive(Clone)]
@@ -165,13 +157,7 @@ impl Registry {
         build: impl Fn(&Config, u64) -> Result<EnvSpec, BoxError> + Send + Sync + 'static,
     ) -> &mut Self {
         check_id(id);
-        self.envs.insert(
-            id.into(),
-            Entry {
-                description: description.into(),
-                build: Box::new(build),
-            },
-        );
+        self.envs.insert(id.into(), Entry { description: description.into(), build: Box::new(build) });
         self
     }
 
@@ -186,13 +172,7 @@ impl Registry {
         build: impl Fn(&Config) -> Result<Rubric, BoxError> + Send + Sync + 'static,
     ) -> &mut Self {
         check_id(id);
-        self.rewards.insert(
-            id.into(),
-            Entry {
-                description: description.into(),
-                build: Box::new(build),
-            },
-        );
+        self.rewards.insert(id.into(), Entry { description: description.into(), build: Box::new(build) });
         self
     }
 
@@ -204,40 +184,23 @@ impl Registry {
         &mut self,
         id: &str,
         description: &str,
-        build: impl Fn(&Config, &PolicyContext) -> Result<Box<dyn Policy>, BoxError>
-        + Send
-        + Sync
-        + 'static,
+        build: impl Fn(&Config, &PolicyContext) -> Result<Box<dyn Policy>, BoxError> + Send + Sync + 'static,
     ) -> &mut Self {
         check_id(id);
-        self.policies.insert(
-            id.into(),
-            Entry {
-                description: description.into(),
-                build: Box::new(build),
-            },
-        );
+        self.policies.insert(id.into(), Entry { description: description.into(), build: Box::new(build) });
         self
     }
 
     /// Builds the environment `id`.
     pub fn make_env(&self, id: &str, config: &Config, seed: u64) -> Result<EnvSpec, RegistryError> {
         let e = lookup(&self.envs, Kind::Env, id)?;
-        (e.build)(config, seed).map_err(|source| RegistryError::Build {
-            kind: Kind::Env,
-            id: id.into(),
-            source,
-        })
+        (e.build)(config, seed).map_err(|source| RegistryError::Build { kind: Kind::Env, id: id.into(), source })
     }
 
     /// Builds the reward `id`.
     pub fn make_reward(&self, id: &str, config: &Config) -> Result<Rubric, RegistryError> {
         let e = lookup(&self.rewards, Kind::Reward, id)?;
-        (e.build)(config).map_err(|source| RegistryError::Build {
-            kind: Kind::Reward,
-            id: id.into(),
-            source,
-        })
+        (e.build)(config).map_err(|source| RegistryError::Build { kind: Kind::Reward, id: id.into(), source })
     }
 
     /// Builds the policy `id`.
@@ -248,62 +211,33 @@ impl Registry {
         ctx: &PolicyContext,
     ) -> Result<Box<dyn Policy>, RegistryError> {
         let e = lookup(&self.policies, Kind::Policy, id)?;
-        (e.build)(config, ctx).map_err(|source| RegistryError::Build {
-            kind: Kind::Policy,
-            id: id.into(),
-            source,
-        })
+        (e.build)(config, ctx).map_err(|source| RegistryError::Build { kind: Kind::Policy, id: id.into(), source })
     }
 
     /// Every plugin: kind, id and one-line description, sorted by kind then id.
     pub fn list(&self) -> Vec<(Kind, &str, &str)> {
         let mut out = Vec::new();
-        out.extend(
-            self.envs
-                .iter()
-                .map(|(k, e)| (Kind::Env, k.as_str(), e.description.as_str())),
-        );
-        out.extend(
-            self.rewards
-                .iter()
-                .map(|(k, e)| (Kind::Reward, k.as_str(), e.description.as_str())),
-        );
-        out.extend(
-            self.policies
-                .iter()
-                .map(|(k, e)| (Kind::Policy, k.as_str(), e.description.as_str())),
-        );
+        out.extend(self.envs.iter().map(|(k, e)| (Kind::Env, k.as_str(), e.description.as_str())));
+        out.extend(self.rewards.iter().map(|(k, e)| (Kind::Reward, k.as_str(), e.description.as_str())));
+        out.extend(self.policies.iter().map(|(k, e)| (Kind::Policy, k.as_str(), e.description.as_str())));
         out
     }
 }
 
-fn lookup<'a, B>(
-    map: &'a BTreeMap<String, Entry<B>>,
-    kind: Kind,
-    id: &str,
-) -> Result<&'a Entry<B>, RegistryError> {
-    map.get(id).ok_or_else(|| RegistryError::Unknown {
-        kind,
-        id: id.into(),
-        known: map.keys().cloned().collect(),
-    })
+fn lookup<'a, B>(map: &'a BTreeMap<String, Entry<B>>, kind: Kind, id: &str) -> Result<&'a Entry<B>, RegistryError> {
+    map.get(id).ok_or_else(|| RegistryError::Unknown { kind, id: id.into(), known: map.keys().cloned().collect() })
 }
 
 /// True for `family/name` or `family/name-vN`, lower-case ASCII, digits, `-` and `_`.
 pub fn is_valid_id(id: &str) -> bool {
     let ok = |s: &str| {
-        !s.is_empty()
-            && s.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
     };
     matches!(id.split_once('/'), Some((family, name)) if ok(family) && ok(name))
 }
 
 fn check_id(id: &str) {
-    assert!(
-        is_valid_id(id),
-        "plugin id `{id}` must look like `family/name-v0`"
-    );
+    assert!(is_valid_id(id), "plugin id `{id}` must look like `family/name-v0`");
 }
 
 /// Deserialises a plugin's config into its own settings type; use `#[serde(deny_unknown_fields)]`
@@ -331,10 +265,7 @@ mod tests {
         let mut r = Registry::new();
         r.reward("answer/exact", "exact match", |_| Ok(Rubric::new()));
         let e = r.make_reward("answer/exakt", &Config::new()).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "unknown reward `answer/exakt`; known: answer/exact"
-        );
+        assert_eq!(e.to_string(), "unknown reward `answer/exakt`; known: answer/exact");
     }
 
     #[test]

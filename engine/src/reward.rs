@@ -26,10 +26,7 @@ impl Reward {
 
 impl From<f64> for Reward {
     fn from(value: f64) -> Self {
-        Self {
-            value,
-            info: Value::Null,
-        }
+        Self { value, info: Value::Null }
     }
 }
 
@@ -104,17 +101,8 @@ impl Rubric {
     }
 
     /// Adds a weighted term.
-    pub fn term(
-        mut self,
-        name: impl Into<String>,
-        weight: f64,
-        func: impl RewardFn + 'static,
-    ) -> Self {
-        self.terms.push(Term {
-            name: name.into(),
-            weight,
-            func: Arc::new(func),
-        });
+    pub fn term(mut self, name: impl Into<String>, weight: f64, func: impl RewardFn + 'static) -> Self {
+        self.terms.push(Term { name: name.into(), weight, func: Arc::new(func) });
         self
     }
 
@@ -125,10 +113,7 @@ impl Rubric {
 
     /// Adds every term of `other`, with weights multiplied by `scale`.
     pub fn extend(mut self, other: Rubric, scale: f64) -> Self {
-        self.terms.extend(other.terms.into_iter().map(|t| Term {
-            weight: t.weight * scale,
-            ..t
-        }));
+        self.terms.extend(other.terms.into_iter().map(|t| Term { weight: t.weight * scale, ..t }));
         self
     }
 
@@ -150,23 +135,13 @@ impl Rubric {
             .iter()
             .map(|t| {
                 let result = catch_unwind(AssertUnwindSafe(|| t.func.score(task, trajectory)))
-                    .unwrap_or_else(|panic| {
-                        Err(RewardError(format!("panicked: {}", panic_message(&*panic))))
-                    });
+                    .unwrap_or_else(|panic| Err(RewardError(format!("panicked: {}", panic_message(&*panic)))));
                 let (value, info) = match result {
                     Ok(r) if r.value.is_finite() => (Ok(r.value), r.info),
-                    Ok(r) => (
-                        Err(format!("returned a non-finite value ({})", r.value)),
-                        r.info,
-                    ),
+                    Ok(r) => (Err(format!("returned a non-finite value ({})", r.value)), r.info),
                     Err(e) => (Err(e.0), Value::Null),
                 };
-                TermScore {
-                    name: t.name.clone(),
-                    weight: t.weight,
-                    value,
-                    info,
-                }
+                TermScore { name: t.name.clone(), weight: t.weight, value, info }
             })
             .collect();
         Scored { terms }
@@ -208,29 +183,19 @@ impl Scored {
     /// The weighted sum, or `None` when a term with non-zero weight failed: a total that
     /// silently dropped a term would be a wrong reward.
     pub fn total(&self) -> Option<f64> {
-        self.terms
-            .iter()
-            .filter(|t| t.weight != 0.0)
-            .map(|t| t.value.as_ref().ok().map(|v| v * t.weight))
-            .sum()
+        self.terms.iter().filter(|t| t.weight != 0.0).map(|t| t.value.as_ref().ok().map(|v| v * t.weight)).sum()
     }
 
     /// The errors of every failed term, as `name: error` joined by "; ".
     pub fn error(&self) -> Option<String> {
-        let errs: Vec<String> = self
-            .terms
-            .iter()
-            .filter_map(|t| t.value.as_ref().err().map(|e| format!("{}: {e}", t.name)))
-            .collect();
+        let errs: Vec<String> =
+            self.terms.iter().filter_map(|t| t.value.as_ref().err().map(|e| format!("{}: {e}", t.name))).collect();
         (!errs.is_empty()).then(|| errs.join("; "))
     }
 
     /// The value of the term `name`, if it exists and succeeded.
     pub fn get(&self, name: &str) -> Option<f64> {
-        self.terms
-            .iter()
-            .find(|t| t.name == name)
-            .and_then(|t| t.value.clone().ok())
+        self.terms.iter().find(|t| t.name == name).and_then(|t| t.value.clone().ok())
     }
 }
 
@@ -258,39 +223,17 @@ mod tests {
     #[test]
     fn failing_panicking_and_nan_terms_keep_their_errors() {
         let r = Rubric::new()
-            .term("err", 1.0, |_: &Task, _: &Trajectory| {
-                Err(RewardError::new("gold query failed"))
-            })
-            .term(
-                "panic",
-                1.0,
-                |_: &Task, _: &Trajectory| -> Result<Reward, RewardError> { panic!("boom") },
-            )
-            .term("nan", 1.0, |_: &Task, _: &Trajectory| {
-                Ok(Reward::from(f64::NAN))
-            })
+            .term("err", 1.0, |_: &Task, _: &Trajectory| Err(RewardError::new("gold query failed")))
+            .term("panic", 1.0, |_: &Task, _: &Trajectory| -> Result<Reward, RewardError> { panic!("boom") })
+            .term("nan", 1.0, |_: &Task, _: &Trajectory| Ok(Reward::from(f64::NAN)))
             .term("ok", 1.0, |_: &Task, _: &Trajectory| Ok(Reward::from(1.0)));
         let s = r.score(&task(), &Trajectory::default());
-        assert_eq!(
-            s.total(),
-            None,
-            "a failed weighted term makes the total unknown, not zero"
-        );
+        assert_eq!(s.total(), None, "a failed weighted term makes the total unknown, not zero");
         assert_eq!(s.terms[0].value, Err("gold query failed".into()));
         assert_eq!(s.terms[1].value, Err("panicked: boom".into()));
-        assert!(
-            s.terms[2]
-                .value
-                .as_ref()
-                .unwrap_err()
-                .contains("non-finite")
-        );
+        assert!(s.terms[2].value.as_ref().unwrap_err().contains("non-finite"));
         assert_eq!(s.get("ok"), Some(1.0));
-        assert!(
-            s.error()
-                .unwrap()
-                .starts_with("err: gold query failed; panic: panicked: boom")
-        );
+        assert!(s.error().unwrap().starts_with("err: gold query failed; panic: panicked: boom"));
     }
 
     #[test]

@@ -32,12 +32,7 @@ pub struct RolloutConfig {
 
 impl Default for RolloutConfig {
     fn default() -> Self {
-        Self {
-            group_size: 4,
-            max_turns: 1,
-            max_tokens: 2048,
-            max_new_tokens: 256,
-        }
+        Self { group_size: 4, max_turns: 1, max_tokens: 2048, max_new_tokens: 256 }
     }
 }
 
@@ -98,18 +93,8 @@ pub struct Runner {
 }
 
 enum Done {
-    Env {
-        ep: usize,
-        env: Option<Box<dyn Environment>>,
-        result: Result<EnvOut, String>,
-        secs: f64,
-    },
-    Score {
-        ep: usize,
-        trajectory: Trajectory,
-        scored: Scored,
-        secs: f64,
-    },
+    Env { ep: usize, env: Option<Box<dyn Environment>>, result: Result<EnvOut, String>, secs: f64 },
+    Score { ep: usize, trajectory: Trajectory, scored: Scored, secs: f64 },
 }
 
 enum EnvOut {
@@ -132,9 +117,7 @@ struct Episode {
 impl Runner {
     /// A runner with `workers` threads (0: one per core).
     pub fn new(workers: usize) -> Self {
-        Self {
-            pool: Pool::new(workers),
-        }
+        Self { pool: Pool::new(workers) }
     }
 
     /// Worker threads in use.
@@ -177,11 +160,7 @@ impl Runner {
                     outcome: None,
                 });
             }
-            groups.push(Group {
-                task_index,
-                task,
-                samples: Vec::new(),
-            });
+            groups.push(Group { task_index, task, samples: Vec::new() });
         }
         stats.episodes = eps.len();
 
@@ -199,12 +178,7 @@ impl Runner {
                     Ok(Err(e)) => (None, Err(e)),
                     Err(p) => (None, Err(format!("panicked: {}", panic_message(&*p)))),
                 };
-                let _ = tx.send(Done::Env {
-                    ep: i,
-                    env,
-                    result,
-                    secs: t0.elapsed().as_secs_f64(),
-                });
+                let _ = tx.send(Done::Env { ep: i, env, result, secs: t0.elapsed().as_secs_f64() });
             });
         }
 
@@ -213,12 +187,7 @@ impl Runner {
         loop {
             while waiting_env > 0 {
                 match recv(&rx) {
-                    Done::Env {
-                        ep,
-                        env: e,
-                        result,
-                        secs,
-                    } => {
+                    Done::Env { ep, env: e, result, secs } => {
                         waiting_env -= 1;
                         stats.env_s += secs;
                         let finished = self.on_env(&mut eps[ep], e, result, config, &mut stats);
@@ -227,12 +196,7 @@ impl Runner {
                             waiting_score += 1;
                         }
                     }
-                    Done::Score {
-                        ep,
-                        trajectory,
-                        scored,
-                        secs,
-                    } => {
+                    Done::Score { ep, trajectory, scored, secs } => {
                         waiting_score -= 1;
                         stats.score_s += secs;
                         eps[ep].traj = trajectory;
@@ -300,9 +264,7 @@ impl Runner {
                 ep.turn += 1;
                 stats.policy_tokens += action.tokens.len();
                 ep.traj.push_sampled(&action.tokens, &action.logprobs);
-                ep.traj
-                    .messages
-                    .push(Message::assistant(action.text.clone()));
+                ep.traj.messages.push(Message::assistant(action.text.clone()));
                 let mut env = ep.env.take().expect("live episodes hold their environment");
                 let tx = tx.clone();
                 self.pool.execute(move || {
@@ -313,25 +275,14 @@ impl Runner {
                         Ok(Err(e)) => (None, Err(e.to_string())),
                         Err(p) => (None, Err(format!("panicked: {}", panic_message(&*p)))),
                     };
-                    let _ = tx.send(Done::Env {
-                        ep: i,
-                        env,
-                        result,
-                        secs: t0.elapsed().as_secs_f64(),
-                    });
+                    let _ = tx.send(Done::Env { ep: i, env, result, secs: t0.elapsed().as_secs_f64() });
                 });
                 waiting_env += 1;
             }
         }
 
         while waiting_score > 0 {
-            if let Done::Score {
-                ep,
-                trajectory,
-                scored,
-                secs,
-            } = recv(&rx)
-            {
+            if let Done::Score { ep, trajectory, scored, secs } = recv(&rx) {
                 waiting_score -= 1;
                 stats.score_s += secs;
                 eps[ep].traj = trajectory;
@@ -368,11 +319,7 @@ impl Runner {
     ) -> bool {
         match result {
             Err(e) => {
-                let stage = if ep.turn == 0 {
-                    Stage::Reset
-                } else {
-                    Stage::Step
-                };
+                let stage = if ep.turn == 0 { Stage::Reset } else { Stage::Step };
                 fail(ep, stage, e, stats);
                 false
             }
@@ -412,12 +359,7 @@ impl Runner {
         self.pool.execute(move || {
             let t0 = Instant::now();
             let scored = rubric.score(&task, &trajectory);
-            let _ = tx.send(Done::Score {
-                ep: i,
-                trajectory,
-                scored,
-                secs: t0.elapsed().as_secs_f64(),
-            });
+            let _ = tx.send(Done::Score { ep: i, trajectory, scored, secs: t0.elapsed().as_secs_f64() });
         });
     }
 }

@@ -23,21 +23,14 @@ pub struct Task {
 impl Task {
     /// A task with the given id and data.
     pub fn new(id: impl Into<String>, data: Value) -> Self {
-        Self {
-            id: id.into(),
-            data,
-        }
+        Self { id: id.into(), data }
     }
 
     /// The string field `key`, or an error naming the task and the field.
     pub fn str_field(&self, key: &str) -> Result<&str, String> {
         match self.data.get(key) {
             Some(Value::String(s)) => Ok(s),
-            Some(other) => Err(format!(
-                "task {}: field `{key}` must be a string, found {}",
-                self.id,
-                kind_of(other)
-            )),
+            Some(other) => Err(format!("task {}: field `{key}` must be a string, found {}", self.id, kind_of(other))),
             None => Err(format!("task {}: missing field `{key}`", self.id)),
         }
     }
@@ -104,13 +97,9 @@ impl TaskSource for VecTasks {
 
     fn task(&self, split: Split, index: u64) -> Result<Task, BoxError> {
         let rows = self.rows(split);
-        rows.get(index as usize).cloned().ok_or_else(|| {
-            format!(
-                "{split:?} split has {} tasks, asked for {index}",
-                rows.len()
-            )
-            .into()
-        })
+        rows.get(index as usize)
+            .cloned()
+            .ok_or_else(|| format!("{split:?} split has {} tasks, asked for {index}", rows.len()).into())
     }
 }
 
@@ -137,12 +126,7 @@ pub struct TaskStream {
 impl TaskStream {
     /// A stream over `split` of `source`, shuffled per epoch from `seed`.
     pub fn new(source: Arc<dyn TaskSource>, split: Split, seed: u64) -> Self {
-        Self {
-            source,
-            seed,
-            split,
-            epoch: None,
-        }
+        Self { source, seed, split, epoch: None }
     }
 
     /// The task index at stream position `k`, or an error if the split is empty.
@@ -155,13 +139,7 @@ impl TaskStream {
         }
         let epoch = k / n;
         if self.epoch.as_ref().map(|(e, _)| *e) != Some(epoch) {
-            self.epoch = Some((
-                epoch,
-                shuffled(
-                    n,
-                    seed::derive(self.seed, &[seed::stream::TASK_ORDER, epoch]),
-                ),
-            ));
+            self.epoch = Some((epoch, shuffled(n, seed::derive(self.seed, &[seed::stream::TASK_ORDER, epoch]))));
         }
         let (_, perm) = self.epoch.as_ref().expect("epoch set above");
         Ok(perm[(k % n) as usize])
@@ -190,12 +168,7 @@ mod tests {
     use serde_json::json;
 
     fn rows(n: usize) -> VecTasks {
-        VecTasks {
-            train: (0..n)
-                .map(|i| Task::new(i.to_string(), json!({ "i": i })))
-                .collect(),
-            test: vec![],
-        }
+        VecTasks { train: (0..n).map(|i| Task::new(i.to_string(), json!({ "i": i }))).collect(), test: vec![] }
     }
 
     #[test]
@@ -220,10 +193,7 @@ mod tests {
     #[test]
     fn str_field_names_task_and_field() {
         let t = Task::new("t1", json!({ "a": 1 }));
-        assert_eq!(
-            t.str_field("a").unwrap_err(),
-            "task t1: field `a` must be a string, found a number"
-        );
+        assert_eq!(t.str_field("a").unwrap_err(), "task t1: field `a` must be a string, found a number");
         assert_eq!(t.str_field("b").unwrap_err(), "task t1: missing field `b`");
     }
 }

@@ -25,11 +25,7 @@ pub struct Checks {
 
 impl Default for Checks {
     fn default() -> Self {
-        Self {
-            tasks: 20,
-            max_turns: 16,
-            seed: 7,
-        }
+        Self { tasks: 20, max_turns: 16, seed: 7 }
     }
 }
 
@@ -39,24 +35,17 @@ pub fn check_env(spec: &EnvSpec, rubric: &Rubric, checks: &Checks) -> Vec<String
     match (spec.make)() {
         Ok(mut env) => match env.step(&Action::text("hello")) {
             Err(EnvError::NotReset) => {}
-            Err(e) => failures.push(format!(
-                "step before reset: expected NotReset, got error `{e}`"
-            )),
+            Err(e) => failures.push(format!("step before reset: expected NotReset, got error `{e}`")),
             Ok(_) => failures.push("step before reset succeeded; it must be an error".into()),
         },
         Err(e) => failures.push(format!("making the environment failed: {e}")),
     }
     let Some(gold) = &spec.gold else {
-        failures
-            .push("the environment has no gold player, so its answers cannot be checked".into());
+        failures.push("the environment has no gold player, so its answers cannot be checked".into());
         return failures;
     };
     for split in [Split::Train, Split::Test] {
-        let n = spec
-            .tasks
-            .len(split)
-            .unwrap_or(checks.tasks)
-            .min(checks.tasks);
+        let n = spec.tasks.len(split).unwrap_or(checks.tasks).min(checks.tasks);
         for i in 0..n {
             let task = match spec.tasks.task(split, i) {
                 Ok(t) => t,
@@ -67,9 +56,7 @@ pub fn check_env(spec: &EnvSpec, rubric: &Rubric, checks: &Checks) -> Vec<String
             };
             match spec.tasks.task(split, i) {
                 Ok(again) if again == task => {}
-                _ => failures.push(format!(
-                    "{split:?} task {i}: the same index gave a different task"
-                )),
+                _ => failures.push(format!("{split:?} task {i}: the same index gave a different task")),
             }
             let play = |seed| play_gold(spec, gold, &task, seed, checks.max_turns);
             let first = match play(checks.seed) {
@@ -81,20 +68,12 @@ pub fn check_env(spec: &EnvSpec, rubric: &Rubric, checks: &Checks) -> Vec<String
             };
             match play(checks.seed) {
                 Ok(second) if second == first => {}
-                Ok(_) => failures.push(format!(
-                    "task {}: the same seed gave a different episode",
-                    task.id
-                )),
-                Err(e) => failures.push(format!(
-                    "task {}: replaying the gold episode failed: {e}",
-                    task.id
-                )),
+                Ok(_) => failures.push(format!("task {}: the same seed gave a different episode", task.id)),
+                Err(e) => failures.push(format!("task {}: replaying the gold episode failed: {e}", task.id)),
             }
             if first.status != Status::Terminated {
-                failures.push(format!(
-                    "task {}: gold episode did not terminate in {} turns",
-                    task.id, checks.max_turns
-                ));
+                failures
+                    .push(format!("task {}: gold episode did not terminate in {} turns", task.id, checks.max_turns));
             }
             let scored = rubric.score(&task, &first);
             let want = rubric.max_total();
@@ -103,11 +82,7 @@ pub fn check_env(spec: &EnvSpec, rubric: &Rubric, checks: &Checks) -> Vec<String
                 Some(total) => failures.push(format!(
                     "task {}: gold answer scored {total}, expected {want}; terms: {:?}",
                     task.id,
-                    scored
-                        .terms
-                        .iter()
-                        .map(|t| (&t.name, &t.value, &t.info))
-                        .collect::<Vec<_>>()
+                    scored.terms.iter().map(|t| (&t.name, &t.value, &t.info)).collect::<Vec<_>>()
                 )),
                 None => failures.push(format!(
                     "task {}: scoring the gold answer failed: {}",
@@ -124,12 +99,7 @@ pub fn check_env(spec: &EnvSpec, rubric: &Rubric, checks: &Checks) -> Vec<String
 #[track_caller]
 pub fn assert_conformance(spec: &EnvSpec, rubric: &Rubric, checks: &Checks) {
     let failures = check_env(spec, rubric, checks);
-    assert!(
-        failures.is_empty(),
-        "{} conformance failures:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} conformance failures:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// Plays the gold player for one episode; returns the trajectory (text only, no tokens).
@@ -141,10 +111,7 @@ pub fn play_gold(
     max_turns: u32,
 ) -> Result<Trajectory, String> {
     let mut env = (spec.make)().map_err(|e| e.to_string())?;
-    let mut traj = Trajectory {
-        messages: env.reset(task, seed).map_err(|e| e.to_string())?,
-        ..Trajectory::default()
-    };
+    let mut traj = Trajectory { messages: env.reset(task, seed).map_err(|e| e.to_string())?, ..Trajectory::default() };
     for _ in 0..max_turns {
         let answer = gold(task, &traj.messages).map_err(|e| format!("gold player: {e}"))?;
         traj.messages.push(Message::assistant(answer.clone()));

@@ -38,20 +38,12 @@ impl Trajectory {
     pub fn from_completion(prompt: Vec<Message>, completion: &str) -> Self {
         let mut messages = prompt;
         messages.push(Message::assistant(completion));
-        Self {
-            messages,
-            status: Status::Terminated,
-            steps: vec![Value::Null],
-            ..Self::default()
-        }
+        Self { messages, status: Status::Terminated, steps: vec![Value::Null], ..Self::default() }
     }
 
     /// The text of the policy's last message, or "" if it never spoke.
     pub fn final_answer(&self) -> &str {
-        self.assistant_messages()
-            .last()
-            .map(|m| m.content.as_str())
-            .unwrap_or("")
+        self.assistant_messages().last().map(|m| m.content.as_str()).unwrap_or("")
     }
 
     /// The policy's messages, in order.
@@ -72,18 +64,15 @@ impl Trajectory {
     /// Appends environment tokens (no loss).
     pub fn push_context(&mut self, tokens: &[u32]) {
         self.tokens.extend_from_slice(tokens);
-        self.loss_mask
-            .extend(std::iter::repeat_n(false, tokens.len()));
+        self.loss_mask.extend(std::iter::repeat_n(false, tokens.len()));
         self.logprobs.extend(std::iter::repeat_n(0.0, tokens.len()));
     }
 
     /// Appends sampled tokens (with loss); pads log-probs with 0 if the policy gave none.
     pub fn push_sampled(&mut self, tokens: &[u32], logprobs: &[f32]) {
         self.tokens.extend_from_slice(tokens);
-        self.loss_mask
-            .extend(std::iter::repeat_n(true, tokens.len()));
-        self.logprobs
-            .extend((0..tokens.len()).map(|i| logprobs.get(i).copied().unwrap_or(0.0)));
+        self.loss_mask.extend(std::iter::repeat_n(true, tokens.len()));
+        self.logprobs.extend((0..tokens.len()).map(|i| logprobs.get(i).copied().unwrap_or(0.0)));
     }
 }
 

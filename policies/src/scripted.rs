@@ -3,8 +3,8 @@
 //! environment can be run end to end (`rlvr run`) before a model exists.
 
 use rlvr_engine::{
-    Action, BoxError, Config, GenRequest, GoldPlayer, Message, Policy, PolicyContext, PolicyError,
-    Registry, parse_config, seed,
+    Action, BoxError, Config, GenRequest, GoldPlayer, Message, Policy, PolicyContext, PolicyError, Registry,
+    parse_config, seed,
 };
 use serde::Deserialize;
 
@@ -20,10 +20,7 @@ pub struct ScriptedConfig {
 
 impl Default for ScriptedConfig {
     fn default() -> Self {
-        Self {
-            accuracy: 0.5,
-            wrong: "<answer>I don't know</answer>".into(),
-        }
+        Self { accuracy: 0.5, wrong: "<answer>I don't know</answer>".into() }
     }
 }
 
@@ -49,11 +46,7 @@ impl Policy for Scripted {
         let mut out = Vec::new();
         for m in messages {
             let role = serde_json::to_string(&m.role).unwrap_or_default();
-            out.extend(
-                format!("<|{}|>\n{}\n", role.trim_matches('"'), m.content)
-                    .bytes()
-                    .map(u32::from),
-            );
+            out.extend(format!("<|{}|>\n{}\n", role.trim_matches('"'), m.content).bytes().map(u32::from));
         }
         out.extend(b"<|assistant|>\n".iter().map(|&b| u32::from(b)));
         Ok(out)
@@ -77,11 +70,7 @@ impl Policy for Scripted {
                 truncate_to(&mut text, r.max_new_tokens);
                 let tokens: Vec<u32> = text.bytes().map(u32::from).collect();
                 let logprobs = vec![0.0; tokens.len()];
-                Ok(Action {
-                    text,
-                    tokens,
-                    logprobs,
-                })
+                Ok(Action { text, tokens, logprobs })
             })
             .collect()
     }
@@ -103,10 +92,7 @@ pub fn register(registry: &mut Registry) {
         "scripted/gold-v0",
         "no model: plays the environment's gold answer with probability `accuracy` (tests, demos)",
         |config: &Config, ctx: &PolicyContext| {
-            let gold = ctx
-                .gold
-                .clone()
-                .ok_or("this environment has no gold player to script")?;
+            let gold = ctx.gold.clone().ok_or("this environment has no gold player to script")?;
             Ok(Box::new(Scripted::new(parse_config(config)?, gold)?) as Box<dyn Policy>)
         },
     );
@@ -120,33 +106,15 @@ mod tests {
 
     fn policy(accuracy: f64) -> Scripted {
         let gold: GoldPlayer = Arc::new(|_: &Task, _: &[Message]| Ok("gold ✓".to_string()));
-        Scripted::new(
-            ScriptedConfig {
-                accuracy,
-                wrong: "wrong".into(),
-            },
-            gold,
-        )
-        .unwrap()
+        Scripted::new(ScriptedConfig { accuracy, wrong: "wrong".into() }, gold).unwrap()
     }
 
     fn answers(p: &mut Scripted, greedy: bool, max_new_tokens: usize) -> Vec<String> {
         let task = Task::new("t", serde_json::Value::Null);
         let reqs: Vec<GenRequest<'_>> = (0..1000)
-            .map(|seed| GenRequest {
-                task: &task,
-                messages: &[],
-                context: &[],
-                max_new_tokens,
-                seed,
-                greedy,
-            })
+            .map(|seed| GenRequest { task: &task, messages: &[], context: &[], max_new_tokens, seed, greedy })
             .collect();
-        p.generate(&reqs)
-            .unwrap()
-            .into_iter()
-            .map(|a| a.text)
-            .collect()
+        p.generate(&reqs).unwrap().into_iter().map(|a| a.text).collect()
     }
 
     #[test]
@@ -156,27 +124,17 @@ mod tests {
         assert_eq!(gold(&answers(&mut policy(1.0), false, 64)), 1000);
         let n = gold(&answers(&mut policy(0.3), false, 64));
         assert!((240..=360).contains(&n), "{n} of 1000 at accuracy 0.3");
-        assert_eq!(
-            gold(&answers(&mut policy(0.6), true, 64)),
-            1000,
-            "greedy takes the likelier answer"
-        );
+        assert_eq!(gold(&answers(&mut policy(0.6), true, 64)), 1000, "greedy takes the likelier answer");
         assert_eq!(gold(&answers(&mut policy(0.4), true, 64)), 0);
     }
 
     #[test]
     fn max_new_tokens_cuts_on_a_char_boundary() {
         let a = answers(&mut policy(1.0), false, 6);
-        assert_eq!(
-            a[0], "gold ",
-            "the 3-byte check mark does not fit in 6 bytes"
-        );
+        assert_eq!(a[0], "gold ", "the 3-byte check mark does not fit in 6 bytes");
         assert!(
             Scripted::new(
-                ScriptedConfig {
-                    accuracy: 1.5,
-                    ..Default::default()
-                },
+                ScriptedConfig { accuracy: 1.5, ..Default::default() },
                 Arc::new(|_: &Task, _: &[Message]| Ok(String::new()))
             )
             .is_err()

@@ -91,13 +91,9 @@ pub fn main_with(extend: impl FnOnce(&mut Registry)) -> ExitCode {
 }
 
 fn init_tracing() {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let _ =
+        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
     // A plugin's panic is caught and recorded with its rollout; say so in one log line rather
     // than a backtrace on the terminal.
     std::panic::set_hook(Box::new(|info| tracing::warn!("panic: {info}")));
@@ -105,12 +101,7 @@ fn init_tracing() {
 
 fn dispatch(command: Command, registry: &Registry) -> Result<()> {
     match command {
-        Command::Run {
-            experiment,
-            out,
-            set,
-            resume,
-        } => {
+        Command::Run { experiment, out, set, resume } => {
             let exp = Experiment::load(&experiment, &set)?;
             let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&exp.run.name));
             let mut bar = Bar::new();
@@ -123,12 +114,7 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
                 .filter(|(k, _)| k.starts_with("reward/mean") || k.starts_with("eval/"))
                 .map(|(k, v)| format!("{k}={v:.4}"))
                 .collect();
-            println!(
-                "{}: {} iterations run; last: {}",
-                summary.dir.display(),
-                summary.iterations_run,
-                shown.join(" ")
-            );
+            println!("{}: {} iterations run; last: {}", summary.dir.display(), summary.iterations_run, shown.join(" "));
             Ok(())
         }
         Command::Envs => {
@@ -137,46 +123,26 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             }
             Ok(())
         }
-        Command::Score {
-            reward,
-            input,
-            output,
-            set,
-            workers,
-        } => {
+        Command::Score { reward, input, output, set, workers } => {
             let mut config = rlvr_engine::Config::new();
             for s in &set {
-                let (k, v) = s
-                    .split_once('=')
-                    .ok_or_else(|| BadInput(format!("--set {s}: expected key=value")))?;
+                let (k, v) = s.split_once('=').ok_or_else(|| BadInput(format!("--set {s}: expected key=value")))?;
                 let value = toml::from_str::<toml::Table>(&format!("v = {v}"))
                     .ok()
                     .and_then(|mut t| t.remove("v"))
                     .unwrap_or_else(|| toml::Value::String(v.to_string()));
                 config.insert(k.trim().to_string(), value);
             }
-            let rubric = registry
-                .make_reward(&reward, &config)
-                .map_err(|e| BadInput(e.to_string()))?;
-            let file = std::fs::File::open(&input)
-                .map_err(|e| BadInput(format!("cannot read {}: {e}", input.display())))?;
-            let workers = if workers == 0 {
-                rlvr_engine::pool::available_cores()
-            } else {
-                workers
-            };
+            let rubric = registry.make_reward(&reward, &config).map_err(|e| BadInput(e.to_string()))?;
+            let file =
+                std::fs::File::open(&input).map_err(|e| BadInput(format!("cannot read {}: {e}", input.display())))?;
+            let workers = if workers == 0 { rlvr_engine::pool::available_cores() } else { workers };
             let counts = match output {
                 Some(path) => {
-                    let f = std::fs::File::create(&path)
-                        .with_context(|| format!("creating {}", path.display()))?;
+                    let f = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
                     score::score_jsonl(&rubric, BufReader::new(file), BufWriter::new(f), workers)?
                 }
-                None => score::score_jsonl(
-                    &rubric,
-                    BufReader::new(file),
-                    std::io::stdout().lock(),
-                    workers,
-                )?,
+                None => score::score_jsonl(&rubric, BufReader::new(file), std::io::stdout().lock(), workers)?,
             };
             tracing::info!(lines = counts.lines, errors = counts.errors, "scored");
             Ok(())
@@ -214,10 +180,8 @@ impl Progress for Bar {
         if std::io::stderr().is_terminal() {
             let b = ProgressBar::new(total).with_position(first);
             b.set_style(
-                ProgressStyle::with_template(
-                    "{bar:30} {pos}/{len} iterations  {msg}  [{elapsed_precise} < {eta}]",
-                )
-                .expect("valid template"),
+                ProgressStyle::with_template("{bar:30} {pos}/{len} iterations  {msg}  [{elapsed_precise} < {eta}]")
+                    .expect("valid template"),
             );
             self.bar = Some(b);
         }
@@ -234,10 +198,7 @@ impl Progress for Bar {
                 b.set_message(msg);
                 b.inc(1);
             }
-            None => tracing::info!(
-                "iteration {iteration}: {msg}  failed {}",
-                get("rollout/failed")
-            ),
+            None => tracing::info!("iteration {iteration}: {msg}  failed {}", get("rollout/failed")),
         }
     }
 }

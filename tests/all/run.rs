@@ -49,14 +49,8 @@ impl Policy for Learner {
         }
         self.calls += 1;
         let acc = (0.1 * self.calls as f64).min(1.0);
-        let mut inner = Scripted::new(
-            ScriptedConfig {
-                accuracy: acc,
-                ..Default::default()
-            },
-            self.gold.clone(),
-        )
-        .unwrap();
+        let mut inner =
+            Scripted::new(ScriptedConfig { accuracy: acc, ..Default::default() }, self.gold.clone()).unwrap();
         inner.generate(batch)
     }
 
@@ -66,10 +60,7 @@ impl Policy for Learner {
 
     fn load(&mut self, dir: &Path) -> Result<(), PolicyError> {
         let s = std::fs::read_to_string(dir.join("calls")).map_err(|e| PolicyError(e.into()))?;
-        self.calls = s
-            .trim()
-            .parse()
-            .map_err(|e: std::num::ParseIntError| PolicyError(e.into()))?;
+        self.calls = s.trim().parse().map_err(|e: std::num::ParseIntError| PolicyError(e.into()))?;
         Ok(())
     }
 }
@@ -77,11 +68,7 @@ impl Policy for Learner {
 fn registry(crash: Option<Arc<(AtomicBool, AtomicU64)>>) -> Registry {
     let mut r = rlvr::builtin_registry();
     r.policy("test/learner-v0", "test double", move |_, ctx| {
-        Ok(Box::new(Learner {
-            calls: 0,
-            gold: ctx.gold.clone().unwrap(),
-            crash_at: crash.clone(),
-        }) as Box<dyn Policy>)
+        Ok(Box::new(Learner { calls: 0, gold: ctx.gold.clone().unwrap(), crash_at: crash.clone() }) as Box<dyn Policy>)
     });
     r
 }
@@ -92,10 +79,7 @@ fn metrics(dir: &Path) -> Vec<(i64, String, Option<f64>)> {
     let mut stmt = db
         .prepare("SELECT iteration, name, value FROM metrics WHERE name NOT LIKE 'time/%' AND name != 'rollout/tokens_per_s' ORDER BY iteration, name")
         .unwrap();
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
 }
 
 fn samples(dir: &Path) -> Vec<(i64, String, i64, i64, String, Option<f64>)> {
@@ -103,19 +87,10 @@ fn samples(dir: &Path) -> Vec<(i64, String, i64, i64, String, Option<f64>)> {
     let mut stmt = db
         .prepare("SELECT iteration, split, task_index, sample_index, trajectory, reward FROM samples ORDER BY iteration, split, task_index, sample_index")
         .unwrap();
-    stmt.query_map([], |r| {
-        Ok((
-            r.get(0)?,
-            r.get(1)?,
-            r.get(2)?,
-            r.get(3)?,
-            r.get(4)?,
-            r.get(5)?,
-        ))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }
 
 #[test]
@@ -129,48 +104,22 @@ fn a_crashed_run_resumes_to_the_same_iterations_as_an_uninterrupted_one() {
     // Crash in the middle of iteration 5: iterations 0-4 are committed, the last checkpoint is
     // after iteration 2, so 3 and 4 are discarded and redone on resume.
     let crash = Arc::new((AtomicBool::new(true), AtomicU64::new(6)));
-    let err = experiment::run(
-        &registry(Some(crash.clone())),
-        &exp,
-        &crashed,
-        false,
-        &mut (),
-    )
-    .unwrap_err();
+    let err = experiment::run(&registry(Some(crash.clone())), &exp, &crashed, false, &mut ()).unwrap_err();
     assert!(format!("{err:#}").contains("simulated crash"), "{err:#}");
     let db = rusqlite::Connection::open(crashed.join("run.db")).unwrap();
-    let last: i64 = db
-        .query_row("SELECT MAX(iteration) FROM iterations", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(
-        last, 4,
-        "the iteration in flight is lost, the others are committed"
-    );
+    let last: i64 = db.query_row("SELECT MAX(iteration) FROM iterations", [], |r| r.get(0)).unwrap();
+    assert_eq!(last, 4, "the iteration in flight is lost, the others are committed");
 
-    let again =
-        experiment::run(&registry(Some(crash)), &exp, &crashed, false, &mut ()).unwrap_err();
-    assert!(
-        again.to_string().contains("already holds a run"),
-        "no silent overwrite: {again}"
-    );
+    let again = experiment::run(&registry(Some(crash)), &exp, &crashed, false, &mut ()).unwrap_err();
+    assert!(again.to_string().contains("already holds a run"), "no silent overwrite: {again}");
 
     let disarmed = Arc::new((AtomicBool::new(false), AtomicU64::new(0)));
-    let summary =
-        experiment::run(&registry(Some(disarmed)), &exp, &crashed, true, &mut ()).unwrap();
-    assert_eq!(
-        summary.iterations_run, 5,
-        "resumed after the checkpoint of iteration 2"
-    );
+    let summary = experiment::run(&registry(Some(disarmed)), &exp, &crashed, true, &mut ()).unwrap();
+    assert_eq!(summary.iterations_run, 5, "resumed after the checkpoint of iteration 2");
 
     assert_eq!(metrics(&whole), metrics(&crashed));
     assert_eq!(samples(&whole), samples(&crashed));
-    assert_eq!(
-        metrics(&whole)
-            .iter()
-            .filter(|m| m.1 == "reward/mean")
-            .count(),
-        8
-    );
+    assert_eq!(metrics(&whole).iter().filter(|m| m.1 == "reward/mean").count(), 8);
 }
 
 #[test]
@@ -178,29 +127,17 @@ fn resume_refuses_a_different_experiment() {
     let exp = Experiment::parse(EXP, "exp.toml", &["run.iterations=2".into()]).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     experiment::run(&registry(None), &exp, tmp.path(), false, &mut ()).unwrap();
-    let other = Experiment::parse(
-        EXP,
-        "exp.toml",
-        &["run.iterations=3".into(), "run.seed=6".into()],
-    )
-    .unwrap();
+    let other = Experiment::parse(EXP, "exp.toml", &["run.iterations=3".into(), "run.seed=6".into()]).unwrap();
     let err = experiment::run(&registry(None), &other, tmp.path(), true, &mut ()).unwrap_err();
     assert!(err.to_string().contains("different experiment"), "{err}");
     let longer = Experiment::parse(EXP, "exp.toml", &["run.iterations=3".into()]).unwrap();
     let s = experiment::run(&registry(None), &longer, tmp.path(), true, &mut ()).unwrap();
-    assert_eq!(
-        s.iterations_run, 1,
-        "only run.iterations may change, to extend a run"
-    );
+    assert_eq!(s.iterations_run, 1, "only run.iterations may change, to extend a run");
 }
 
 fn rlvr(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_rlvr"))
-        .args(args)
-        .current_dir(cwd)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_rlvr")).args(args).current_dir(cwd).env("RUST_LOG", "warn").output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into(),
@@ -218,15 +155,10 @@ fn cli_run_report_and_bad_input() {
     let (code, out, err) = rlvr(&["run", "exp.toml", "--set", "run.iterations=3"], d);
     assert_eq!(code, 0, "{out}{err}");
     let db = rusqlite::Connection::open(d.join("runs/resume/run.db")).unwrap();
-    let rows: i64 = db
-        .query_row("SELECT COUNT(*) FROM iterations", [], |r| r.get(0))
-        .unwrap();
+    let rows: i64 = db.query_row("SELECT COUNT(*) FROM iterations", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 3);
     let config = std::fs::read_to_string(d.join("runs/resume/config.toml")).unwrap();
-    assert!(
-        config.contains("iterations = 3"),
-        "the resolved config records overrides:\n{config}"
-    );
+    assert!(config.contains("iterations = 3"), "the resolved config records overrides:\n{config}");
 
     let (code, out, _) = rlvr(&["report", "runs/resume"], d);
     assert_eq!(code, 0);
@@ -235,30 +167,17 @@ fn cli_run_report_and_bad_input() {
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 
     // Bad input: exit 2 with one line naming the file, the line and the field.
-    std::fs::write(
-        d.join("bad.toml"),
-        exp.replace("tasks_per_iteration = 4", "tasks_per_iteration = \"four\""),
-    )
-    .unwrap();
+    std::fs::write(d.join("bad.toml"), exp.replace("tasks_per_iteration = 4", "tasks_per_iteration = \"four\""))
+        .unwrap();
     let (code, _, err) = rlvr(&["run", "bad.toml"], d);
     assert_eq!(code, 2, "{err}");
-    assert!(
-        err.contains("bad.toml") && err.contains("line 6") && err.contains("tasks_per_iteration"),
-        "{err}"
-    );
+    assert!(err.contains("bad.toml") && err.contains("line 6") && err.contains("tasks_per_iteration"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 
-    std::fs::write(
-        d.join("unknown.toml"),
-        exp.replace("arith/arith-v0", "arith/nope-v9"),
-    )
-    .unwrap();
+    std::fs::write(d.join("unknown.toml"), exp.replace("arith/arith-v0", "arith/nope-v9")).unwrap();
     let (code, _, err) = rlvr(&["run", "unknown.toml"], d);
     assert_eq!(code, 2);
-    assert!(
-        err.contains("unknown environment `arith/nope-v9`; known: arith/arith-v0"),
-        "{err}"
-    );
+    assert!(err.contains("unknown environment `arith/nope-v9`; known: arith/arith-v0"), "{err}");
 
     let (code, _, err) = rlvr(&["run", "missing.toml"], d);
     assert_eq!((code, err.contains("missing.toml")), (2, true), "{err}");
@@ -277,42 +196,19 @@ fn cli_score_and_envs() {
         "{\"task\": {\"answer\": \"12\"}, \"completion\": \"so <answer>12</answer>\"}\n{\"task\": {\"answer\": \"12\"}}\n",
     )
     .unwrap();
-    let (code, out, err) = rlvr(
-        &[
-            "score",
-            "--reward",
-            "answer/exact",
-            "--input",
-            "cases.jsonl",
-        ],
-        d,
-    );
+    let (code, out, err) = rlvr(&["score", "--reward", "answer/exact", "--input", "cases.jsonl"], d);
     assert_eq!(code, 0, "{err}");
-    let rows: Vec<Value> = out
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.len(), 2);
     assert_eq!(rows[0]["reward"], 1.0);
     assert_eq!(rows[0]["terms"]["exact_match"], 1.0);
     assert_eq!(rows[0]["error"], Value::Null);
     assert_eq!(rows[1]["reward"], Value::Null);
-    assert!(
-        rows[1]["error"]
-            .as_str()
-            .unwrap()
-            .contains("line 2: missing field `completion`")
-    );
+    assert!(rows[1]["error"].as_str().unwrap().contains("line 2: missing field `completion`"));
 
-    let (code, _, err) = rlvr(
-        &["score", "--reward", "answer/nope", "--input", "cases.jsonl"],
-        d,
-    );
+    let (code, _, err) = rlvr(&["score", "--reward", "answer/nope", "--input", "cases.jsonl"], d);
     assert_eq!(code, 2, "{err}");
-    let (code, _, err) = rlvr(
-        &["score", "--reward", "answer/exact", "--input", "nope.jsonl"],
-        d,
-    );
+    let (code, _, err) = rlvr(&["score", "--reward", "answer/exact", "--input", "nope.jsonl"], d);
     assert_eq!((code, err.contains("nope.jsonl")), (2, true));
 
     let (code, out, _) = rlvr(&["envs"], d);

@@ -30,10 +30,7 @@ impl Environment for Counter {
         if self.said >= target {
             Ok(Step::terminated(info))
         } else {
-            Ok(Step::running(
-                vec![Message::user(format!("{} more", target - self.said))],
-                info,
-            ))
+            Ok(Step::running(vec![Message::user(format!("{} more", target - self.said))], info))
         }
     }
 }
@@ -54,17 +51,8 @@ fn tasks() -> VecTasks {
 }
 
 fn spec() -> EnvSpec {
-    EnvSpec::new(
-        Arc::new(tasks()),
-        || {
-            Ok(Counter {
-                task: Value::Null,
-                said: 0,
-            })
-        },
-        "test/none",
-    )
-    .with_gold(|_, msgs| Ok(format!("turn {}", msgs.len())))
+    EnvSpec::new(Arc::new(tasks()), || Ok(Counter { task: Value::Null, said: 0 }), "test/none")
+        .with_gold(|_, msgs| Ok(format!("turn {}", msgs.len())))
 }
 
 fn rubric() -> Arc<Rubric> {
@@ -76,21 +64,15 @@ fn rubric() -> Arc<Rubric> {
                 }
                 Ok(Reward::from(tr.turns() as f64))
             })
-            .metric("tokens", |_: &Task, tr: &Trajectory| {
-                Ok(Reward::from(tr.tokens.len() as f64))
-            }),
+            .metric("tokens", |_: &Task, tr: &Trajectory| Ok(Reward::from(tr.tokens.len() as f64))),
     )
 }
 
 fn policy() -> Box<dyn Policy> {
-    let gold: GoldPlayer =
-        Arc::new(|_: &Task, msgs: &[Message]| Ok(format!("turn {}", msgs.len())));
+    let gold: GoldPlayer = Arc::new(|_: &Task, msgs: &[Message]| Ok(format!("turn {}", msgs.len())));
     Box::new(
         rlvr::policies::scripted::Scripted::new(
-            rlvr::policies::scripted::ScriptedConfig {
-                accuracy: 1.0,
-                ..Default::default()
-            },
+            rlvr::policies::scripted::ScriptedConfig { accuracy: 1.0, ..Default::default() },
             gold,
         )
         .unwrap(),
@@ -99,31 +81,9 @@ fn policy() -> Box<dyn Policy> {
 
 fn run(workers: usize) -> Rollout {
     let runner = Runner::new(workers);
-    let all: Vec<(u64, Task)> = tasks()
-        .train
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| (i as u64, t))
-        .collect();
-    let cfg = RolloutConfig {
-        group_size: 3,
-        max_turns: 4,
-        max_tokens: 4096,
-        max_new_tokens: 64,
-    };
-    runner
-        .rollout(
-            policy().as_mut(),
-            &spec(),
-            &rubric(),
-            all,
-            &cfg,
-            Sampling {
-                seed: 99,
-                greedy: false,
-            },
-        )
-        .unwrap()
+    let all: Vec<(u64, Task)> = tasks().train.into_iter().enumerate().map(|(i, t)| (i as u64, t)).collect();
+    let cfg = RolloutConfig { group_size: 3, max_turns: 4, max_tokens: 4096, max_new_tokens: 64 };
+    runner.rollout(policy().as_mut(), &spec(), &rubric(), all, &cfg, Sampling { seed: 99, greedy: false }).unwrap()
 }
 
 #[test]
@@ -132,10 +92,7 @@ fn failures_are_counted_and_kept_apart_while_the_rest_finish() {
     let s = &r.stats;
     assert_eq!(s.episodes, 18);
     assert_eq!(s.failed, 6, "3 failed resets + 3 panicking steps");
-    assert_eq!(
-        s.verifier_errors, 3,
-        "3 episodes whose weighted term panicked"
-    );
+    assert_eq!(s.verifier_errors, 3, "3 episodes whose weighted term panicked");
     assert_eq!(s.truncated, 3, "the 10-turn task is cut at max_turns = 4");
 
     let by_id = |id: &str| r.groups.iter().find(|g| g.task.id == id).unwrap();
@@ -150,14 +107,9 @@ fn failures_are_counted_and_kept_apart_while_the_rest_finish() {
         );
     }
     for smp in &by_id("badreward").samples {
-        let Outcome::Scored(sc) = &smp.outcome else {
-            panic!("scored")
-        };
+        let Outcome::Scored(sc) = &smp.outcome else { panic!("scored") };
         assert_eq!(sc.terms[0].value, Err("panicked: verifier bug".to_string()));
-        assert!(
-            sc.get("tokens").unwrap() > 0.0,
-            "other terms are still computed"
-        );
+        assert!(sc.get("tokens").unwrap() > 0.0, "other terms are still computed");
         assert_eq!(smp.reward(), None);
     }
     for smp in &by_id("ok3").samples {
@@ -170,11 +122,7 @@ fn failures_are_counted_and_kept_apart_while_the_rest_finish() {
     for smp in &by_id("long").samples {
         assert_eq!(smp.trajectory.status, Status::Truncated);
         assert_eq!(smp.trajectory.truncated_by.as_deref(), Some("max_turns"));
-        assert_eq!(
-            smp.reward(),
-            Some(4.0),
-            "a truncated episode is still scored"
-        );
+        assert_eq!(smp.reward(), Some(4.0), "a truncated episode is still scored");
     }
 }
 
@@ -187,11 +135,7 @@ fn loss_mask_covers_exactly_the_policy_tokens() {
             assert_eq!(t.tokens.len(), t.loss_mask.len());
             assert_eq!(t.tokens.len(), t.logprobs.len());
             let said: usize = t.assistant_messages().map(|m| m.content.len()).sum();
-            assert_eq!(
-                t.policy_tokens(),
-                said,
-                "scripted tokens are the bytes of what it said"
-            );
+            assert_eq!(t.policy_tokens(), said, "scripted tokens are the bytes of what it said");
         }
     }
 }
@@ -199,25 +143,10 @@ fn loss_mask_covers_exactly_the_policy_tokens() {
 #[test]
 fn token_limit_truncates() {
     let runner = Runner::new(1);
-    let cfg = RolloutConfig {
-        group_size: 1,
-        max_turns: 50,
-        max_tokens: 60,
-        max_new_tokens: 64,
-    };
+    let cfg = RolloutConfig { group_size: 1, max_turns: 50, max_tokens: 60, max_new_tokens: 64 };
     let task = (5u64, tasks().train[5].clone());
     let r = runner
-        .rollout(
-            policy().as_mut(),
-            &spec(),
-            &rubric(),
-            vec![task],
-            &cfg,
-            Sampling {
-                seed: 1,
-                greedy: false,
-            },
-        )
+        .rollout(policy().as_mut(), &spec(), &rubric(), vec![task], &cfg, Sampling { seed: 1, greedy: false })
         .unwrap();
     let t = &r.groups[0].samples[0].trajectory;
     assert_eq!(t.truncated_by.as_deref(), Some("max_tokens"));
