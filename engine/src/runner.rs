@@ -2,7 +2,7 @@
 
 use crate::env::{Environment, Status, Step};
 use crate::message::Message;
-use crate::policy::{GenRequest, Policy, PolicyError};
+use crate::policy::{Action, GenRequest, Policy, PolicyError};
 use crate::pool::Pool;
 use crate::registry::EnvSpec;
 use crate::reward::{Rubric, Scored, panic_message};
@@ -92,14 +92,36 @@ pub struct Runner {
     pool: Pool,
 }
 
+/// Results come back in batches, one message per job, so that the runner thread wakes once
+/// per chunk of episodes rather than once per episode.
 enum Done {
-    Env { ep: usize, env: Option<Box<dyn Environment>>, result: Result<EnvOut, String>, secs: f64 },
-    Score { ep: usize, trajectory: Trajectory, scored: Scored, secs: f64 },
+    Env(Vec<EnvDone>),
+    Score(Vec<ScoreDone>),
+}
+
+struct EnvDone {
+    ep: usize,
+    env: Option<Box<dyn Environment>>,
+    result: Result<EnvOut, String>,
+    secs: f64,
+}
+
+struct ScoreDone {
+    ep: usize,
+    trajectory: Trajectory,
+    scored: Scored,
+    secs: f64,
 }
 
 enum EnvOut {
     Reset(Vec<Message>),
     Step(Step),
+}
+
+/// One unit of environment work.
+enum EnvJob {
+    Reset { ep: usize, task: Arc<Task>, seed: u64 },
+    Step { ep: usize, env: Box<dyn Environment>, action: Action },
 }
 
 struct Episode {
@@ -164,43 +186,30 @@ impl Runner {
         }
         stats.episodes = eps.len();
 
-        for (i, ep) in eps.iter().enumerate() {
-            let (make, task, s, tx) = (env.make.clone(), ep.task.clone(), ep.seed, tx.clone());
-            self.pool.execute(move || {
-                let t0 = Instant::now();
-                let out = catch_unwind(AssertUnwindSafe(|| {
-                    let mut env = make().map_err(|e| format!("making the environment: {e}"))?;
-                    let obs = env.reset(&task, s).map_err(|e| e.to_string())?;
-                    Ok::<_, String>((env, obs))
-                }));
-                let (env, result) = match out {
-                    Ok(Ok((env, obs))) => (Some(env), Ok(EnvOut::Reset(obs))),
-                    Ok(Err(e)) => (None, Err(e)),
-                    Err(p) => (None, Err(format!("panicked: {}", panic_message(&*p)))),
-                };
-                let _ = tx.send(Done::Env { ep: i, env, result, secs: t0.elapsed().as_secs_f64() });
-            });
-        }
+        let resets =
+            eps.iter().enumerate().map(|(i, ep)| EnvJob::Reset { ep: i, task: ep.task.clone(), seed: ep.seed });
+        self.dispatch_env(resets.collect(), env, &tx);
 
         let mut waiting_env = eps.len();
         let mut waiting_score = 0usize;
+        let mut to_score: Vec<usize> = Vec::new();
         loop {
             while waiting_env > 0 {
                 match recv(&rx) {
-                    Done::Env { ep, env: e, result, secs } => {
-                        waiting_env -= 1;
-                        stats.env_s += secs;
-                        let finished = self.on_env(&mut eps[ep], e, result, config, &mut stats);
-                        if finished {
-                            self.score(ep, &mut eps[ep], rubric, &tx);
-                            waiting_score += 1;
+                    Done::Env(batch) => {
+                        waiting_env -= batch.len();
+                        for d in batch {
+                            stats.env_s += d.secs;
+                            if self.on_env(&mut eps[d.ep], d.env, d.result, config, &mut stats) {
+                                to_score.push(d.ep);
+                            }
                         }
+                        // Score what finished while the other episodes go on.
+                        waiting_score += self.dispatch_score(&mut to_score, &mut eps, rubric, &tx);
                     }
-                    Done::Score { ep, trajectory, scored, secs } => {
-                        waiting_score -= 1;
-                        stats.score_s += secs;
-                        eps[ep].traj = trajectory;
-                        eps[ep].outcome = Some(Outcome::Scored(scored));
+                    Done::Score(batch) => {
+                        waiting_score -= batch.len();
+                        store_scores(batch, &mut eps, &mut stats);
                     }
                 }
             }
@@ -222,12 +231,12 @@ impl Runner {
                 ep.pending.clear();
                 if ep.traj.tokens.len() >= config.max_tokens {
                     truncate(ep, "max_tokens", &mut stats);
-                    self.score(i, ep, rubric, &tx);
-                    waiting_score += 1;
+                    to_score.push(i);
                     continue;
                 }
                 live.push(i);
             }
+            waiting_score += self.dispatch_score(&mut to_score, &mut eps, rubric, &tx);
             if live.is_empty() {
                 stats.generate_s += t_gen.elapsed().as_secs_f64();
                 break;
@@ -259,34 +268,24 @@ impl Runner {
             }
             stats.generate_s += t_gen.elapsed().as_secs_f64();
 
+            let mut steps = Vec::with_capacity(live.len());
             for (i, action) in live.into_iter().zip(actions) {
                 let ep = &mut eps[i];
                 ep.turn += 1;
                 stats.policy_tokens += action.tokens.len();
                 ep.traj.push_sampled(&action.tokens, &action.logprobs);
                 ep.traj.messages.push(Message::assistant(action.text.clone()));
-                let mut env = ep.env.take().expect("live episodes hold their environment");
-                let tx = tx.clone();
-                self.pool.execute(move || {
-                    let t0 = Instant::now();
-                    let out = catch_unwind(AssertUnwindSafe(|| env.step(&action)));
-                    let (env, result) = match out {
-                        Ok(Ok(step)) => (Some(env), Ok(EnvOut::Step(step))),
-                        Ok(Err(e)) => (None, Err(e.to_string())),
-                        Err(p) => (None, Err(format!("panicked: {}", panic_message(&*p)))),
-                    };
-                    let _ = tx.send(Done::Env { ep: i, env, result, secs: t0.elapsed().as_secs_f64() });
-                });
-                waiting_env += 1;
+                let env = ep.env.take().expect("live episodes hold their environment");
+                steps.push(EnvJob::Step { ep: i, env, action });
             }
+            waiting_env = steps.len();
+            self.dispatch_env(steps, env, &tx);
         }
 
         while waiting_score > 0 {
-            if let Done::Score { ep, trajectory, scored, secs } = recv(&rx) {
-                waiting_score -= 1;
-                stats.score_s += secs;
-                eps[ep].traj = trajectory;
-                eps[ep].outcome = Some(Outcome::Scored(scored));
+            if let Done::Score(batch) = recv(&rx) {
+                waiting_score -= batch.len();
+                store_scores(batch, &mut eps, &mut stats);
             }
         }
 
@@ -352,15 +351,91 @@ impl Runner {
         }
     }
 
-    fn score(&self, i: usize, ep: &mut Episode, rubric: &Arc<Rubric>, tx: &Sender<Done>) {
-        ep.env = None;
-        let (rubric, task, tx) = (rubric.clone(), ep.task.clone(), tx.clone());
-        let trajectory = std::mem::take(&mut ep.traj);
-        self.pool.execute(move || {
-            let t0 = Instant::now();
-            let scored = rubric.score(&task, &trajectory);
-            let _ = tx.send(Done::Score { ep: i, trajectory, scored, secs: t0.elapsed().as_secs_f64() });
-        });
+    /// Episodes per job: about four jobs per worker, so work spreads evenly while the runner
+    /// wakes once per job, not once per episode.
+    fn chunk(&self, n: usize) -> usize {
+        n.div_ceil(self.pool.threads() * 4).max(1)
+    }
+
+    fn dispatch_env(&self, mut jobs: Vec<EnvJob>, spec: &EnvSpec, tx: &Sender<Done>) {
+        let size = self.chunk(jobs.len());
+        while !jobs.is_empty() {
+            let chunk: Vec<EnvJob> = jobs.drain(..size.min(jobs.len())).collect();
+            let (make, tx) = (spec.make.clone(), tx.clone());
+            self.pool.execute(move || {
+                let done = chunk.into_iter().map(|job| run_env_job(job, &make)).collect();
+                let _ = tx.send(Done::Env(done));
+            });
+        }
+    }
+
+    /// Sends the episodes in `finished` to be scored; returns how many.
+    fn dispatch_score(
+        &self,
+        finished: &mut Vec<usize>,
+        eps: &mut [Episode],
+        rubric: &Arc<Rubric>,
+        tx: &Sender<Done>,
+    ) -> usize {
+        let n = finished.len();
+        let size = self.chunk(n);
+        for chunk in finished.chunks(size) {
+            let work: Vec<(usize, Arc<Task>, Trajectory)> = chunk
+                .iter()
+                .map(|&i| {
+                    let ep = &mut eps[i];
+                    ep.env = None;
+                    (i, ep.task.clone(), std::mem::take(&mut ep.traj))
+                })
+                .collect();
+            let (rubric, tx) = (rubric.clone(), tx.clone());
+            self.pool.execute(move || {
+                let done = work
+                    .into_iter()
+                    .map(|(ep, task, trajectory)| {
+                        let t0 = Instant::now();
+                        let scored = rubric.score(&task, &trajectory);
+                        ScoreDone { ep, trajectory, scored, secs: t0.elapsed().as_secs_f64() }
+                    })
+                    .collect();
+                let _ = tx.send(Done::Score(done));
+            });
+        }
+        finished.clear();
+        n
+    }
+}
+
+/// Runs one reset or step, catching a panic so it fails only its own episode.
+fn run_env_job(job: EnvJob, make: &crate::registry::EnvFactory) -> EnvDone {
+    let t0 = Instant::now();
+    let (ep, env, result) = match job {
+        EnvJob::Reset { ep, task, seed } => {
+            let out = catch_unwind(AssertUnwindSafe(|| {
+                let mut env = make().map_err(|e| format!("making the environment: {e}"))?;
+                let obs = env.reset(&task, seed).map_err(|e| e.to_string())?;
+                Ok::<_, String>((env, obs))
+            }));
+            match out {
+                Ok(Ok((env, obs))) => (ep, Some(env), Ok(EnvOut::Reset(obs))),
+                Ok(Err(e)) => (ep, None, Err(e)),
+                Err(p) => (ep, None, Err(format!("panicked: {}", panic_message(&*p)))),
+            }
+        }
+        EnvJob::Step { ep, mut env, action } => match catch_unwind(AssertUnwindSafe(|| env.step(&action))) {
+            Ok(Ok(step)) => (ep, Some(env), Ok(EnvOut::Step(step))),
+            Ok(Err(e)) => (ep, None, Err(e.to_string())),
+            Err(p) => (ep, None, Err(format!("panicked: {}", panic_message(&*p)))),
+        },
+    };
+    EnvDone { ep, env, result, secs: t0.elapsed().as_secs_f64() }
+}
+
+fn store_scores(batch: Vec<ScoreDone>, eps: &mut [Episode], stats: &mut RolloutStats) {
+    for d in batch {
+        stats.score_s += d.secs;
+        eps[d.ep].traj = d.trajectory;
+        eps[d.ep].outcome = Some(Outcome::Scored(d.scored));
     }
 }
 
