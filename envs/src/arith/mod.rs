@@ -6,8 +6,8 @@
 //! exercises multi-turn rollouts), and a gold player. Its reward is `answer/exact`.
 
 use rlvr_engine::{
-    Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Registry, Split, Step, Task, TaskSource,
-    parse_config, seed,
+    Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Registry, Split, Step, Task,
+    TaskSource, parse_config, seed,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -16,7 +16,8 @@ use std::sync::Arc;
 /// The id this environment is registered under.
 pub const ID: &str = "arith/arith-v0";
 
-const SYSTEM: &str = "Solve the arithmetic problem. Give only the final integer inside <answer></answer> tags.";
+const SYSTEM: &str =
+    "Solve the arithmetic problem. Give only the final integer inside <answer></answer> tags.";
 
 /// Settings of `[env.config]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,7 +64,11 @@ impl ArithConfig {
         if self.ops.is_empty() {
             return Err("ops must name at least one operator".into());
         }
-        if let Some(op) = self.ops.iter().find(|o| !["+", "-", "*"].contains(&o.as_str())) {
+        if let Some(op) = self
+            .ops
+            .iter()
+            .find(|o| !["+", "-", "*"].contains(&o.as_str()))
+        {
             return Err(format!("unknown operator `{op}`; use +, - or *").into());
         }
         if self.attempts == 0 {
@@ -90,14 +95,21 @@ impl ArithTasks {
     }
 
     fn is_test(&self, a: i128, op: &str, b: i128) -> bool {
-        let h = seed::derive(self.seed, &[a as u64, op.as_bytes()[0] as u64, b as u64, 0x7e57]);
+        let h = seed::derive(
+            self.seed,
+            &[a as u64, op.as_bytes()[0] as u64, b as u64, 0x7e57],
+        );
         h % 1000 < self.config.test_per_mille
     }
 }
 
 fn operand(h: u64, min_digits: u32, max_digits: u32) -> i128 {
     let digits = min_digits + (seed::mix(h) % u64::from(max_digits - min_digits + 1)) as u32;
-    let lo = if digits == 1 { 0 } else { 10u64.pow(digits - 1) };
+    let lo = if digits == 1 {
+        0
+    } else {
+        10u64.pow(digits - 1)
+    };
     let hi = 10u64.pow(digits);
     (lo + seed::mix(h ^ 0xd1) % (hi - lo)) as i128
 }
@@ -129,7 +141,14 @@ impl TaskSource for ArithTasks {
             };
             let question = format!("{a} {op} {b}");
             return Ok(Task::new(
-                format!("{}-{index}", if split == Split::Train { "train" } else { "test" }),
+                format!(
+                    "{}-{index}",
+                    if split == Split::Train {
+                        "train"
+                    } else {
+                        "test"
+                    }
+                ),
                 json!({ "question": question, "answer": answer.to_string() }),
             ));
         }
@@ -153,10 +172,16 @@ pub fn answer_tag(text: &str) -> Option<&str> {
 
 impl Environment for Arith {
     fn reset(&mut self, task: &Task, _seed: u64) -> Result<Vec<Message>, EnvError> {
-        self.answer = task.str_field("answer").map_err(EnvError::InvalidTask)?.to_string();
+        self.answer = task
+            .str_field("answer")
+            .map_err(EnvError::InvalidTask)?
+            .to_string();
         let question = task.str_field("question").map_err(EnvError::InvalidTask)?;
         self.used = 0;
-        Ok(vec![Message::system(SYSTEM), Message::user(format!("What is {question}?"))])
+        Ok(vec![
+            Message::system(SYSTEM),
+            Message::user(format!("What is {question}?")),
+        ])
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
@@ -180,13 +205,27 @@ pub fn spec(config: &Config, seed: u64) -> Result<EnvSpec, BoxError> {
     let cfg: ArithConfig = parse_config(config)?;
     let attempts = cfg.attempts;
     let tasks = Arc::new(ArithTasks::new(cfg, seed)?);
-    Ok(EnvSpec::new(tasks, move || Ok(Arith { attempts, answer: String::new(), used: 0 }), "answer/exact")
-        .with_gold(|task, _| Ok(format!("<answer>{}</answer>", task.str_field("answer")?))))
+    Ok(EnvSpec::new(
+        tasks,
+        move || {
+            Ok(Arith {
+                attempts,
+                answer: String::new(),
+                used: 0,
+            })
+        },
+        "answer/exact",
+    )
+    .with_gold(|task, _| Ok(format!("<answer>{}</answer>", task.str_field("answer")?))))
 }
 
 /// Registers `arith/arith-v0`.
 pub fn register(registry: &mut Registry) {
-    registry.env(ID, "multi-digit + - * problems, answer in <answer> tags; optional retries", spec);
+    registry.env(
+        ID,
+        "multi-digit + - * problems, answer in <answer> tags; optional retries",
+        spec,
+    );
 }
 
 #[cfg(test)]
@@ -196,17 +235,25 @@ mod tests {
     #[test]
     fn answer_tag_takes_the_last_complete_tag() {
         assert_eq!(answer_tag("<answer> 12 </answer>"), Some("12"));
-        assert_eq!(answer_tag("<answer>1</answer> then <answer>2</answer>"), Some("2"));
+        assert_eq!(
+            answer_tag("<answer>1</answer> then <answer>2</answer>"),
+            Some("2")
+        );
         assert_eq!(answer_tag("<answer>1"), None);
         assert_eq!(answer_tag("</answer><answer>"), None);
     }
 
     #[test]
     fn splits_never_share_a_problem() {
-        let cfg = ArithConfig { max_digits: 1, test_size: 50, ..ArithConfig::default() };
+        let cfg = ArithConfig {
+            max_digits: 1,
+            test_size: 50,
+            ..ArithConfig::default()
+        };
         let t = ArithTasks::new(cfg, 3).unwrap();
-        let test: std::collections::HashSet<_> =
-            (0..50).map(|i| t.task(Split::Test, i).unwrap().data["question"].clone()).collect();
+        let test: std::collections::HashSet<_> = (0..50)
+            .map(|i| t.task(Split::Test, i).unwrap().data["question"].clone())
+            .collect();
         for i in 0..500 {
             assert!(!test.contains(&t.task(Split::Train, i).unwrap().data["question"]));
         }
@@ -224,14 +271,29 @@ mod tests {
         assert_eq!(s1.observation[0].content, "That is not correct. Try again.");
         let s2 = env.step(&Action::text("<answer>nope</answer>")).unwrap();
         assert_eq!(s2.status, rlvr_engine::Status::Terminated);
-        assert!(matches!(env.step(&Action::text("x")), Err(EnvError::Finished)));
+        assert!(matches!(
+            env.step(&Action::text("x")),
+            Err(EnvError::Finished)
+        ));
     }
 
     #[test]
     fn bad_config_is_an_error_naming_the_problem() {
         let cfg: Config = toml::from_str("max_digits = 40").unwrap();
-        assert!(spec(&cfg, 0).err().unwrap().to_string().contains("max_digits <= 18"));
+        assert!(
+            spec(&cfg, 0)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("max_digits <= 18")
+        );
         let cfg: Config = toml::from_str("ops = [\"/\"]").unwrap();
-        assert!(spec(&cfg, 0).err().unwrap().to_string().contains("unknown operator `/`"));
+        assert!(
+            spec(&cfg, 0)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("unknown operator `/`")
+        );
     }
 }
