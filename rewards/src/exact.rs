@@ -1,7 +1,9 @@
 //! `answer/exact`: the answer in `<answer>` tags equals the task's reference string.
 
 use crate::extract;
-use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
+use rlvr_engine::{
+    BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config,
+};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,12 +20,18 @@ pub struct ExactConfig {
 
 impl Default for ExactConfig {
     fn default() -> Self {
-        Self { normalize: true, extract: "answer_tag".into() }
+        Self {
+            normalize: true,
+            extract: "answer_tag".into(),
+        }
     }
 }
 
 fn normalized(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// The answer the completion gives, by `mode`, or `None` if it gives none.
@@ -31,7 +39,9 @@ fn answer<'a>(completion: &'a str, mode: &str) -> Result<Option<&'a str>, Reward
     match mode {
         "answer_tag" => Ok(extract::last_tag(completion, "answer").map(|f| f.text)),
         "whole" => Ok(Some(completion.trim())),
-        other => Err(RewardError::new(format!("unknown extract mode `{other}`; use answer_tag or whole"))),
+        other => Err(RewardError::new(format!(
+            "unknown extract mode `{other}`; use answer_tag or whole"
+        ))),
     }
 }
 
@@ -43,16 +53,35 @@ pub fn rubric(config: &Config) -> Result<Rubric, BoxError> {
     Ok(Rubric::new()
         .term("exact_match", 1.0, move |task: &Task, tr: &Trajectory| {
             let reference = task.str_field("answer").map_err(RewardError)?;
-            let mode = task.data.get("extract").and_then(|v| v.as_str()).unwrap_or(&base.extract);
-            let normalize = task.data.get("normalize").and_then(|v| v.as_bool()).unwrap_or(base.normalize);
+            let mode = task
+                .data
+                .get("extract")
+                .and_then(|v| v.as_str())
+                .unwrap_or(&base.extract);
+            let normalize = task
+                .data
+                .get("normalize")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(base.normalize);
             let Some(given) = answer(tr.final_answer(), mode)? else {
                 return Ok(Reward::with_info(0.0, json!({ "answer": null })));
             };
-            let ok = if normalize { normalized(given) == normalized(reference) } else { given == reference };
-            Ok(Reward::with_info(if ok { 1.0 } else { 0.0 }, json!({ "answer": given })))
+            let ok = if normalize {
+                normalized(given) == normalized(reference)
+            } else {
+                given == reference
+            };
+            Ok(Reward::with_info(
+                if ok { 1.0 } else { 0.0 },
+                json!({ "answer": given }),
+            ))
         })
         .metric("format", move |task: &Task, tr: &Trajectory| {
-            let mode = task.data.get("extract").and_then(|v| v.as_str()).unwrap_or(&mode);
+            let mode = task
+                .data
+                .get("extract")
+                .and_then(|v| v.as_str())
+                .unwrap_or(&mode);
             Ok(Reward::from(answer(tr.final_answer(), mode)?.is_some()))
         }))
 }
@@ -71,16 +100,32 @@ mod tests {
     use super::*;
 
     fn score(task: serde_json::Value, completion: &str) -> rlvr_engine::Scored {
-        rubric(&Config::new()).unwrap().score(&Task::new("t", task), &Trajectory::from_completion(vec![], completion))
+        rubric(&Config::new()).unwrap().score(
+            &Task::new("t", task),
+            &Trajectory::from_completion(vec![], completion),
+        )
     }
 
     #[test]
     fn tag_normalisation_and_missing_answer() {
-        assert_eq!(score(json!({"answer": "Paris"}), "<answer>  paris </answer>").total(), Some(1.0));
-        assert_eq!(score(json!({"answer": "Paris", "normalize": false}), "<answer>paris</answer>").total(), Some(0.0));
+        assert_eq!(
+            score(json!({"answer": "Paris"}), "<answer>  paris </answer>").total(),
+            Some(1.0)
+        );
+        assert_eq!(
+            score(
+                json!({"answer": "Paris", "normalize": false}),
+                "<answer>paris</answer>"
+            )
+            .total(),
+            Some(0.0)
+        );
         let none = score(json!({"answer": "Paris"}), "Paris");
         assert_eq!((none.total(), none.get("format")), (Some(0.0), Some(0.0)));
-        assert_eq!(score(json!({"answer": "Paris", "extract": "whole"}), " Paris\n").total(), Some(1.0));
+        assert_eq!(
+            score(json!({"answer": "Paris", "extract": "whole"}), " Paris\n").total(),
+            Some(1.0)
+        );
     }
 
     #[test]

@@ -19,7 +19,11 @@ pub fn last_tag<'a>(text: &'a str, tag: &str) -> Option<Found<'a>> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     let end = text.rfind(&close)?;
     let start = text[..end].rfind(&open)? + open.len();
-    Some(Found { text: text[start..end].trim(), start, end })
+    Some(Found {
+        text: text[start..end].trim(),
+        start,
+        end,
+    })
 }
 
 #[cfg(test)]

@@ -788,7 +788,7 @@ impl<'a> Parser<'a> {
             if self.eat(")") {
                 break;
             }
-            if !(args.is_empty() && kwargs.is_empty()) && !trailing {
+            if !trailing && !(args.is_empty() && kwargs.is_empty()) {
                 return self.fail("expected `,` in call");
             }
             if self.rest().starts_with("**") || (self.peek() == Some(b'*')) {
