@@ -6,9 +6,11 @@
 //! - [`ast_check`]: the Berkeley Function Calling Leaderboard's AST checker, rule for rule.
 //! - [`backend`], [`exec`]: executable tools and the `tools/exec-v0` environment.
 //! - [`bfcl`]: BFCL data (fetched and cached at first use) and the `tools/bfcl-v0` environment.
+//! - [`bfcl`]: BFCL data (fetched and cached at first use) and the `tools/bfcl-v0` environment.
 
 pub mod ast_check;
 pub mod backend;
+pub mod bfcl;
 pub mod exec;
 pub mod parse;
 pub mod schema;
@@ -23,4 +25,5 @@ pub fn register(registry: &mut Registry) {
         "multi-turn calls to deterministic tools (calculator, units, inventory, calendar, lookup); levels 1-3",
         exec::spec,
     );
+    registry.env(bfcl::ID, "Berkeley Function Calling Leaderboard tasks (simple, multiple, parallel, live); one answer", bfcl::spec);
 }

@@ -325,7 +325,13 @@ mod tests {
             &Val::Tuple(vec![Val::Int(1)])
         ));
         assert!(!py_eq(&Val::Float(f64::NAN), &Val::Float(f64::NAN)));
-        assert!(!py_eq(&Val::BigInt("100000000000000000000000000000000000000000".into()), &Val::Float(1e41)), "10**41 != 1e41 in Python");
+        assert!(
+            !py_eq(
+                &Val::BigInt("100000000000000000000000000000000000000000".into()),
+                &Val::Float(1e41)
+            ),
+            "10**41 != 1e41 in Python"
+        );
         let a = Val::from_json(&json!({"a": 1, "b": [1, 2.5]}));
         let b = Val::Dict(vec![
             (
