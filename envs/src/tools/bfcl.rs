@@ -339,7 +339,30 @@ fn concrete(v: &Json) -> Val {
     }
 }
 
-/// Builds the spec from `[env.config]`.
+/// True when the task's own gold answer passes the checker. A few BFCL ground truths cannot
+/// (a `required` parameter that the truth marks optional, a truth parameter the doc lacks: 9 of
+/// the 2351 tasks in 2026.3.23); such a task can never be solved, so the environment leaves it out.
+pub fn gold_passes(task: &Task) -> bool {
+    let (Some(Json::Array(functions)), Some(Json::Array(truth)), Some(cat)) = (
+        task.data.get("functions"),
+        task.data.get("ground_truth"),
+        task.data.get("category").and_then(Json::as_str),
+    ) else {
+        return false;
+    };
+    let Ok(gold) = gold_answer(task) else {
+        return false;
+    };
+    let Ok(calls) = super::parse::parse_calls(&gold) else {
+        return false;
+    };
+    matches!(
+        super::ast_check::check(functions, truth, cat, &calls),
+        Ok(Ok(()))
+    )
+}
+
+/// Builds the spec from `[env.config]`. Tasks whose gold answer fails the checker are left out.
 pub fn spec(config: &Config, _seed: u64) -> Result<EnvSpec, BoxError> {
     let cfg: BfclConfig = parse_config(config)?;
     if cfg.test_per_mille >= 1000 {
@@ -347,8 +370,13 @@ pub fn spec(config: &Config, _seed: u64) -> Result<EnvSpec, BoxError> {
     }
     let dir = data_dir(cfg.data_dir.as_deref())?;
     let mut tasks = VecTasks::default();
+    let mut unsatisfiable = 0usize;
     for c in &cfg.categories {
         for t in load_category(&dir, c)? {
+            if !gold_passes(&t) {
+                unsatisfiable += 1;
+                continue;
+            }
             let h =
                 t.id.bytes()
                     .fold(0x6bf1u64, |acc, b| seed::mix(acc ^ u64::from(b)));
@@ -358,6 +386,12 @@ pub fn spec(config: &Config, _seed: u64) -> Result<EnvSpec, BoxError> {
                 tasks.train.push(t)
             }
         }
+    }
+    if unsatisfiable > 0 {
+        tracing::warn!(
+            unsatisfiable,
+            "BFCL tasks left out: their ground truth fails BFCL's own checker"
+        );
     }
     if tasks.train.is_empty() && tasks.test.is_empty() {
         return Err(format!("no BFCL tasks found in {}", dir.display()).into());
