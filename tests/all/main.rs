@@ -3,3 +3,4 @@
 mod arith;
 mod run;
 mod runner;
+mod tools;

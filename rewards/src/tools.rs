@@ -1,0 +1,159 @@
+//! Tool-call rewards.
+//!
+//! - `tools/ast-match`: BFCL's AST checker on the model's calls. The task has BFCL's shape,
+//!   `{"functions": [...], "ground_truth": [{"func": {"param": [acceptable values]}}],
+//!   "category": "simple" | "multiple" | "parallel" | "parallel_multiple" | "live_..."}`; the
+//!   completion is Python-call syntax or `<tool_call>` JSON. Term `ast_match` is 1 or 0, and its
+//!   info names the failure: `category` (one of [`category::ALL`]), `bfcl_error_type` (BFCL's own
+//!   name) and `error`. Metrics `error_<category>` are 1 when that category failed the match, so
+//!   their means are per-category error rates.
+//! - `tools/exec-match`: replays the calls of every assistant turn on the executable tools of a
+//!   `tools/exec-v0` task and compares the final state and answer with the gold ones.
+
+use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
+use rlvr_envs::tools::ast_check::{self, Mismatch, category};
+use rlvr_envs::tools::exec;
+use rlvr_envs::tools::parse::{Call, parse_calls};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+/// Settings of `tools/ast-match` (none yet; unknown keys are rejected).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AstMatchConfig {}
+
+/// The verdict of BFCL's checker on one completion: the calls read, and the mismatch if any.
+pub fn ast_verdict(task: &Task, completion: &str) -> Result<(Vec<Call>, Option<Mismatch>), RewardError> {
+    let functions = array_field(task, "functions")?;
+    let truth = array_field(task, "ground_truth")?;
+    let cat = task.str_field("category").map_err(RewardError)?;
+    let calls = match parse_calls(completion) {
+        Ok(c) => c,
+        Err(e) => {
+            let m = Mismatch {
+                category: category::MALFORMED_SYNTAX,
+                bfcl_error_type: "ast_decoder:decoder_failed",
+                message: format!("Invalid syntax. Failed to decode AST. {e}"),
+            };
+            return Ok((Vec::new(), Some(m)));
+        }
+    };
+    let verdict =
+        ast_check::check(functions, truth, cat, &calls).map_err(|e| RewardError(format!("task {}: {e}", task.id)))?;
+    Ok((calls, verdict.err()))
+}
+
+fn array_field<'a>(task: &'a Task, key: &str) -> Result<&'a [Value], RewardError> {
+    match task.data.get(key) {
+        Some(Value::Array(a)) => Ok(a),
+        Some(_) => Err(RewardError(format!("task {}: field `{key}` must be an array", task.id))),
+        None => Err(RewardError(format!("task {}: missing field `{key}`", task.id))),
+    }
+}
+
+/// Builds `tools/ast-match`: `ast_match` (weight 1) and the metrics `error_<category>`.
+pub fn ast_rubric(config: &Config) -> Result<Rubric, BoxError> {
+    let _: AstMatchConfig = parse_config(config)?;
+    let mut rubric = Rubric::new().term("ast_match", 1.0, |task: &Task, tr: &Trajectory| {
+        let (calls, mismatch) = ast_verdict(task, tr.final_answer())?;
+        let calls: Vec<String> = calls.iter().map(Call::to_python).collect();
+        Ok(match mismatch {
+            None => Reward::with_info(1.0, json!({ "category": null, "calls": calls })),
+            Some(m) => Reward::with_info(
+                0.0,
+                json!({ "category": m.category, "bfcl_error_type": m.bfcl_error_type, "error": m.message, "calls": calls }),
+            ),
+        })
+    });
+    for cat in category::ALL {
+        rubric = rubric.metric(format!("error_{cat}"), move |task: &Task, tr: &Trajectory| {
+            let (_, mismatch) = ast_verdict(task, tr.final_answer())?;
+            Ok(Reward::from(mismatch.is_some_and(|m| m.category == cat)))
+        });
+    }
+    Ok(rubric)
+}
+
+/// Builds `tools/exec-match`: `exec_match` (weight 1: final state and answer equal the gold
+/// ones), and the metrics `answer_match`, `state_match` and `tool_errors` (calls that failed).
+pub fn exec_rubric(config: &Config) -> Result<Rubric, BoxError> {
+    let _: AstMatchConfig = parse_config(config)?;
+    let replay = |task: &Task, tr: &Trajectory| {
+        let turns: Vec<&str> = tr.assistant_messages().map(|m| m.content.as_str()).collect();
+        exec::replay(task, &turns).map_err(|e| RewardError(format!("task {}: {e}", task.id)))
+    };
+    Ok(Rubric::new()
+        .term("exec_match", 1.0, move |task: &Task, tr: &Trajectory| {
+            let r = replay(task, tr)?;
+            let ok = r.answer_match && r.state_match;
+            Ok(Reward::with_info(f64::from(u8::from(ok)), serde_json::to_value(&r).unwrap_or(Value::Null)))
+        })
+        .metric("answer_match", move |task: &Task, tr: &Trajectory| Ok(Reward::from(replay(task, tr)?.answer_match)))
+        .metric("state_match", move |task: &Task, tr: &Trajectory| Ok(Reward::from(replay(task, tr)?.state_match)))
+        .metric("tool_errors", move |task: &Task, tr: &Trajectory| {
+            Ok(Reward::from(replay(task, tr)?.errors.len() as f64))
+        }))
+}
+
+/// Registers `tools/ast-match` and `tools/exec-match`.
+pub fn register(registry: &mut Registry) {
+    registry.reward(
+        "tools/ast-match",
+        "BFCL's AST checker: calls match the ground truth's acceptable values (simple, multiple, parallel)",
+        ast_rubric,
+    );
+    registry.reward(
+        "tools/exec-match",
+        "replays the calls on the executable tools: final state and answer equal the gold ones",
+        exec_rubric,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task() -> Task {
+        Task::new(
+            "0",
+            json!({
+                "functions": [{"name": "area", "description": "", "parameters": {"type": "dict",
+                    "properties": {"r": {"type": "float"}, "unit": {"type": "string"}}, "required": ["r"]}}],
+                "ground_truth": [{"area": {"r": [2.0], "unit": ["cm", ""]}}],
+                "category": "simple"
+            }),
+        )
+    }
+
+    fn score(completion: &str) -> rlvr_engine::Scored {
+        ast_rubric(&Config::new()).unwrap().score(&task(), &Trajectory::from_completion(vec![], completion))
+    }
+
+    #[test]
+    fn match_mismatch_and_categories() {
+        assert_eq!(score("[area(r=2)]").total(), Some(1.0));
+        assert_eq!(
+            score("<tool_call>{\"name\": \"area\", \"arguments\": {\"r\": 2.0, \"unit\": \"CM\"}}</tool_call>").total(),
+            Some(1.0)
+        );
+        let s = score("[area(r=3)]");
+        assert_eq!(s.total(), Some(0.0));
+        assert_eq!(s.terms[0].info["category"], "value_not_allowed");
+        assert_eq!(s.terms[0].info["bfcl_error_type"], "value_error:others");
+        assert_eq!(s.get("error_value_not_allowed"), Some(1.0));
+        assert_eq!(s.get("error_wrong_type"), Some(0.0));
+        let s = score("area(r=");
+        assert_eq!(s.terms[0].info["category"], "malformed_syntax");
+        assert_eq!(s.get("error_malformed_syntax"), Some(1.0));
+    }
+
+    #[test]
+    fn broken_task_is_a_reward_error() {
+        let s = ast_rubric(&Config::new()).unwrap().score(
+            &Task::new("1", json!({"functions": [], "category": "simple"})),
+            &Trajectory::from_completion(vec![], "f()"),
+        );
+        assert_eq!(s.total(), None);
+        assert!(s.error().unwrap().contains("ground_truth"));
+    }
+}
