@@ -2,7 +2,7 @@
 //! fixture, and both tool environments pass conformance (gold answers score 1.0).
 
 use rlvr::engine::testing::{Checks, assert_conformance};
-use rlvr::engine::{Config, Task, Trajectory};
+use rlvr::engine::{Config, Sampling, Task, Trajectory};
 use serde_json::Value;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/envs/src/tools/fixture/bfcl");
@@ -124,7 +124,9 @@ fn exec_rollouts_mask_tool_output_and_gold_scores_one() {
         registry.make_policy("scripted/gold-v0", &toml::from_str("accuracy = 1.0").unwrap(), &ctx).unwrap();
     let tasks: Vec<_> = (0..4).map(|i| (i, spec.tasks.task(Split::Train, i).unwrap())).collect();
     let config = RolloutConfig { group_size: 2, max_turns: 6, max_tokens: 16384, max_new_tokens: 1024 };
-    let out = Runner::new(2).rollout(policy.as_mut(), &spec, &rubric, tasks, &config, 1, false).unwrap();
+    let out = Runner::new(2)
+        .rollout(policy.as_mut(), &spec, &rubric, tasks, &config, Sampling { seed: 1, greedy: false })
+        .unwrap();
     for g in &out.groups {
         for s in &g.samples {
             let tr = &s.trajectory;
