@@ -5,10 +5,14 @@
 #![deny(missing_docs)]
 
 pub mod arith;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 use rlvr_engine::Registry;
 
 /// Registers every environment compiled in.
 pub fn register(registry: &mut Registry) {
     arith::register(registry);
+    #[cfg(feature = "sql")]
+    sql::register(registry);
 }
