@@ -7,10 +7,14 @@
 
 pub mod exact;
 pub mod extract;
+#[cfg(feature = "sql")]
+pub mod sql;
 
 use rlvr_engine::Registry;
 
 /// Registers every reward compiled in.
 pub fn register(registry: &mut Registry) {
     exact::register(registry);
+    #[cfg(feature = "sql")]
+    sql::register(registry);
 }
