@@ -1,3 +1,5 @@
 //! Whole-flow tests, compiled as one binary (one link step instead of one per file).
 
 mod arith;
+#[cfg(feature = "sql")]
+mod sql;
