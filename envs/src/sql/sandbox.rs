@@ -435,7 +435,7 @@ impl Sandbox {
         if self.guard().access == Access::ReadOnly && !stmt.readonly() {
             return Err(Failure::Ours(QueryError::new(ErrorKind::ReadOnly, "this database is read-only")));
         }
-        let columns: Vec<String> = stmt.column_names().into_iter().map(str::to_string).collect();
+        let columns: Vec<String> = stmt.column_names().map(str::to_string).collect();
         let width = columns.len();
         let mut out = QueryResult { columns, ..QueryResult::default() };
         let mut bytes = 0usize;
