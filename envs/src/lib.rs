@@ -5,6 +5,8 @@
 #![deny(missing_docs)]
 
 pub mod arith;
+#[cfg(feature = "sql")]
+pub mod sql;
 #[cfg(feature = "tools")]
 pub mod tools;
 
@@ -15,4 +17,6 @@ pub fn register(registry: &mut Registry) {
     arith::register(registry);
     #[cfg(feature = "tools")]
     tools::register(registry);
+    #[cfg(feature = "sql")]
+    sql::register(registry);
 }

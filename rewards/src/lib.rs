@@ -7,6 +7,8 @@
 
 pub mod exact;
 pub mod extract;
+#[cfg(feature = "sql")]
+pub mod sql;
 #[cfg(feature = "tools")]
 pub mod tools;
 
@@ -17,4 +19,6 @@ pub fn register(registry: &mut Registry) {
     exact::register(registry);
     #[cfg(feature = "tools")]
     tools::register(registry);
+    #[cfg(feature = "sql")]
+    sql::register(registry);
 }

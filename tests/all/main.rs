@@ -3,4 +3,7 @@
 mod arith;
 mod run;
 mod runner;
+#[cfg(feature = "sql")]
+mod sql;
+#[cfg(feature = "tools")]
 mod tools;
