@@ -5,10 +5,14 @@
 #![deny(missing_docs)]
 
 pub mod arith;
+#[cfg(feature = "causal")]
+pub mod causal;
 
 use rlvr_engine::Registry;
 
 /// Registers every environment compiled in.
 pub fn register(registry: &mut Registry) {
     arith::register(registry);
+    #[cfg(feature = "causal")]
+    causal::register(registry);
 }
