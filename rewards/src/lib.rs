@@ -5,6 +5,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "causal")]
+pub mod causal;
 pub mod exact;
 pub mod extract;
 
@@ -13,4 +15,6 @@ use rlvr_engine::Registry;
 /// Registers every reward compiled in.
 pub fn register(registry: &mut Registry) {
     exact::register(registry);
+    #[cfg(feature = "causal")]
+    causal::register(registry);
 }

@@ -1,3 +1,4 @@
 //! Whole-flow tests, compiled as one binary (one link step instead of one per file).
 
 mod arith;
+mod causal;
