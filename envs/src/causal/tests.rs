@@ -398,6 +398,12 @@ fn export_splits_share_no_graph_and_count_levels() {
     assert_eq!(s2.histogram.keys().copied().collect::<Vec<_>>(), vec![Level::Counterfactual]);
     assert!(s1.table().starts_with("level \\ size"));
     assert!(s1.table().contains("interventional"));
+    let as_json = serde_json::to_value(&s2).unwrap();
+    assert_eq!(as_json["split"], json!("test"));
+    assert_eq!(
+        as_json["histogram"]["counterfactual"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>(),
+        40
+    );
 }
 
 #[test]
