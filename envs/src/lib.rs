@@ -5,6 +5,8 @@
 #![deny(missing_docs)]
 
 pub mod arith;
+#[cfg(feature = "causal")]
+pub mod causal;
 #[cfg(feature = "sql")]
 pub mod sql;
 #[cfg(feature = "tools")]
@@ -19,4 +21,6 @@ pub fn register(registry: &mut Registry) {
     tools::register(registry);
     #[cfg(feature = "sql")]
     sql::register(registry);
+    #[cfg(feature = "causal")]
+    causal::register(registry);
 }

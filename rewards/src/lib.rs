@@ -5,6 +5,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "causal")]
+pub mod causal;
 pub mod exact;
 pub mod extract;
 #[cfg(feature = "sql")]
@@ -21,4 +23,6 @@ pub fn register(registry: &mut Registry) {
     tools::register(registry);
     #[cfg(feature = "sql")]
     sql::register(registry);
+    #[cfg(feature = "causal")]
+    causal::register(registry);
 }

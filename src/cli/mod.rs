@@ -64,6 +64,35 @@ enum Command {
         /// The run directory.
         run_dir: PathBuf,
     },
+    /// Write generated tasks of an environment family as JSON lines.
+    #[command(subcommand)]
+    Tasks(Tasks),
+}
+
+#[derive(Subcommand)]
+enum Tasks {
+    /// Causal-query tasks: network, query, difficulty, prompt and exact answer per line.
+    #[cfg(feature = "causal")]
+    Causal {
+        /// Only this query level: associational, interventional or counterfactual [default: all].
+        #[arg(long)]
+        level: Option<rlvr_envs::causal::query::Level>,
+        /// How many tasks (each on a distinct graph shape).
+        #[arg(long, default_value_t = 1000)]
+        n: u64,
+        /// Generator seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Which split; train and test never share a graph shape.
+        #[arg(long, default_value = "train", value_parser = ["train", "test"])]
+        split: String,
+        /// A TOML file of generator settings (the [env.config] of causal/query-v0).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Output JSONL file.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Runs the CLI with the built-in plugins.
@@ -147,12 +176,44 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             tracing::info!(lines = counts.lines, errors = counts.errors, "scored");
             Ok(())
         }
+        Command::Tasks(tasks) => write_tasks(tasks),
         Command::Report { run_dir } => {
             let r = report::report(&run_dir)?;
             print!("{}", r.table);
             for p in &r.plots {
                 println!("wrote {}", p.display());
             }
+            Ok(())
+        }
+    }
+}
+
+fn write_tasks(tasks: Tasks) -> Result<()> {
+    match tasks {
+        #[cfg(feature = "causal")]
+        Tasks::Causal { level, n, seed, split, config, out } => {
+            use rlvr_engine::Split;
+            let cfg: rlvr_envs::causal::CausalConfig = match &config {
+                None => Default::default(),
+                Some(path) => {
+                    let text = std::fs::read_to_string(path)
+                        .map_err(|e| BadInput(format!("cannot read {}: {e}", path.display())))?;
+                    let table: rlvr_engine::Config =
+                        toml::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
+                    rlvr_engine::parse_config(&table).map_err(|e| BadInput(format!("{}: {e}", path.display())))?
+                }
+            };
+            let split = if split == "test" { Split::Test } else { Split::Train };
+            // Write to a temporary name and rename, so a killed export leaves no half file.
+            let tmp = out.with_extension("jsonl.tmp");
+            let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let mut w = BufWriter::new(file);
+            let summary = rlvr_envs::causal::export::export(cfg, seed, split, level, n, &mut w)
+                .map_err(|e| BadInput(e.to_string()))?;
+            drop(w);
+            std::fs::rename(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
+            eprint!("{}", summary.table());
+            println!("{}", serde_json::to_string(&summary)?);
             Ok(())
         }
     }

@@ -1,6 +1,8 @@
 //! Whole-flow tests, compiled as one binary (one link step instead of one per file).
 
 mod arith;
+#[cfg(feature = "causal")]
+mod causal;
 mod run;
 mod runner;
 #[cfg(feature = "sql")]
