@@ -5,10 +5,14 @@
 #![deny(missing_docs)]
 
 pub mod arith;
+#[cfg(feature = "rewards")]
+pub mod rewards;
 
 use rlvr_engine::Registry;
 
 /// Registers every environment compiled in.
 pub fn register(registry: &mut Registry) {
     arith::register(registry);
+    #[cfg(feature = "rewards")]
+    rewards::register(registry);
 }
