@@ -94,7 +94,13 @@ impl MathTasks {
     fn problem(&self, h: u64) -> (String, String, String) {
         let m = self.config.max_value;
         let pick = |salt: u64, lo: i64| lo + (seed::mix(h ^ salt) % (m - lo + 1) as u64) as i64;
-        let sign = |salt: u64| if seed::mix(h ^ salt) % 2 == 0 { 1 } else { -1 };
+        let sign = |salt: u64| {
+            if seed::mix(h ^ salt).is_multiple_of(2) {
+                1
+            } else {
+                -1
+            }
+        };
         let kinds = &self.config.kinds;
         let kind = kinds[(seed::mix(h ^ 1) % kinds.len() as u64) as usize].clone();
         let (q, a) = match kind.as_str() {
