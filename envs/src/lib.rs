@@ -7,6 +7,8 @@
 pub mod arith;
 #[cfg(feature = "causal")]
 pub mod causal;
+#[cfg(feature = "rewards")]
+pub mod rewards;
 #[cfg(feature = "sql")]
 pub mod sql;
 #[cfg(feature = "tools")]
@@ -23,4 +25,6 @@ pub fn register(registry: &mut Registry) {
     sql::register(registry);
     #[cfg(feature = "causal")]
     causal::register(registry);
+    #[cfg(feature = "rewards")]
+    rewards::register(registry);
 }

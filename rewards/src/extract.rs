@@ -1,6 +1,11 @@
 //! Answer extraction: find the answer in a completion, and say where it was found.
+//!
+//! Every extractor scans the text once, left to right, with no recursion and no regex, so a
+//! megabyte completion or ten thousand nested braces cost linear time and never overflow the
+//! stack. Offsets are byte offsets that always fall on `char` boundaries (the extractors only
+//! cut at ASCII delimiters), so slicing the completion with them never panics.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Where an answer was found in a completion (byte offsets), so format rewards and
 /// diagnostics can point at it.
@@ -14,12 +19,210 @@ pub struct Found<'a> {
     pub end: usize,
 }
 
+impl<'a> Found<'a> {
+    fn span(text: &'a str, start: usize, end: usize) -> Self {
+        Self { text: text[start..end].trim(), start, end }
+    }
+}
+
+/// An extraction rule, as named in reward configs (`extract = "boxed"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Extractor {
+    /// The last complete `\boxed{...}` (or `\fbox{...}`), nested braces allowed.
+    Boxed,
+    /// The last complete `<answer>...</answer>`.
+    AnswerTag,
+    /// The last non-empty line, when it starts with `ANSWER` (any case, optional `:`), or with
+    /// `Final answer`.
+    AnswerLine,
+    /// The last number in the text (see [`last_number`]).
+    LastNumber,
+    /// The whole completion, trimmed.
+    Whole,
+    /// The first of `boxed`, `answer_tag`, `answer_line`, `last_number` that finds something:
+    /// the order of how explicitly a completion marks its answer.
+    Auto,
+}
+
+impl Extractor {
+    /// Applies the rule; `Auto` reports which rule found the answer.
+    pub fn find(self, text: &str) -> Option<(Extractor, Found<'_>)> {
+        let found = match self {
+            Extractor::Boxed => last_boxed(text),
+            Extractor::AnswerTag => last_tag(text, "answer"),
+            Extractor::AnswerLine => answer_line(text),
+            Extractor::LastNumber => last_number(text),
+            Extractor::Whole => Some(Found::span(text, 0, text.len())),
+            Extractor::Auto => {
+                return [Extractor::Boxed, Extractor::AnswerTag, Extractor::AnswerLine, Extractor::LastNumber]
+                    .into_iter()
+                    .find_map(|e| e.find(text));
+            }
+        };
+        found.map(|f| (self, f))
+    }
+
+    /// The rule's config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Extractor::Boxed => "boxed",
+            Extractor::AnswerTag => "answer_tag",
+            Extractor::AnswerLine => "answer_line",
+            Extractor::LastNumber => "last_number",
+            Extractor::Whole => "whole",
+            Extractor::Auto => "auto",
+        }
+    }
+}
+
+/// The extractor a task asks for in its optional `extract` field, else `default`. A field that
+/// names no rule is the task's fault, so an error, not a silent fallback.
+pub fn for_task(task: &rlvr_engine::Task, default: Extractor) -> Result<Extractor, String> {
+    match task.data.get("extract") {
+        None => Ok(default),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+            format!(
+                "task {}: `extract` must be one of boxed, answer_tag, answer_line, last_number, whole, auto; found {v}",
+                task.id
+            )
+        }),
+    }
+}
+
 /// The contents of the last complete `<tag>...</tag>` pair.
 pub fn last_tag<'a>(text: &'a str, tag: &str) -> Option<Found<'a>> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     let end = text.rfind(&close)?;
     let start = text[..end].rfind(&open)? + open.len();
-    Some(Found { text: text[start..end].trim(), start, end })
+    Some(Found::span(text, start, end))
+}
+
+/// The contents of the last complete `\boxed{...}` or `\fbox{...}`: the one that starts last,
+/// so in `\boxed{\boxed{1}}` it is the inner `1`. Braces nest; an escaped `\{` or `\}` does not
+/// count. One pass with a stack of open braces: linear in the text whatever the nesting.
+pub fn last_boxed(text: &str) -> Option<Found<'_>> {
+    let b = text.as_bytes();
+    // For each open brace: whether it opens a box, and where its content starts.
+    let mut stack: Vec<(bool, usize)> = Vec::new();
+    let mut best: Option<(usize, usize)> = None;
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if i + 1 < b.len() && (b[i + 1] == b'{' || b[i + 1] == b'}') => i += 1,
+            b'{' => {
+                let before = &text[..i];
+                let boxed = before.ends_with("\\boxed") || before.ends_with("\\fbox");
+                stack.push((boxed, i + 1));
+            }
+            b'}' => {
+                if let Some((true, start)) = stack.pop()
+                    && best.is_none_or(|(s, _)| start > s)
+                {
+                    best = Some((start, i));
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    best.map(|(s, e)| Found::span(text, s, e))
+}
+
+/// The rest of the last non-empty line when it starts with `ANSWER` (any case, then `:` or
+/// a space) or `Final answer`; `None` otherwise, so a stray "answer" mid-text is not taken.
+pub fn answer_line(text: &str) -> Option<Found<'_>> {
+    let trimmed_end = text.trim_end().len();
+    let line_start = text[..trimmed_end].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[line_start..trimmed_end];
+    let lead = line.len() - line.trim_start().len();
+    let body = &line[lead..];
+    let lower = body.get(..body.len().min(16))?.to_ascii_lowercase();
+    let skip = ["final answer", "answer"].into_iter().find(|p| lower.starts_with(p))?.len();
+    let rest = &body[skip..];
+    let rest_trim = rest.trim_start();
+    let rest_trim = match rest_trim.strip_prefix(':') {
+        Some(r) => r,
+        None if rest.len() > rest_trim.len() => rest_trim,
+        None => return None,
+    };
+    let start = line_start + lead + body.len() - rest_trim.len();
+    (!rest_trim.trim().is_empty()).then(|| Found::span(text, start, trimmed_end))
+}
+
+/// The last number in the text: an optional sign, digits with optional thousands separators
+/// (`1,234,567`), an optional decimal part, an optional exponent (`2.5e-3`) and an optional
+/// `%`. A trailing sentence period is not part of it.
+pub fn last_number(text: &str) -> Option<Found<'_>> {
+    let b = text.as_bytes();
+    let mut last = None;
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let mut start = i;
+        if start > 0 && b[start - 1] == b'-' {
+            start -= 1;
+        }
+        let mut j = digits(b, i);
+        // Thousands groups: exactly three digits after each comma, first group at most three.
+        if j - i <= 3 {
+            while j + 3 < b.len() && b[j] == b',' && digits(b, j + 1) == j + 4 {
+                j += 4;
+            }
+        }
+        if j + 1 < b.len() && b[j] == b'.' && b[j + 1].is_ascii_digit() {
+            j = digits(b, j + 1);
+        }
+        if j + 1 < b.len() && (b[j] == b'e' || b[j] == b'E') {
+            let k = if j + 2 < b.len() && (b[j + 1] == b'-' || b[j + 1] == b'+') { j + 2 } else { j + 1 };
+            if k < b.len() && b[k].is_ascii_digit() {
+                j = digits(b, k);
+            }
+        }
+        if j < b.len() && b[j] == b'%' {
+            j += 1;
+        }
+        last = Some((start, j));
+        i = j;
+    }
+    last.map(|(s, e)| Found::span(text, s, e))
+}
+
+fn digits(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && b[i].is_ascii_digit() {
+        i += 1;
+    }
+    i
+}
+
+/// The body of the last complete fenced code block (```` ``` ````) whose info string names
+/// `lang` (case-insensitive; `None` takes any block). An unclosed fence is not a block.
+pub fn code_block<'a>(text: &'a str, lang: Option<&str>) -> Option<Found<'a>> {
+    let mut last = None;
+    let mut open: Option<(String, usize)> = None;
+    let mut pos = 0;
+    for line in text.split_inclusive('\n') {
+        let body = line.trim();
+        if let Some(info) = body.strip_prefix("```") {
+            match &open {
+                None => open = Some((info.trim().to_ascii_lowercase(), pos + line.len())),
+                Some((tag, start)) if info.trim().is_empty() => {
+                    let matches =
+                        lang.is_none_or(|l| tag.split_whitespace().next() == Some(l.to_ascii_lowercase().as_str()));
+                    if matches {
+                        last = Some((*start, pos));
+                    }
+                    open = None;
+                }
+                Some(_) => {}
+            }
+        }
+        pos += line.len();
+    }
+    last.map(|(s, e)| Found::span(text, s, e))
 }
 
 #[cfg(test)]
@@ -34,5 +237,68 @@ mod tests {
         assert_eq!(&t[f.start..f.end], " 2 ");
         assert_eq!(last_tag("<answer>3", "answer"), None);
         assert_eq!(last_tag("</answer> <answer>", "answer"), None);
+    }
+
+    #[test]
+    fn boxed_nests_and_takes_the_last() {
+        let t = r"so \boxed{1} then \boxed{\frac{1}{2}} done";
+        let f = last_boxed(t).unwrap();
+        assert_eq!(f.text, r"\frac{1}{2}");
+        assert_eq!(&t[f.start..f.end], r"\frac{1}{2}");
+        assert_eq!(last_boxed(r"\boxed{\{1, 2\}}").unwrap().text, r"\{1, 2\}");
+        assert_eq!(last_boxed(r"\fbox{7}").unwrap().text, "7");
+        assert_eq!(last_boxed(r"\boxed{3} \boxed{4").unwrap().text, "3");
+        assert_eq!(last_boxed(r"\boxed{\boxed{5}}").unwrap().text, "5");
+        assert_eq!(last_boxed("no box {x}"), None);
+    }
+
+    #[test]
+    fn deep_nesting_and_huge_input_are_linear_and_safe() {
+        let deep = format!("\\boxed{{{}x{}}}", "{".repeat(100_000), "}".repeat(100_000));
+        assert!(last_boxed(&deep).unwrap().text.len() > 200_000);
+        let unclosed = "\\boxed{".repeat(200_000);
+        assert_eq!(last_boxed(&unclosed), None);
+        let big = "é 1 ".repeat(500_000);
+        assert_eq!(last_number(&big).unwrap().text, "1");
+    }
+
+    #[test]
+    fn answer_line_is_the_final_line_only() {
+        let f = answer_line("work\nANSWER: 42\n\n").unwrap();
+        assert_eq!(f.text, "42");
+        assert_eq!(answer_line("Final answer: x = 3").unwrap().text, "x = 3");
+        assert_eq!(answer_line("answer 7").unwrap().text, "7");
+        assert_eq!(answer_line("Answering is hard"), None);
+        assert_eq!(answer_line("ANSWER: 1\nthen more"), None);
+        assert_eq!(answer_line("answer:   "), None);
+    }
+
+    #[test]
+    fn last_number_forms() {
+        let n = |t| last_number(t).map(|f| f.text);
+        assert_eq!(n("it is 1,234,567.5 dollars."), Some("1,234,567.5"));
+        assert_eq!(n("x = -3."), Some("-3"));
+        assert_eq!(n("rate 12.5% now"), Some("12.5%"));
+        assert_eq!(n("about 6.02e23 atoms"), Some("6.02e23"));
+        assert_eq!(n("values 1,2 and 10,00"), Some("00"));
+        assert_eq!(n("3/4"), Some("4"));
+        assert_eq!(n("none here"), None);
+    }
+
+    #[test]
+    fn code_block_by_language() {
+        let t = "```python\nprint(1)\n```\ntext\n```json\n{\"a\": 1}\n```\n```\nplain\n```";
+        assert_eq!(code_block(t, Some("python")).unwrap().text, "print(1)");
+        assert_eq!(code_block(t, Some("JSON")).unwrap().text, "{\"a\": 1}");
+        assert_eq!(code_block(t, None).unwrap().text, "plain");
+        assert_eq!(code_block("```json\n{}", Some("json")), None);
+    }
+
+    #[test]
+    fn auto_reports_the_rule_that_fired() {
+        let t = "<answer>5</answer> and \\boxed{6}";
+        assert_eq!(Extractor::Auto.find(t).unwrap().0, Extractor::Boxed);
+        assert_eq!(Extractor::Auto.find("so 7 or 8").unwrap(), (Extractor::LastNumber, Found::span("so 7 or 8", 8, 9)));
+        assert_eq!(Extractor::Auto.find("nothing"), None);
     }
 }

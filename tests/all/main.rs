@@ -3,6 +3,7 @@
 mod arith;
 #[cfg(feature = "causal")]
 mod causal;
+mod rewards;
 mod run;
 mod runner;
 #[cfg(feature = "sql")]

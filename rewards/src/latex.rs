@@ -1,0 +1,889 @@
+//! A small LaTeX math parser and an equivalence test, modelled on Hugging Face's `math-verify`.
+//!
+//! The subset: integers, decimals, thousands separators (`1,000` when that is the whole
+//! answer), `\frac`/`\dfrac`/`\tfrac` (also `\frac12`), `\sqrt{x}` and `\sqrt[n]{x}`, powers
+//! (`x^2`, `x^{10}`), `\pi`, `\infty`, `+ - * / \cdot \times \div`, implicit multiplication
+//! (`2x`, `2\pi`, `3(x+1)`), `|x|`, `\sin \cos \tan \ln \log \exp`, percentages, sets `\{..\}`,
+//! tuples `(a, b)`, bare lists `a, b`, intervals with open or closed ends (`(-\infty, 3]`) and
+//! their unions (`\cup`), and answers written `x = 5`. `\text{..}` (units), `^\circ`, `\left`,
+//! `\right`, `$` and spacing commands are dropped.
+//!
+//! ## Design
+//! Parsing is iterative where input controls the length and recursive only to a fixed depth
+//! ([`MAX_DEPTH`]); answers longer than [`MAX_LEN`] bytes are refused, so time and stack are
+//! bounded whatever the completion. Equivalence is decided numerically, never by a symbolic
+//! simplifier: closed-form numbers are evaluated (tracking whether the value is exact), and
+//! expressions with variables are evaluated at fixed sample points, which for polynomials is the
+//! same test as expanding both sides (two different polynomials of low degree cannot agree on
+//! every sample point). The rules for numbers follow `math-verify`: an exact integer on either
+//! side is compared exactly; otherwise both sides are rounded to 6 decimal places.
+
+use std::fmt;
+
+/// Longest answer (bytes) the parser accepts.
+pub const MAX_LEN: usize = 4096;
+/// Deepest nesting of groups the parser accepts.
+pub const MAX_DEPTH: usize = 64;
+
+/// Why an answer could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError(pub String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn err<T>(msg: impl Into<String>) -> Result<T, ParseError> {
+    Err(ParseError(msg.into()))
+}
+
+/// A scalar expression.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Expr {
+    /// A literal; `exact` is false for decimals.
+    Num {
+        /// Its value.
+        v: f64,
+        /// Written without a decimal point or exponent.
+        exact: bool,
+    },
+    /// A variable.
+    Var(String),
+    /// π.
+    Pi,
+    /// Positive infinity.
+    Inf,
+    /// Sum.
+    Add(Box<Expr>, Box<Expr>),
+    /// Difference.
+    Sub(Box<Expr>, Box<Expr>),
+    /// Product.
+    Mul(Box<Expr>, Box<Expr>),
+    /// Quotient.
+    Div(Box<Expr>, Box<Expr>),
+    /// Power.
+    Pow(Box<Expr>, Box<Expr>),
+    /// Negation.
+    Neg(Box<Expr>),
+    /// A named function of one argument (`sqrt`, `sin`, `ln`, `abs`, ...).
+    Func(&'static str, Box<Expr>),
+}
+
+/// A parsed answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Value {
+    /// A number or expression; `percent` when written with `%`.
+    Scalar {
+        /// The expression.
+        expr: Expr,
+        /// Written as a percentage.
+        percent: bool,
+    },
+    /// `(a, b, ...)`: ordered.
+    Tuple(Vec<Value>),
+    /// `\{a, b\}`: unordered, duplicates ignored.
+    Set(Vec<Value>),
+    /// `a, b` without brackets: compared as a set, or in order against a tuple.
+    List(Vec<Value>),
+    /// An interval with its ends.
+    Interval {
+        /// Lower end.
+        lo: Expr,
+        /// Upper end.
+        hi: Expr,
+        /// `[` rather than `(`.
+        lo_closed: bool,
+        /// `]` rather than `)`.
+        hi_closed: bool,
+    },
+    /// A union of intervals (or sets).
+    Union(Vec<Value>),
+    /// `lhs = rhs`, where lhs is not a lone variable (`x = 5` parses as `5`).
+    Equation(Box<Value>, Box<Value>),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Tok {
+    Num(String),
+    Letter(char),
+    Cmd(String),
+    Sym(char),
+    LBraceLit,
+    RBraceLit,
+}
+
+/// Drops what carries no mathematical meaning: `$`, `\left`, spacing, `\text{..}` (units),
+/// degree marks, a trailing period.
+fn clean(s: &str) -> String {
+    let mut out = s.trim().to_string();
+    for (from, to) in [
+        ("\\displaystyle", ""),
+        ("\\left", ""),
+        ("\\right", ""),
+        ("\\dfrac", "\\frac"),
+        ("\\tfrac", "\\frac"),
+        ("^{\\circ}", ""),
+        ("^\\circ", ""),
+        ("°", ""),
+        ("\\%", "%"),
+        ("\\!", ""),
+        ("\\,", ""),
+        ("\\;", ""),
+        ("\\:", ""),
+        ("\\ ", ""),
+        ("\\$", ""),
+        ("$", ""),
+        ("~", ""),
+        ("\\[", ""),
+        ("\\]", ""),
+        ("\\(", ""),
+        ("\\)", ""),
+    ] {
+        if out.contains(from) {
+            out = out.replace(from, to);
+        }
+    }
+    // `\text{...}`, `\mbox{...}`: units and words, dropped. `\mathrm{..}`, `\mathbf{..}`: kept.
+    for cmd in ["\\text", "\\mbox", "\\textbf"] {
+        while let Some(i) = out.find(&format!("{cmd}{{")) {
+            let open = i + cmd.len();
+            let close = match_brace(&out, open).unwrap_or(out.len() - 1);
+            out.replace_range(i..=close, "");
+        }
+    }
+    for cmd in ["\\mathrm", "\\mathbf", "\\boldsymbol"] {
+        out = out.replace(cmd, "");
+    }
+    let t = out.trim().trim_end_matches('.').trim();
+    // `1,234,567` as a whole answer is one number, not a list.
+    if is_thousands(t) {
+        return t.replace(',', "");
+    }
+    t.to_string()
+}
+
+fn match_brace(s: &str, open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in s[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(open + i);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn is_thousands(t: &str) -> bool {
+    let t = t.strip_prefix('-').unwrap_or(t);
+    let int = t.split('.').next().unwrap_or("");
+    if t.split('.').count() > 2 || !int.contains(',') {
+        return false;
+    }
+    let mut groups = int.split(',');
+    let first = groups.next().unwrap_or("");
+    (1..=3).contains(&first.len())
+        && first.bytes().all(|b| b.is_ascii_digit())
+        && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
+        && t.split('.').nth(1).is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
+fn lex(s: &str) -> Result<Vec<Tok>, ParseError> {
+    let mut toks = Vec::new();
+    let cs: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    while i < cs.len() {
+        let c = cs[i];
+        if c.is_whitespace() {
+            i += 1;
+        } else if c.is_ascii_digit() || (c == '.' && cs.get(i + 1).is_some_and(char::is_ascii_digit)) {
+            let start = i;
+            while i < cs.len() && cs[i].is_ascii_digit() {
+                i += 1;
+            }
+            if i + 1 < cs.len() && cs[i] == '.' && cs[i + 1].is_ascii_digit() {
+                i += 1;
+                while i < cs.len() && cs[i].is_ascii_digit() {
+                    i += 1;
+                }
+            } else if i < cs.len() && cs[i] == '.' && start < i {
+                i += 1; // "2." is 2.0
+            }
+            toks.push(Tok::Num(cs[start..i].iter().collect()));
+        } else if c == '\\' {
+            let start = i + 1;
+            i += 1;
+            while i < cs.len() && cs[i].is_ascii_alphabetic() {
+                i += 1;
+            }
+            if i == start {
+                match cs.get(i) {
+                    Some('{') => toks.push(Tok::LBraceLit),
+                    Some('}') => toks.push(Tok::RBraceLit),
+                    Some(other) => return err(format!("unsupported escape `\\{other}`")),
+                    None => return err("dangling backslash"),
+                }
+                i += 1;
+            } else {
+                toks.push(Tok::Cmd(cs[start..i].iter().collect()));
+            }
+        } else if c.is_alphabetic() {
+            toks.push(Tok::Letter(c));
+            i += 1;
+        } else if "+-*/^_(){}[],|=%!".contains(c) {
+            toks.push(Tok::Sym(c));
+            i += 1;
+        } else if c == '·' || c == '×' {
+            toks.push(Tok::Sym('*'));
+            i += 1;
+        } else if c == '−' {
+            toks.push(Tok::Sym('-'));
+            i += 1;
+        } else if c == 'π' {
+            toks.push(Tok::Cmd("pi".into()));
+            i += 1;
+        } else if c == '∞' {
+            toks.push(Tok::Cmd("infty".into()));
+            i += 1;
+        } else {
+            return err(format!("unsupported character `{c}`"));
+        }
+    }
+    Ok(toks)
+}
+
+struct Parser {
+    toks: Vec<Tok>,
+    pos: usize,
+    depth: usize,
+}
+
+/// Parses an answer in the supported subset.
+pub fn parse(s: &str) -> Result<Value, ParseError> {
+    if s.len() > MAX_LEN {
+        return err(format!("answer longer than {MAX_LEN} bytes"));
+    }
+    let cleaned = clean(s);
+    if cleaned.is_empty() {
+        return err("empty answer");
+    }
+    let mut p = Parser { toks: lex(&cleaned)?, pos: 0, depth: 0 };
+    let v = p.top()?;
+    if p.pos != p.toks.len() {
+        return err(format!("unexpected {:?}", p.toks[p.pos]));
+    }
+    Ok(v)
+}
+
+fn scalar(expr: Expr) -> Value {
+    Value::Scalar { expr, percent: false }
+}
+
+fn is_cmd(t: Option<&Tok>, name: &str) -> bool {
+    matches!(t, Some(Tok::Cmd(c)) if c == name)
+}
+
+impl Parser {
+    fn peek(&self) -> Option<&Tok> {
+        self.toks.get(self.pos)
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(&Tok::Sym(c)) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, c: char) -> Result<(), ParseError> {
+        if self.eat(c) { Ok(()) } else { err(format!("expected `{c}`, found {:?}", self.peek())) }
+    }
+
+    fn enter(&mut self) -> Result<(), ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return err(format!("nested deeper than {MAX_DEPTH}"));
+        }
+        Ok(())
+    }
+
+    /// `list ( = list )?`; a lone variable on the left is dropped (`x = 5` is `5`).
+    fn top(&mut self) -> Result<Value, ParseError> {
+        let lhs = self.list()?;
+        if !self.eat('=') {
+            return Ok(lhs);
+        }
+        let rhs = self.list()?;
+        match lhs {
+            Value::Scalar { expr: Expr::Var(_), .. } => Ok(rhs),
+            _ => Ok(Value::Equation(Box::new(lhs), Box::new(rhs))),
+        }
+    }
+
+    fn list(&mut self) -> Result<Value, ParseError> {
+        let mut items = vec![self.union()?];
+        while self.eat(',') {
+            items.push(self.union()?);
+        }
+        Ok(if items.len() == 1 { items.pop().expect("one item") } else { Value::List(items) })
+    }
+
+    fn union(&mut self) -> Result<Value, ParseError> {
+        let mut parts = vec![self.item()?];
+        while is_cmd(self.peek(), "cup") || self.peek() == Some(&Tok::Letter('U')) {
+            self.pos += 1;
+            parts.push(self.item()?);
+        }
+        Ok(if parts.len() == 1 { parts.pop().expect("one part") } else { Value::Union(parts) })
+    }
+
+    /// A bracketed collection (tuple, interval, set) or a scalar expression.
+    fn item(&mut self) -> Result<Value, ParseError> {
+        match self.peek() {
+            Some(Tok::LBraceLit) => {
+                self.pos += 1;
+                self.enter()?;
+                let mut items = Vec::new();
+                if self.peek() != Some(&Tok::RBraceLit) {
+                    items.push(self.union()?);
+                    while self.eat(',') {
+                        items.push(self.union()?);
+                    }
+                }
+                if self.peek() != Some(&Tok::RBraceLit) {
+                    return err("unclosed `\\{`");
+                }
+                self.pos += 1;
+                self.depth -= 1;
+                return Ok(Value::Set(items));
+            }
+            Some(Tok::Sym(open @ ('(' | '['))) if self.top_comma_ahead() => {
+                let open = *open;
+                self.pos += 1;
+                self.enter()?;
+                let mut items = vec![self.union()?];
+                while self.eat(',') {
+                    items.push(self.union()?);
+                }
+                let close = match self.peek() {
+                    Some(Tok::Sym(c @ (')' | ']'))) => *c,
+                    other => return err(format!("expected `)` or `]`, found {other:?}")),
+                };
+                self.pos += 1;
+                self.depth -= 1;
+                if items.len() >= 2 {
+                    let interval = items.len() == 2 && (open == '[' || close == ']');
+                    if interval {
+                        let hi = as_expr(items.pop().expect("two"))?;
+                        let lo = as_expr(items.pop().expect("two"))?;
+                        return Ok(Value::Interval { lo, hi, lo_closed: open == '[', hi_closed: close == ']' });
+                    }
+                    return Ok(Value::Tuple(items));
+                }
+                return err("a bracket with a comma must hold two or more items");
+            }
+            _ => {}
+        }
+        let expr = self.expr()?;
+        let percent = self.eat('%');
+        Ok(Value::Scalar { expr, percent })
+    }
+
+    /// Whether the bracket at the cursor holds a comma at its own level: then it is a tuple or
+    /// an interval, else a group inside an expression. Deciding by a scan (bounded by
+    /// [`MAX_LEN`]) avoids parsing twice, which nested brackets would make exponential.
+    fn top_comma_ahead(&self) -> bool {
+        let mut depth = 0usize;
+        for t in &self.toks[self.pos..] {
+            match t {
+                Tok::Sym('(' | '[' | '{') | Tok::LBraceLit => depth += 1,
+                Tok::Sym(')' | ']' | '}') | Tok::RBraceLit => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return false;
+                    }
+                }
+                Tok::Sym(',') if depth == 1 => return true,
+                _ => {}
+            }
+        }
+        false
+    }
+
+    fn expr(&mut self) -> Result<Expr, ParseError> {
+        let mut e = self.term()?;
+        loop {
+            if self.eat('+') {
+                e = Expr::Add(Box::new(e), Box::new(self.term()?));
+            } else if self.eat('-') {
+                e = Expr::Sub(Box::new(e), Box::new(self.term()?));
+            } else {
+                return Ok(e);
+            }
+        }
+    }
+
+    fn term(&mut self) -> Result<Expr, ParseError> {
+        let mut e = self.unary()?;
+        loop {
+            if self.eat('*') || self.eat_cmd("cdot") || self.eat_cmd("times") {
+                e = Expr::Mul(Box::new(e), Box::new(self.unary()?));
+            } else if self.eat('/') || self.eat_cmd("div") {
+                e = Expr::Div(Box::new(e), Box::new(self.unary()?));
+            } else if self.starts_primary() {
+                e = Expr::Mul(Box::new(e), Box::new(self.power()?));
+            } else {
+                return Ok(e);
+            }
+        }
+    }
+
+    fn eat_cmd(&mut self, name: &str) -> bool {
+        if is_cmd(self.peek(), name) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn starts_primary(&self) -> bool {
+        match self.peek() {
+            Some(Tok::Num(_) | Tok::Letter(_)) => self.peek() != Some(&Tok::Letter('U')),
+            Some(Tok::Sym('(' | '{')) => true,
+            Some(Tok::Cmd(c)) => !matches!(c.as_str(), "cdot" | "times" | "div" | "cup"),
+            _ => false,
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        // Signs are iterative so that "------1" cannot exhaust the stack.
+        let mut negate = false;
+        loop {
+            if self.eat('-') {
+                negate = !negate;
+            } else if !self.eat('+') {
+                break;
+            }
+        }
+        let e = self.power()?;
+        Ok(if negate { Expr::Neg(Box::new(e)) } else { e })
+    }
+
+    fn power(&mut self) -> Result<Expr, ParseError> {
+        let base = self.postfix()?;
+        if self.eat('^') {
+            self.enter()?;
+            let exp = if self.peek() == Some(&Tok::Sym('-')) { self.unary()? } else { self.arg()? };
+            self.depth -= 1;
+            return Ok(Expr::Pow(Box::new(base), Box::new(exp)));
+        }
+        Ok(base)
+    }
+
+    fn postfix(&mut self) -> Result<Expr, ParseError> {
+        let mut e = self.primary()?;
+        while self.eat('!') {
+            e = Expr::Func("factorial", Box::new(e));
+        }
+        Ok(e)
+    }
+
+    /// A command or `^` argument: `{...}`, or a single digit, letter or command.
+    fn arg(&mut self) -> Result<Expr, ParseError> {
+        if let Some(Tok::Num(n)) = self.peek()
+            && n.len() > 1
+            && !n.contains('.')
+        {
+            let n = n.clone();
+            let (first, rest) = n.split_at(1);
+            self.toks[self.pos] = Tok::Num(rest.to_string());
+            return Ok(num(first));
+        }
+        if self.eat('{') {
+            self.enter()?;
+            let e = self.expr()?;
+            self.expect('}')?;
+            self.depth -= 1;
+            return Ok(e);
+        }
+        self.primary()
+    }
+
+    fn primary(&mut self) -> Result<Expr, ParseError> {
+        let Some(tok) = self.peek().cloned() else {
+            return err("unexpected end of answer");
+        };
+        self.pos += 1;
+        match tok {
+            Tok::Num(n) => Ok(num(&n)),
+            Tok::Letter(c) => Ok(Expr::Var(c.to_string())),
+            Tok::Sym('(') | Tok::Sym('{') | Tok::Sym('[') => {
+                let close = match tok {
+                    Tok::Sym('(') => ')',
+                    Tok::Sym('[') => ']',
+                    _ => '}',
+                };
+                self.enter()?;
+                let e = self.expr()?;
+                self.expect(close)?;
+                self.depth -= 1;
+                Ok(e)
+            }
+            Tok::Sym('|') => {
+                self.enter()?;
+                let e = self.expr()?;
+                self.expect('|')?;
+                self.depth -= 1;
+                Ok(Expr::Func("abs", Box::new(e)))
+            }
+            Tok::Cmd(c) => self.command(&c),
+            other => err(format!("unexpected {other:?}")),
+        }
+    }
+
+    fn command(&mut self, c: &str) -> Result<Expr, ParseError> {
+        match c {
+            "pi" => Ok(Expr::Pi),
+            "infty" | "infinity" => Ok(Expr::Inf),
+            "frac" => {
+                let n = self.arg()?;
+                let d = self.arg()?;
+                Ok(Expr::Div(Box::new(n), Box::new(d)))
+            }
+            "sqrt" => {
+                let root = if self.eat('[') {
+                    let r = self.expr()?;
+                    self.expect(']')?;
+                    Some(r)
+                } else {
+                    None
+                };
+                let x = self.arg()?;
+                Ok(match root {
+                    None => Expr::Func("sqrt", Box::new(x)),
+                    Some(r) => Expr::Pow(Box::new(x), Box::new(Expr::Div(Box::new(num("1")), Box::new(r)))),
+                })
+            }
+            "sin" | "cos" | "tan" | "ln" | "exp" | "log" => {
+                let name = match c {
+                    "sin" => "sin",
+                    "cos" => "cos",
+                    "tan" => "tan",
+                    "exp" => "exp",
+                    _ => "ln",
+                };
+                let base = if c == "log" && self.eat('_') { Some(self.arg()?) } else { None };
+                self.enter()?;
+                let x = self.power()?;
+                self.depth -= 1;
+                let f = Expr::Func(name, Box::new(x));
+                Ok(match base {
+                    None => f,
+                    Some(b) => Expr::Div(Box::new(f), Box::new(Expr::Func("ln", Box::new(b)))),
+                })
+            }
+            other => err(format!("unsupported command `\\{other}`")),
+        }
+    }
+}
+
+fn num(s: &str) -> Expr {
+    Expr::Num { v: s.parse().unwrap_or(f64::NAN), exact: !s.contains('.') }
+}
+
+fn as_expr(v: Value) -> Result<Expr, ParseError> {
+    match v {
+        Value::Scalar { expr, percent: false } => Ok(expr),
+        other => err(format!("an interval end must be a number, found {other:?}")),
+    }
+}
+
+/// A number and whether it is exact (no decimal literal, no irrational step).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Num {
+    /// The value.
+    pub v: f64,
+    /// Exact: built from integers by `+ - * /` and integer powers.
+    pub exact: bool,
+}
+
+impl Expr {
+    /// Evaluates with each variable bound by `var`.
+    pub fn eval(&self, var: &dyn Fn(&str) -> f64) -> Num {
+        let n = |v: f64, exact: bool| Num { v, exact };
+        match self {
+            Expr::Num { v, exact } => n(*v, *exact),
+            Expr::Var(name) => n(var(name), false),
+            Expr::Pi => n(std::f64::consts::PI, false),
+            Expr::Inf => n(f64::INFINITY, true),
+            Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) => {
+                let (x, y) = (a.eval(var), b.eval(var));
+                let v = match self {
+                    Expr::Add(..) => x.v + y.v,
+                    Expr::Sub(..) => x.v - y.v,
+                    Expr::Mul(..) => x.v * y.v,
+                    _ => x.v / y.v,
+                };
+                n(v, x.exact && y.exact)
+            }
+            Expr::Pow(a, b) => {
+                let (x, y) = (a.eval(var), b.eval(var));
+                let v = x.v.powf(y.v);
+                let exact = x.exact && y.exact && (y.v.fract() == 0.0 || v.fract() == 0.0);
+                n(v, exact)
+            }
+            Expr::Neg(a) => {
+                let x = a.eval(var);
+                n(-x.v, x.exact)
+            }
+            Expr::Func(f, a) => {
+                let x = a.eval(var);
+                let v = match *f {
+                    "sqrt" => x.v.sqrt(),
+                    "sin" => x.v.sin(),
+                    "cos" => x.v.cos(),
+                    "tan" => x.v.tan(),
+                    "ln" => x.v.ln(),
+                    "exp" => x.v.exp(),
+                    "abs" => x.v.abs(),
+                    "factorial" if x.v >= 0.0 && x.v.fract() == 0.0 && x.v <= 170.0 => {
+                        (1..=x.v as u64).map(|k| k as f64).product()
+                    }
+                    _ => f64::NAN,
+                };
+                let exact = x.exact && matches!(*f, "sqrt" | "abs" | "factorial") && v.fract() == 0.0;
+                n(v, exact)
+            }
+        }
+    }
+
+    fn vars(&self, out: &mut Vec<String>) {
+        match self {
+            Expr::Var(v) if !out.contains(v) => out.push(v.clone()),
+            Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) | Expr::Pow(a, b) => {
+                a.vars(out);
+                b.vars(out);
+            }
+            Expr::Neg(a) | Expr::Func(_, a) => a.vars(out),
+            _ => {}
+        }
+    }
+}
+
+/// Sample values for variables: positive and irrational-looking, so that `sqrt(x)` and `ln x`
+/// are defined and accidental agreement of different expressions is vanishingly unlikely.
+const SAMPLES: [f64; 7] = [0.713_245_1, 1.418_925_3, 2.236_067_9, 0.377_219_4, 1.902_713_6, 2.903_117_4, 0.529_177_2];
+
+fn round6(x: f64) -> f64 {
+    (x * 1e6).round()
+}
+
+fn close(x: f64, y: f64, rel: f64) -> bool {
+    x == y || (x - y).abs() <= rel * x.abs().max(y.abs())
+}
+
+/// Whether two numbers agree under `math-verify`'s rules: an exact integer on either side is
+/// compared exactly; otherwise both are rounded to 6 decimal places.
+pub fn numbers_equal(a: Num, b: Num) -> bool {
+    if a.v.is_nan() || b.v.is_nan() {
+        return false;
+    }
+    if a.v.is_infinite() || b.v.is_infinite() {
+        return a.v == b.v;
+    }
+    let is_int = |n: Num| n.exact && n.v.fract() == 0.0;
+    if is_int(a) || is_int(b) {
+        return close(a.v, b.v, 1e-12);
+    }
+    close(a.v, b.v, 1e-12) || (a.v.abs() < 1e12 && round6(a.v) == round6(b.v))
+}
+
+fn scalars_equal(a: &Expr, b: &Expr) -> bool {
+    let mut vars = Vec::new();
+    a.vars(&mut vars);
+    b.vars(&mut vars);
+    if vars.is_empty() {
+        return numbers_equal(a.eval(&|_| f64::NAN), b.eval(&|_| f64::NAN));
+    }
+    // Polynomial identity by evaluation: compare at three points, each variable shifted.
+    let mut compared = 0;
+    for k in 0..3 {
+        let env = |name: &str| {
+            let i = vars.iter().position(|v| v == name).unwrap_or(0);
+            SAMPLES[(i + 2 * k) % SAMPLES.len()] + i as f64 * 0.173
+        };
+        let (x, y) = (a.eval(&env).v, b.eval(&env).v);
+        if x.is_nan() && y.is_nan() {
+            continue;
+        }
+        if !close(x, y, 1e-9) {
+            return false;
+        }
+        compared += 1;
+    }
+    compared > 0
+}
+
+fn with_percent(expr: &Expr, percent: bool) -> Vec<Expr> {
+    if percent {
+        vec![expr.clone(), Expr::Div(Box::new(expr.clone()), Box::new(num("100")))]
+    } else {
+        vec![expr.clone()]
+    }
+}
+
+/// Whether `answer` is equivalent to `gold`.
+pub fn equivalent(gold: &Value, answer: &Value) -> bool {
+    use Value::*;
+    match (gold, answer) {
+        (Scalar { expr: a, percent: pa }, Scalar { expr: b, percent: pb }) => {
+            with_percent(a, *pa).iter().any(|x| with_percent(b, *pb).iter().any(|y| scalars_equal(x, y)))
+        }
+        (Tuple(a), Tuple(b)) | (Tuple(a), List(b)) | (List(a), Tuple(b)) => ordered(a, b),
+        (Set(a) | List(a), Set(b) | List(b)) => same_set(a, b),
+        (Set(a), s @ Scalar { .. }) | (s @ Scalar { .. }, Set(a)) => a.len() == 1 && equivalent(&a[0], s),
+        (Interval { lo, hi, lo_closed, hi_closed }, Interval { lo: lo2, hi: hi2, lo_closed: lc2, hi_closed: hc2 }) => {
+            lo_closed == lc2 && hi_closed == hc2 && scalars_equal(lo, lo2) && scalars_equal(hi, hi2)
+        }
+        (Interval { .. }, Tuple(t)) | (Tuple(t), Interval { .. }) => {
+            let i = if matches!(gold, Interval { .. }) { gold } else { answer };
+            match (i, t.as_slice()) {
+                (Interval { lo, hi, lo_closed: false, hi_closed: false }, [a, b]) => {
+                    equivalent(&scalar(lo.clone()), a) && equivalent(&scalar(hi.clone()), b)
+                }
+                _ => false,
+            }
+        }
+        (Union(a), Union(b)) => same_set(a, b),
+        (Equation(l1, r1), Equation(l2, r2)) => {
+            (equivalent(l1, l2) && equivalent(r1, r2)) || (equivalent(l1, r2) && equivalent(r1, l2))
+        }
+        _ => false,
+    }
+}
+
+fn ordered(a: &[Value], b: &[Value]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| equivalent(x, y))
+}
+
+fn same_set(a: &[Value], b: &[Value]) -> bool {
+    a.iter().all(|x| b.iter().any(|y| equivalent(x, y))) && b.iter().all(|y| a.iter().any(|x| equivalent(x, y)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eq(g: &str, a: &str) -> bool {
+        equivalent(&parse(g).unwrap(), &parse(a).unwrap())
+    }
+
+    #[test]
+    fn fractions_roots_powers_pi() {
+        assert!(eq(r"\frac{1}{2}", "0.5"));
+        assert!(eq(r"\dfrac{3}{4}", "3/4"));
+        assert!(eq(r"\frac12", r"\frac{2}{4}"));
+        assert!(eq(r"-\frac{1}{2}", r"\frac{-1}{2}"));
+        assert!(eq(r"\sqrt{8}", r"2\sqrt{2}"));
+        assert!(eq(r"\sqrt[3]{27}", "3"));
+        assert!(eq("2^{10}", "1024"));
+        assert!(eq(r"\pi/2", r"\frac{\pi}{2}"));
+        assert!(eq(r"\frac{\sqrt{3}}{2}", r"\frac{1}{2}\sqrt{3}"));
+        assert!(!eq(r"\frac{1}{2}", r"\frac{1}{3}"));
+        assert!(!eq("2^{10}", "1000"));
+    }
+
+    #[test]
+    fn number_rules_follow_math_verify() {
+        assert!(eq(r"\frac{1}{3}", "0.333333"));
+        assert!(!eq(r"\frac{1}{3}", "0.333"));
+        assert!(eq(r"\frac{2}{3}", "0.666667"));
+        assert!(!eq(r"\frac{2}{3}", "0.666666"));
+        assert!(eq(r"\pi", "3.141593"));
+        assert!(!eq(r"\pi", "3.14"));
+        assert!(!eq("3", "3.0000001"), "an exact integer is compared exactly");
+        assert!(eq("3.0", "3.0000001"));
+        assert!(eq("2", "2.0"));
+        assert!(!eq("123456789", "123456789.4"));
+        assert!(eq("1000", "1,000"));
+        assert!(eq("1234567.5", "1,234,567.5"));
+    }
+
+    #[test]
+    fn percent_matches_either_reading() {
+        assert!(eq(r"50\%", "0.5"));
+        assert!(eq(r"50\%", "50"));
+        assert!(eq("0.5", "50%"));
+        assert!(!eq(r"50\%", "5"));
+    }
+
+    #[test]
+    fn sets_tuples_lists() {
+        assert!(eq(r"\{1,2\}", r"\{2,1\}"));
+        assert!(eq(r"\{1,2\}", r"\{1,2,2\}"));
+        assert!(!eq(r"\{1,2\}", r"\{1,3\}"));
+        assert!(!eq("(1,2)", "(2,1)"));
+        assert!(eq("(1,2)", "1,2"));
+        assert!(eq("1,2", "2,1"));
+        assert!(eq(r"\{1\}", "1"));
+        assert!(eq(r"\{\frac{1}{2}, -3\}", r"-3, 0.5"));
+    }
+
+    #[test]
+    fn intervals_keep_their_ends() {
+        assert!(eq("(1,2]", "(1,2]"));
+        assert!(!eq("(1,2]", "(1,2)"));
+        assert!(!eq("[1,2]", "(1,2)"));
+        assert!(!eq("(1,2)", "[1,2)"));
+        assert!(eq(r"(-\infty, 3)", r"\left(-\infty,3\right)"));
+        assert!(eq(r"(-\infty, 3) \cup (4, 5]", r"(4,5] \cup (-\infty,3)"));
+        assert!(!eq(r"(-\infty, 3) \cup (4, 5]", r"(-\infty,3) \cup [4,5]"));
+        assert!(eq(r"[\frac{1}{2}, \infty)", "[0.5, \\infty)"));
+    }
+
+    #[test]
+    fn polynomials_by_evaluation() {
+        assert!(eq("x^2+2x+1", "(x+1)^2"));
+        assert!(eq("x^2-1", "(x-1)(x+1)"));
+        assert!(!eq("x^2-1", "(x-1)(x-1)"));
+        assert!(eq("a+b", "b+a"));
+        assert!(eq(r"\frac{x}{2}", "0.5x"));
+        assert!(!eq("x", "y"));
+        assert!(eq("2xy", "2 y x"));
+        assert!(eq("x^3 - 6x^2 + 11x - 6", "(x-1)(x-2)(x-3)"));
+    }
+
+    #[test]
+    fn answers_with_units_assignment_and_decoration() {
+        assert!(eq("5", "x=5"));
+        assert!(eq("5", r"5\text{ cm}"));
+        assert!(eq("10", r"10^\circ"));
+        assert!(eq("10", "$10$."));
+        assert!(eq("y = 2x + 1", "y = 1 + 2x"));
+        assert!(eq(r"\infty", r"\infty"));
+    }
+
+    #[test]
+    fn bad_input_is_a_parse_error_not_a_panic() {
+        assert!(parse("").is_err());
+        assert!(parse(r"\frac{1}{").is_err());
+        assert!(parse(r"\unknown{3}").is_err());
+        assert!(parse(&"(".repeat(1000)).is_err());
+        assert!(parse(&format!("{}1{}", "{".repeat(500), "}".repeat(500))).is_err());
+        assert!(parse(&"1+".repeat(5000)).is_err(), "too long");
+        assert!(parse(&"-".repeat(2000)).is_err());
+        assert!(parse("(1,2").is_err());
+        assert!(parse("nan").is_ok(), "letters are variables");
+        assert!(!eq("1", "0/0"));
+    }
+}
