@@ -108,3 +108,53 @@ fn plot(path: &Path, title: &str, series: &BTreeMap<&str, &Vec<(u64, f64)>>) -> 
     root.present().map_err(|x| e(&x))?;
     Ok(())
 }
+
+/// A bar chart of each reward's throughput per core (log scale), labelled with its agreement
+/// with the gold labels: speed and trust side by side.
+pub fn bench_chart(path: &Path, report: &rlvr_rewards::bench::BenchReport) -> Result<()> {
+    let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
+    let draw = || -> Result<(), String> {
+        let e = |e: &dyn std::fmt::Debug| format!("{e:?}");
+        let n = report.rewards.len().max(1);
+        let top = report.rewards.iter().map(|r| r.throughput.per_core_per_s).fold(10.0, f64::max) * 10.0;
+        let root = BitMapBackend::new(path, (160 * n as u32 + 200, 540)).into_drawing_area();
+        root.fill(&WHITE).map_err(|x| e(&x))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("Reward throughput per core (label: agreement with gold)", ("sans-serif", 20))
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(72)
+            .build_cartesian_2d((0..n).into_segmented(), (1f64..top).log_scale())
+            .map_err(|x| e(&x))?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .y_desc("scores per second, one core")
+            .x_label_formatter(&|x| match x {
+                SegmentValue::CenterOf(i) => report.rewards.get(*i).map_or(String::new(), |r| r.id.clone()),
+                _ => String::new(),
+            })
+            .label_style(("sans-serif", 14))
+            .draw()
+            .map_err(|x| e(&x))?;
+        for (i, r) in report.rewards.iter().enumerate() {
+            let v = r.throughput.per_core_per_s.max(1.0);
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(SegmentValue::Exact(i), 1.0), (SegmentValue::Exact(i + 1), v)],
+                    color.filled(),
+                )))
+                .map_err(|x| e(&x))?;
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{:.1}%", 100.0 * r.agreement.accuracy),
+                    (SegmentValue::CenterOf(i), v * 1.4),
+                    ("sans-serif", 16),
+                )))
+                .map_err(|x| e(&x))?;
+        }
+        root.present().map_err(|x| e(&x))
+    };
+    draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))
+}

@@ -64,6 +64,30 @@ enum Command {
         /// The run directory.
         run_dir: PathBuf,
     },
+    /// Speed and agreement with gold labels of reward verifiers, on a labelled JSONL set.
+    BenchRewards {
+        /// {task, completion, label} JSONL [default: the bundled labelled set].
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Reward ids (repeatable) [default: math/equivalence answer/numeric answer/exact answer/choice].
+        #[arg(long = "reward")]
+        rewards: Vec<String>,
+        /// Threads for the all-cores figure; 0 for one per core.
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// Least milliseconds per timing loop.
+        #[arg(long, default_value_t = 500)]
+        min_time_ms: u64,
+        /// Disagreement examples kept per kind.
+        #[arg(long, default_value_t = 3)]
+        examples: usize,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Write a PNG chart of throughput and agreement here.
+        #[arg(long)]
+        chart: Option<PathBuf>,
+    },
     /// Write generated tasks of an environment family as JSON lines.
     #[command(subcommand)]
     Tasks(Tasks),
@@ -177,6 +201,35 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             Ok(())
         }
         Command::Tasks(tasks) => write_tasks(tasks),
+        Command::BenchRewards { input, rewards, threads, min_time_ms, examples, json, chart } => {
+            use rlvr_rewards::bench;
+            let text = match &input {
+                Some(p) => {
+                    std::fs::read_to_string(p).map_err(|e| BadInput(format!("cannot read {}: {e}", p.display())))?
+                }
+                None => bench::BUNDLED.to_string(),
+            };
+            let origin = input.as_ref().map_or("the bundled set".to_string(), |p| p.display().to_string());
+            let rows = bench::load_rows(&text).map_err(|e| BadInput(format!("{origin}: {e}")))?;
+            let ids = if rewards.is_empty() {
+                ["math/equivalence", "answer/numeric", "answer/exact", "answer/choice"].map(String::from).to_vec()
+            } else {
+                rewards
+            };
+            let opts =
+                bench::BenchOptions { threads, min_time: std::time::Duration::from_millis(min_time_ms), examples };
+            let report = bench::run(registry, &ids, &rows, &opts).map_err(|e| BadInput(e.to_string()))?;
+            if json {
+                println!("{}", bench::to_json(&report));
+            } else {
+                print!("{}", bench::render_table(&report));
+            }
+            if let Some(path) = chart {
+                report::bench_chart(&path, &report)?;
+                eprintln!("wrote {}", path.display());
+            }
+            Ok(())
+        }
         Command::Report { run_dir } => {
             let r = report::report(&run_dir)?;
             print!("{}", r.table);

@@ -85,3 +85,19 @@ fn example_experiment_runs_end_to_end() {
     assert!(acc > 0.0 && acc < 1.0, "{m:?}");
     assert_eq!(m["rollout/verifier_errors"], 0.0, "{m:?}");
 }
+
+#[test]
+fn cli_bench_rewards_reports_json_and_a_chart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rlvr"))
+        .args(["bench-rewards", "--reward", "answer/numeric", "--min-time-ms", "10", "--json", "--chart", "c.png"])
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rewards"][0]["id"], "answer/numeric");
+    assert_eq!(report["rewards"][0]["agreement"]["accuracy"], 1.0, "the bundled set is the regression test");
+    assert!(report["rewards"][0]["throughput"]["per_core_per_s"].as_f64().unwrap() > 0.0);
+    assert_eq!(&std::fs::read(tmp.path().join("c.png")).unwrap()[..4], b"\x89PNG");
+}
