@@ -145,8 +145,12 @@ pub fn main_with(extend: impl FnOnce(&mut Registry)) -> ExitCode {
 
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
     // A plugin's panic is caught and recorded with its rollout; say so in one log line rather
     // than a backtrace on the terminal.
     std::panic::set_hook(Box::new(|info| tracing::warn!("panic: {info}")));
