@@ -62,7 +62,7 @@ pub use policy::{Action, GenRequest, Policy, PolicyError};
 pub use registry::{Config, EnvFactory, EnvSpec, GoldPlayer, PolicyContext, Registry, RegistryError, parse_config};
 pub use reward::{Reward, RewardError, RewardFn, Rubric, Scored, Term, TermScore};
 pub use runner::{Rollout, RolloutConfig, RolloutStats, Runner, Sampling};
-pub use task::{Split, Task, TaskSource, TaskStream, VecTasks};
+pub use task::{Split, Task, TaskSource, TaskStream, VecTasks, draw_split_task};
 pub use trajectory::{Group, Outcome, Sample, Stage, Trajectory};
 
 /// The error type plugins return for their own failures.

@@ -112,6 +112,32 @@ impl VecTasks {
     }
 }
 
+/// Task `index` of `split` from a seeded generator whose two splits partition the problems by
+/// a hash of their question, so train and test never share a problem.
+///
+/// `draw(h)` makes a candidate from the seed `h` and returns its question (the key that decides
+/// its split) and the task data. Candidates come from seeds derived from `(seed, split, index,
+/// attempt)` until one's question falls in `split`; `test_per_mille` of all problems belong to
+/// the test split. The search is bounded, so a generator with too few problems fails with an
+/// error instead of hanging. Task ids are `train-<index>` and `test-<index>`.
+pub fn draw_split_task(
+    seed: u64,
+    split: Split,
+    index: u64,
+    test_per_mille: u64,
+    mut draw: impl FnMut(u64) -> Result<(String, Value), BoxError>,
+) -> Result<Task, BoxError> {
+    for attempt in 0..10_000u64 {
+        let (question, data) = draw(seed::derive(seed, &[split.index(), index, attempt]))?;
+        let key = question.bytes().fold(seed ^ 0x7e57, |h, b| seed::mix(h ^ u64::from(b)));
+        if (key % 1000 < test_per_mille) == (split == Split::Test) {
+            let name = if split == Split::Train { "train" } else { "test" };
+            return Ok(Task::new(format!("{name}-{index}"), data));
+        }
+    }
+    Err(format!("could not draw a {split:?} problem in 10000 tries; widen the generator's range").into())
+}
+
 /// The order in which a run visits a task source's training split.
 ///
 /// Position `k` of the stream maps to a task index: a generator's task `k`, or, for a dataset of
@@ -182,6 +208,21 @@ mod tests {
         let a: Vec<u64> = (0..7).map(|k| s.index_at(k).unwrap()).collect();
         let b: Vec<u64> = (7..14).map(|k| s.index_at(k).unwrap()).collect();
         assert_ne!(a, b, "epochs are shuffled differently");
+    }
+
+    #[test]
+    fn split_draws_partition_problems_and_fail_instead_of_hanging() {
+        let draw = |h: u64| Ok((format!("q{}", h % 50), json!({ "q": h % 50 })));
+        let test: std::collections::HashSet<_> =
+            (0..20).map(|i| draw_split_task(1, Split::Test, i, 300, draw).unwrap().data).collect();
+        for i in 0..200 {
+            let t = draw_split_task(1, Split::Train, i, 300, draw).unwrap();
+            assert!(!test.contains(&t.data), "{:?} is in both splits", t.data);
+            assert_eq!(t.id, format!("train-{i}"));
+        }
+        let only_one = |_: u64| Ok(("same".to_string(), Value::Null));
+        let in_train = draw_split_task(1, Split::Train, 0, 300, only_one).is_ok();
+        assert!(draw_split_task(1, if in_train { Split::Test } else { Split::Train }, 0, 300, only_one).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use rlvr_engine::{
     Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Registry, Split, Step, Task, TaskSource,
-    parse_config, seed,
+    draw_split_task, parse_config, seed,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -88,11 +88,6 @@ impl ArithTasks {
         config.validate()?;
         Ok(Self { config, seed })
     }
-
-    fn is_test(&self, a: i128, op: &str, b: i128) -> bool {
-        let h = seed::derive(self.seed, &[a as u64, op.as_bytes()[0] as u64, b as u64, 0x7e57]);
-        h % 1000 < self.config.test_per_mille
-    }
 }
 
 fn operand(h: u64, min_digits: u32, max_digits: u32) -> i128 {
@@ -112,28 +107,18 @@ impl TaskSource for ArithTasks {
 
     fn task(&self, split: Split, index: u64) -> Result<Task, BoxError> {
         let c = &self.config;
-        // Rejection-sample until the problem falls in this split's share; bounded so that a
-        // configuration with too few problems is an error, not a hang.
-        for attempt in 0..10_000u64 {
-            let h = seed::derive(self.seed, &[split.index(), index, attempt]);
+        draw_split_task(self.seed, split, index, c.test_per_mille, |h| {
             let op = c.ops[(seed::mix(h ^ 1) % c.ops.len() as u64) as usize].as_str();
             let a = operand(h ^ 2, c.min_digits, c.max_digits);
             let b = operand(h ^ 3, c.min_digits, c.max_digits);
-            if self.is_test(a, op, b) != (split == Split::Test) {
-                continue;
-            }
             let answer = match op {
                 "+" => a + b,
                 "-" => a - b,
                 _ => a * b,
             };
             let question = format!("{a} {op} {b}");
-            return Ok(Task::new(
-                format!("{}-{index}", if split == Split::Train { "train" } else { "test" }),
-                json!({ "question": question, "answer": answer.to_string() }),
-            ));
-        }
-        Err(format!("could not draw a {split:?} problem; widen the digit range").into())
+            Ok((question.clone(), json!({ "question": question, "answer": answer.to_string() })))
+        })
     }
 }
 

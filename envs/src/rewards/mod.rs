@@ -10,7 +10,7 @@
 
 use rlvr_engine::{
     Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Registry, Split, Step, Task, TaskSource,
-    parse_config, seed,
+    draw_split_task, parse_config, seed,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -128,11 +128,6 @@ impl MathTasks {
         };
         (kind, q, a)
     }
-
-    fn is_test(&self, question: &str) -> bool {
-        let h = question.bytes().fold(self.seed ^ 0x7e57, |h, b| seed::derive(h, &[u64::from(b)]));
-        h % 10 == 0
-    }
 }
 
 impl TaskSource for MathTasks {
@@ -144,19 +139,10 @@ impl TaskSource for MathTasks {
     }
 
     fn task(&self, split: Split, index: u64) -> Result<Task, BoxError> {
-        for attempt in 0..10_000u64 {
-            let h = seed::derive(self.seed, &[split.index(), index, attempt]);
+        draw_split_task(self.seed, split, index, 100, |h| {
             let (kind, question, answer) = self.problem(h);
-            if self.is_test(&question) != (split == Split::Test) {
-                continue;
-            }
-            let prefix = if split == Split::Train { "train" } else { "test" };
-            return Ok(Task::new(
-                format!("{prefix}-{index}"),
-                json!({ "question": question, "answer": answer, "kind": kind }),
-            ));
-        }
-        Err(format!("could not draw a {split:?} problem; widen max_value or kinds").into())
+            Ok((question.clone(), json!({ "question": question, "answer": answer, "kind": kind })))
+        })
     }
 }
 

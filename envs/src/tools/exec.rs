@@ -18,7 +18,7 @@ use super::value::Val;
 use crate::arith::answer_tag;
 use rlvr_engine::{
     Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Split, Status, Step, Task, TaskSource,
-    parse_config, seed,
+    draw_split_task, parse_config, seed,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
@@ -114,19 +114,12 @@ impl TaskSource for ExecTasks {
     }
 
     fn task(&self, split: Split, index: u64) -> Result<Task, BoxError> {
-        for attempt in 0..10_000u64 {
-            let h = seed::derive(self.seed, &[split.index(), index, attempt]);
-            let level = self.config.levels[(seed::mix(h) % self.config.levels.len() as u64) as usize];
+        let levels = &self.config.levels;
+        draw_split_task(self.seed, split, index, self.config.test_per_mille, |h| {
+            let level = levels[(seed::mix(h) % levels.len() as u64) as usize];
             let data = generate(level, h)?;
-            let q = data["question"].as_str().unwrap_or_default();
-            let qh = q.bytes().fold(self.seed ^ 0x7e57, |acc, b| seed::mix(acc ^ u64::from(b)));
-            if (qh % 1000 < self.config.test_per_mille) != (split == Split::Test) {
-                continue;
-            }
-            let name = if split == Split::Train { "train" } else { "test" };
-            return Ok(Task::new(format!("{name}-{index}"), data));
-        }
-        Err(format!("could not draw a {split:?} task").into())
+            Ok((data["question"].as_str().unwrap_or_default().to_string(), data))
+        })
     }
 }
 
