@@ -13,6 +13,8 @@ pub mod rewards;
 pub mod sql;
 #[cfg(feature = "tools")]
 pub mod tools;
+#[cfg(feature = "code")]
+pub mod code;
 
 use rlvr_engine::Registry;
 
@@ -27,4 +29,6 @@ pub fn register(registry: &mut Registry) {
     causal::register(registry);
     #[cfg(feature = "rewards")]
     rewards::register(registry);
+    #[cfg(feature = "code")]
+    code::register(registry);
 }

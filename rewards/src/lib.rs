@@ -11,6 +11,8 @@ pub mod bench;
 #[cfg(feature = "causal")]
 pub mod causal;
 pub mod choice;
+#[cfg(feature = "code")]
+pub mod code;
 pub mod exact;
 pub mod extract;
 pub mod json_schema;
@@ -41,4 +43,6 @@ pub fn register(registry: &mut Registry) {
     sql::register(registry);
     #[cfg(feature = "causal")]
     causal::register(registry);
+    #[cfg(feature = "code")]
+    code::register(registry);
 }

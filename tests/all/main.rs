@@ -10,3 +10,5 @@ mod runner;
 mod sql;
 #[cfg(feature = "tools")]
 mod tools;
+#[cfg(feature = "code")]
+mod code;
