@@ -8,10 +8,8 @@
 use rlvr::envs::code::{Limits, Sandbox, Session};
 use std::time::Instant;
 
-const CASES: [(&str, &str); 2] = [
-    ("print", "print(1+1)"),
-    ("numpy", "import numpy as np\nprint(int(np.arange(100).reshape(10, 10).sum()))"),
-];
+const CASES: [(&str, &str); 2] =
+    [("print", "print(1+1)"), ("numpy", "import numpy as np\nprint(int(np.arange(100).reshape(10, 10).sum()))")];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

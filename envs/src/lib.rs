@@ -7,14 +7,14 @@
 pub mod arith;
 #[cfg(feature = "causal")]
 pub mod causal;
+#[cfg(feature = "code")]
+pub mod code;
 #[cfg(feature = "rewards")]
 pub mod rewards;
 #[cfg(feature = "sql")]
 pub mod sql;
 #[cfg(feature = "tools")]
 pub mod tools;
-#[cfg(feature = "code")]
-pub mod code;
 
 use rlvr_engine::Registry;
 

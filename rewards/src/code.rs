@@ -274,7 +274,10 @@ mod tests {
 
     #[test]
     fn program_is_the_last_code_block_of_the_answer() {
-        assert_eq!(program("```python\na=1\n```\n<answer>\n```python\ndef f(): pass\n```\n</answer>"), "def f(): pass\n");
+        assert_eq!(
+            program("```python\na=1\n```\n<answer>\n```python\ndef f(): pass\n```\n</answer>"),
+            "def f(): pass\n"
+        );
         assert_eq!(program("```python\nx\n```\n```python\ny\n```"), "y\n");
         assert_eq!(program("return 1"), "return 1");
     }

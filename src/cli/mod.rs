@@ -91,6 +91,39 @@ enum Command {
     /// Write generated tasks of an environment family as JSON lines.
     #[command(subcommand)]
     Tasks(Tasks),
+    /// Run Python in the wasmtime sandbox of the code environment.
+    #[cfg(feature = "code")]
+    #[command(subcommand)]
+    Sandbox(Sandbox),
+}
+
+#[cfg(feature = "code")]
+#[derive(Subcommand)]
+enum Sandbox {
+    /// Run one snippet in a fresh, isolated interpreter and show what it did and what stopped it.
+    Run {
+        /// The code to run.
+        #[arg(short = 'c', conflicts_with = "file", required_unless_present = "file")]
+        code: Option<String>,
+        /// A file holding the code.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Print one JSON object (stdout, stderr, exit_code, limit, fuel_used, elapsed_ms, truncated).
+        #[arg(long)]
+        json: bool,
+        /// Wall-clock deadline in milliseconds, sleeps included.
+        #[arg(long)]
+        deadline_ms: Option<u64>,
+        /// Fuel (about one unit per wasm instruction).
+        #[arg(long)]
+        fuel: Option<u64>,
+        /// Linear memory cap in MiB.
+        #[arg(long)]
+        memory_mb: Option<u64>,
+        /// Bytes kept per output stream.
+        #[arg(long)]
+        output_bytes: Option<usize>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -231,6 +264,21 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             if let Some(path) = chart {
                 report::bench_chart(&path, &report)?;
                 eprintln!("wrote {}", path.display());
+            }
+            Ok(())
+        }
+        #[cfg(feature = "code")]
+        Command::Sandbox(Sandbox::Run { code, file, json, deadline_ms, fuel, memory_mb, output_bytes }) => {
+            use rlvr_envs::code::run;
+            let req = run::RunRequest { code, file, deadline_ms, fuel, memory_mb, output_bytes };
+            let e = run::run(&req).map_err(|e| match e {
+                run::RunError::Sandbox(e) => anyhow::Error::new(e),
+                other => anyhow::Error::new(BadInput(other.to_string())),
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&e)?);
+            } else {
+                println!("{}", run::human(&e));
             }
             Ok(())
         }

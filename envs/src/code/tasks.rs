@@ -98,7 +98,8 @@ pub fn generate(kind: &str, h: u64) -> Option<Problem> {
     let r = |k: u64| seed::derive(h, &[k]);
     let p = match kind {
         "modpow" => {
-            let (a, b, m) = (pick(r(1), 2, 999_999), pick(r(2), 1_000_000, 1_000_000_000_000), pick(r(3), 1_000, 1_000_000_007));
+            let (a, b, m) =
+                (pick(r(1), 2, 999_999), pick(r(2), 1_000_000, 1_000_000_000_000), pick(r(3), 1_000, 1_000_000_007));
             Problem {
                 kind: "modpow",
                 question: format!("What is {a}^{b} mod {m}?"),
@@ -208,7 +209,11 @@ impl Generated {
         let kinds = kinds
             .iter()
             .map(|k| {
-                KINDS.iter().copied().find(|n| n == k).ok_or_else(|| format!("unknown task kind `{k}`; known: {}", KINDS.join(", ")))
+                KINDS
+                    .iter()
+                    .copied()
+                    .find(|n| n == k)
+                    .ok_or_else(|| format!("unknown task kind `{k}`; known: {}", KINDS.join(", ")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         if test_per_mille == 0 || test_per_mille >= 1000 {
@@ -327,7 +332,9 @@ mod tests {
             seen.insert(t.data["kind"].as_str().unwrap().to_string());
         }
         assert_eq!(seen.len(), KINDS.len(), "every kind is drawn");
-        assert!(Generated::new(&["sorting".into()], 0, 1, 100).err().unwrap().to_string().contains("unknown task kind"));
+        assert!(
+            Generated::new(&["sorting".into()], 0, 1, 100).err().unwrap().to_string().contains("unknown task kind")
+        );
     }
 
     #[test]
