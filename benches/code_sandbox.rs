@@ -1,15 +1,19 @@
-//! Sandbox latency and throughput: fresh isolated executions at 1 and 2 threads, and warm
+//! Sandbox latency and throughput: fresh isolated executions at 1 and 2 threads (`print` on the
+//! plain guest; the numpy snippet on a warm snapshot with numpy imported, and cold), and warm
 //! session turns. Prints one JSON object per line (for `benches/code_peers.py`, which runs the
 //! Python peers on the same snippets and prints the side-by-side table).
 //!
 //! Run: `cargo bench --bench code_sandbox --no-default-features --features code -- [N]`
 //! (N executions per thread and case, default 200; the first run compiles the guest, minutes).
+//! A case name after N (`print`, `numpy`, `numpy_cold`) runs only that case.
 
-use rlvr::envs::code::{Limits, Sandbox, Session};
+use rlvr::envs::code::{Limits, Sandbox, SandboxConfig, Session};
 use std::time::Instant;
 
-const CASES: [(&str, &str); 2] =
-    [("print", "print(1+1)"), ("numpy", "import numpy as np\nprint(int(np.arange(100).reshape(10, 10).sum()))")];
+const NUMPY: &str = "import numpy as np\nprint(int(np.arange(100).reshape(10, 10).sum()))";
+
+/// (case, code, whether it runs on the warm snapshot).
+const CASES: [(&str, &str, bool); 3] = [("print", "print(1+1)", false), ("numpy", NUMPY, true), ("numpy_cold", NUMPY, false)];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -21,11 +25,21 @@ fn main() {
     let t = Instant::now();
     let sandbox = Sandbox::shared().expect("sandbox");
     eprintln!("sandbox ready in {:.1} s (module from {})", t.elapsed().as_secs_f64(), sandbox.module_source);
+    let t = Instant::now();
+    let warm = Sandbox::open(&SandboxConfig { preload: Some("import numpy".into()), ..SandboxConfig::default() })
+        .expect("warm sandbox");
+    eprintln!("warm snapshot ready in {:.1} s (module from {})", t.elapsed().as_secs_f64(), warm.module_source);
     let limits = Limits::default();
-    for (name, code) in CASES {
+    // An optional case name after N runs only that case (for profiling).
+    let only: Option<String> = std::env::args().skip(1).find(|a| a.parse::<usize>().is_err() && !a.starts_with('-'));
+    for (name, code, is_warm) in CASES {
+        if only.as_deref().is_some_and(|o| o != name) {
+            continue;
+        }
+        let sandbox = if is_warm { &warm } else { &*sandbox };
         let e = sandbox.run(code, &limits).expect("run");
         assert!(e.ok(), "{name}: {e:?}");
-        let iters = if name == "numpy" { n.div_ceil(10).max(10) } else { n };
+        let iters = if name == "numpy_cold" { n.div_ceil(20).max(10) } else { n };
         for threads in [1usize, 2] {
             let wall = Instant::now();
             let lat: Vec<f64> = std::thread::scope(|s| {
@@ -54,6 +68,21 @@ fn main() {
                 e.fuel_used
             );
         }
+    }
+    // Where a fresh execution's time goes: instantiation alone (a Session opened and dropped).
+    for (name, sb) in [("instantiate", &*sandbox), ("instantiate_warm", &warm)] {
+        let lat: Vec<f64> = (0..n)
+            .map(|_| {
+                let t = Instant::now();
+                drop(Session::new(sb, &limits, &[], 0).expect("session"));
+                t.elapsed().as_secs_f64() * 1e3
+            })
+            .collect();
+        println!(
+            "{{\"impl\": \"rlvr\", \"case\": \"{name}\", \"threads\": 1, \"n\": {}, \"median_ms\": {:.4}}}",
+            lat.len(),
+            median(lat)
+        );
     }
     let mut session = Session::new(&sandbox, &limits, &[], 0).expect("session");
     session.turn("import numpy as np\nx = 0", &limits).expect("turn");
