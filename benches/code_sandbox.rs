@@ -13,7 +13,8 @@ use std::time::Instant;
 const NUMPY: &str = "import numpy as np\nprint(int(np.arange(100).reshape(10, 10).sum()))";
 
 /// (case, code, whether it runs on the warm snapshot).
-const CASES: [(&str, &str, bool); 3] = [("print", "print(1+1)", false), ("numpy", NUMPY, true), ("numpy_cold", NUMPY, false)];
+const CASES: [(&str, &str, bool); 3] =
+    [("print", "print(1+1)", false), ("numpy", NUMPY, true), ("numpy_cold", NUMPY, false)];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));

@@ -9,6 +9,8 @@ pub mod arith;
 pub mod causal;
 #[cfg(feature = "code")]
 pub mod code;
+#[cfg(any(feature = "code", feature = "tools"))]
+pub mod fetch;
 #[cfg(feature = "rewards")]
 pub mod rewards;
 #[cfg(feature = "sql")]

@@ -12,7 +12,8 @@
 //! - `code/answer-match`: `answer`, the reference string.
 
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
-use rlvr_envs::code::{LimitKind, Limits, Sandbox, Session, answer_tag, fetch::hex, python_blocks};
+use rlvr_envs::code::{LimitKind, Limits, Sandbox, Session, answer_tag, python_blocks};
+use rlvr_envs::fetch::hex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

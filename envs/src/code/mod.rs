@@ -11,7 +11,6 @@
 //! wasmtime: no container, no network hop, and limits (fuel, deadline, memory, output, files)
 //! that hold whatever the machine's load.
 
-pub mod fetch;
 pub mod pipe;
 pub mod run;
 pub mod sandbox;

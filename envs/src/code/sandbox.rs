@@ -21,9 +21,9 @@
 //!   caller's read-only [`Mount`]s, and an optional scratch directory at `/tmp`. No sockets, no
 //!   subprocesses (WASI preview 1 has neither), no environment of the host.
 
-use super::fetch::{FetchError, Wheel, cache_root, hex, sha256_file};
 use super::pipe::CappedPipe;
 use super::snapshot;
+use crate::fetch::{FetchError, Wheel, cache_root, hex, sha256_file};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};

