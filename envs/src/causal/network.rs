@@ -19,7 +19,7 @@ pub struct Variable {
     pub values: Vec<String>,
     /// Its parents (direct causes), by name; their order fixes the order of CPT rows.
     pub parents: Vec<String>,
-    /// `cpt[row][k]` = P(this = values[k] | parents = row's assignment), one row per parent
+    /// `cpt[row][k]` = `P(this = values[k] | parents = row's assignment)`, one row per parent
     /// assignment in row-major order of `parents` (the last parent varies fastest).
     pub cpt: Vec<Vec<f64>>,
 }

@@ -654,10 +654,10 @@ impl Session {
             .get_memory(&mut store, "memory")
             .ok_or_else(|| SandboxError::Wasm("the guest exports no memory".into()))?;
         let mut s = Session { store, instance, turn, alloc, memory, pipes, ended: None, opened, turns: 0 };
-        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut s.store, "_initialize") {
-            if let Err(e) = init.call(&mut s.store, ()) {
-                return Err(SandboxError::Wasm(format!("guest `_initialize` failed: {e:#}")));
-            }
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut s.store, "_initialize")
+            && let Err(e) = init.call(&mut s.store, ())
+        {
+            return Err(SandboxError::Wasm(format!("guest `_initialize` failed: {e:#}")));
         }
         Ok(s)
     }
