@@ -130,3 +130,25 @@ fn example_experiment_config_builds() {
     let spec = rlvr::builtin_registry().make_env(env["id"].as_str().unwrap(), &config, 0).unwrap();
     assert_eq!(spec.default_reward, "code/answer-match");
 }
+
+/// `rlvr sandbox run --json` prints the documented object, names the limit that stopped the
+/// code, and a missing source is bad input (exit 2).
+#[test]
+fn sandbox_run_cli_prints_the_documented_json() {
+    let rlvr = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_rlvr")).args(args).output().unwrap();
+    let out = rlvr(&["sandbox", "run", "--json", "-c", "print(6 * 7)"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["stdout"].as_str(), v["exit_code"].as_i64(), v["limit"].is_null()), (Some("42\n"), Some(0), true));
+    for key in ["stderr", "fuel_used", "elapsed_ms", "truncated"] {
+        assert!(v.get(key).is_some(), "missing {key}: {v}");
+    }
+    let out = rlvr(&["sandbox", "run", "--json", "--deadline-ms", "100", "-c", "while True: pass"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["limit"].as_str(), v["exit_code"].is_null()), (Some("deadline"), true), "{v}");
+    let out = rlvr(&["sandbox", "run", "--json", "--output-bytes", "10", "-c", "print('x' * 100)"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["limit"].as_str(), v["truncated"].clone()), (Some("output"), json!(["stdout"])), "{v}");
+    assert_eq!(rlvr(&["sandbox", "run", "--json"]).status.code(), Some(2));
+    assert_eq!(rlvr(&["sandbox", "run", "--file", "/nonexistent/x.py"]).status.code(), Some(2));
+}
