@@ -1,14 +1,33 @@
-//! Policies: what writes the assistant's turns. The burn language models arrive here; until
-//! then, and for tests and demos ever after, the scripted policy plays an environment's gold
-//! answers with a chosen accuracy.
+//! Policies: what writes the assistant's turns.
+//!
+//! - [`model`]: the Llama / Qwen2 / SmolLM decoder, written once for every burn device.
+//! - [`weights`]: checkpoints (HF safetensors, sharded or not; our own) as one host map.
+//! - [`tokenizer`]: the byte-level tokenizer of the tiny preset and the chat templates.
+//! - [`sample`] and [`generate`]: batched sampling with a KV cache, and log-probs for training.
+//! - [`lm`]: the `lm/llama-v0` policy over all of it, implementing the engine's `Policy`.
+//! - [`scripted`]: `scripted/gold-v0`, which plays an environment's gold answers (tests, demos).
 
 #![deny(missing_docs)]
 
+pub mod generate;
+pub mod lm;
+pub mod model;
+pub mod sample;
 pub mod scripted;
+pub mod tokenizer;
+pub mod weights;
+
+#[cfg(test)]
+mod tests;
+
+/// The burn version this crate is written against, re-exported so that callers (benches, training
+/// algorithms) use the same one.
+pub use burn;
 
 use rlvr_engine::Registry;
 
 /// Registers every policy compiled in.
 pub fn register(registry: &mut Registry) {
     scripted::register(registry);
+    lm::register(registry);
 }

@@ -5,6 +5,7 @@ mod arith;
 mod causal;
 #[cfg(feature = "code")]
 mod code;
+mod policies;
 mod rewards;
 mod run;
 mod runner;

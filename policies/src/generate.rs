@@ -1,0 +1,293 @@
+//! Batched generation with a KV cache, and per-token log-probs of given sequences.
+//!
+//! ## Design
+//! Contexts of different lengths share one batch by left padding: every row's last token sits at
+//! the same column, so one forward step serves all rows. Padding slots are masked out of
+//! attention and take no RoPE position, so a row's tokens are the same as if it ran alone (a
+//! test checks this). Rows that finish leave the batch (their cache rows are dropped), so a
+//! long answer does not make short ones pay. Logits come back to the host once per step and each
+//! row is sampled there with its own random stream: a row's tokens depend on its seed only.
+
+use crate::model::{KvCache, Layout, Model};
+use crate::sample::{Rng, SamplingConfig, sample};
+use crate::tokenizer::Tokenizer;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Int, Tensor, TensorData};
+
+/// One sequence to continue.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    /// The tokens so far; not empty.
+    pub context: &'a [u32],
+    /// At most this many new tokens.
+    pub max_new_tokens: usize,
+    /// Seed of this row's sampling.
+    pub seed: u64,
+    /// Take the argmax instead of sampling.
+    pub greedy: bool,
+}
+
+/// How generation behaves apart from the per-row request.
+#[derive(Clone, Debug, Default)]
+pub struct GenOptions {
+    /// The sampling distribution.
+    pub sampling: SamplingConfig,
+    /// Tokens that end a row; they are kept in `tokens` (they were sampled and carry a
+    /// log-prob, so training learns to stop) and left out of `text`.
+    pub stop_tokens: Vec<u32>,
+    /// Strings that end a row when the decoded text contains one; `text` is cut before it.
+    pub stop_strings: Vec<String>,
+}
+
+/// Why a row stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Finish {
+    /// It sampled a stop token.
+    StopToken,
+    /// Its text reached a stop string.
+    StopString,
+    /// It reached `max_new_tokens` (or the model's context length).
+    Length,
+}
+
+/// One row's output.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Generated {
+    /// The sampled tokens, in order.
+    pub tokens: Vec<u32>,
+    /// Each token's log-probability under the distribution it was drawn from.
+    pub logprobs: Vec<f32>,
+    /// The decoded text, without stop tokens and cut before a stop string.
+    pub text: String,
+    /// Why it stopped.
+    pub finish: Finish,
+}
+
+/// Generation could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerateError {
+    /// A request the model cannot serve (empty context, context too long, bad token id).
+    #[error("request {index}: {reason}")]
+    BadRequest {
+        /// Which request.
+        index: usize,
+        /// Why.
+        reason: String,
+    },
+    /// Reading logits back from the device failed.
+    #[error("readback: {0}")]
+    Readback(String),
+}
+
+fn host(t: Tensor<3>) -> Result<Vec<f32>, GenerateError> {
+    t.into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .map_err(|e| GenerateError::Readback(format!("{e:?}")))
+}
+
+fn int_tensor(ids: Vec<u32>, shape: [usize; 2], device: &burn::tensor::Device) -> Tensor<2, Int> {
+    let ids: Vec<i64> = ids.into_iter().map(i64::from).collect();
+    Tensor::from_data(TensorData::new(ids, shape), device)
+}
+
+struct Row {
+    req: usize,
+    rng: Rng,
+    pad: usize,
+    limit: usize,
+    out: Generated,
+    done: bool,
+}
+
+/// Continues every request; returns one output per request, in order.
+pub fn generate(
+    model: &Model,
+    tokenizer: &Tokenizer,
+    opts: &GenOptions,
+    requests: &[Request<'_>],
+) -> Result<Vec<Generated>, GenerateError> {
+    let max_pos = model.config().max_position_embeddings;
+    let vocab = model.config().vocab_size;
+    for (index, r) in requests.iter().enumerate() {
+        let bad = |reason: String| Err(GenerateError::BadRequest { index, reason });
+        if r.context.is_empty() {
+            return bad("empty context".into());
+        }
+        if r.context.len() >= max_pos {
+            return bad(format!(
+                "context of {} tokens leaves no room in the model's {max_pos} positions",
+                r.context.len()
+            ));
+        }
+        if let Some(&t) = r.context.iter().find(|&&t| t as usize >= vocab) {
+            return bad(format!("token id {t} outside the vocabulary of {vocab}"));
+        }
+    }
+    let mut outs: Vec<Option<Generated>> = vec![None; requests.len()];
+    let longest = requests.iter().map(|r| r.context.len()).max().unwrap_or(0);
+    let mut rows: Vec<Row> = requests
+        .iter()
+        .enumerate()
+        .map(|(i, r)| Row {
+            req: i,
+            rng: Rng::new(r.seed),
+            pad: longest - r.context.len(),
+            limit: r.max_new_tokens.min(max_pos - r.context.len()),
+            out: Generated {
+                tokens: Vec::new(),
+                logprobs: Vec::new(),
+                text: String::new(),
+                finish: Finish::Length,
+            },
+            done: false,
+        })
+        .collect();
+    let device = model.device();
+    let mut cache = KvCache::new();
+    // Prefill: the padded contexts, logits of the last column only.
+    let mut ids = Vec::with_capacity(rows.len() * longest);
+    for row in &rows {
+        ids.extend(std::iter::repeat_n(0, row.pad));
+        ids.extend_from_slice(requests[row.req].context);
+    }
+    let pads: Vec<usize> = rows.iter().map(|r| r.pad).collect();
+    let mut logits = if rows.iter().all(|r| r.limit == 0) {
+        Vec::new()
+    } else {
+        let hidden = model.hidden(
+            int_tensor(ids, [rows.len(), longest], &device),
+            &Layout::left_padded(&pads, 0, longest),
+            Some(&mut cache),
+        );
+        host(model.logits(hidden.narrow(1, longest - 1, 1)))?
+    };
+    loop {
+        for (i, row) in rows.iter_mut().enumerate() {
+            if row.out.tokens.len() >= row.limit {
+                row.done = true;
+                continue;
+            }
+            let r = &requests[row.req];
+            let (tok, lp) = sample(
+                &logits[i * vocab..(i + 1) * vocab],
+                &opts.sampling,
+                r.greedy,
+                &mut row.rng,
+            );
+            row.out.tokens.push(tok);
+            row.out.logprobs.push(lp);
+            if opts.stop_tokens.contains(&tok) {
+                row.out.finish = Finish::StopToken;
+                row.done = true;
+            } else if !opts.stop_strings.is_empty() {
+                let text = tokenizer.decode(&row.out.tokens);
+                if let Some(cut) = opts.stop_strings.iter().filter_map(|s| text.find(s)).min() {
+                    row.out.text = text[..cut].to_string();
+                    row.out.finish = Finish::StopString;
+                    row.done = true;
+                }
+            }
+            if row.out.tokens.len() >= row.limit {
+                row.done = true;
+            }
+        }
+        // Finished rows leave the batch.
+        if rows.iter().any(|r| r.done) {
+            let keep: Vec<usize> = (0..rows.len()).filter(|&i| !rows[i].done).collect();
+            let mut kept = Vec::with_capacity(keep.len());
+            for row in rows {
+                if row.done {
+                    let mut out = row.out;
+                    if out.finish != Finish::StopString {
+                        let body: Vec<u32> = out
+                            .tokens
+                            .iter()
+                            .copied()
+                            .filter(|t| !opts.stop_tokens.contains(t))
+                            .collect();
+                        out.text = tokenizer.decode(&body);
+                    }
+                    outs[row.req] = Some(out);
+                } else {
+                    kept.push(row);
+                }
+            }
+            rows = kept;
+            if rows.is_empty() {
+                break;
+            }
+            cache.retain(&keep);
+        }
+        let last: Vec<u32> = rows
+            .iter()
+            .map(|r| *r.out.tokens.last().expect("a live row has sampled"))
+            .collect();
+        let pads: Vec<usize> = rows.iter().map(|r| r.pad).collect();
+        let past = cache.len();
+        let hidden = model.hidden(
+            int_tensor(last, [rows.len(), 1], &device),
+            &Layout::left_padded(&pads, past, 1),
+            Some(&mut cache),
+        );
+        logits = host(model.logits(hidden))?;
+    }
+    Ok(outs
+        .into_iter()
+        .map(|o| o.expect("every row finishes"))
+        .collect())
+}
+
+/// Per-token log-probs of `sequences` under `model`: entry `[b, t]` is
+/// `log p(seq[b][t + 1] | seq[b][..=t])`, for `t < len - 1`; entries past a sequence's end are 0
+/// and masked. Returns `(logprobs, mask)`, both `[batch, longest - 1]`, on the model's device:
+/// differentiable when the model is on an autodiff device, so a loss can be built on it.
+/// Sequences are right-padded, which a causal model needs no mask for.
+pub fn sequence_logprobs(
+    model: &Model,
+    sequences: &[&[u32]],
+) -> Result<(Tensor<2>, Tensor<2>), GenerateError> {
+    let vocab = model.config().vocab_size;
+    let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
+    for (index, s) in sequences.iter().enumerate() {
+        if s.len() < 2 {
+            return Err(GenerateError::BadRequest {
+                index,
+                reason: "a sequence needs at least two tokens to score".into(),
+            });
+        }
+        if s.len() > model.config().max_position_embeddings {
+            return Err(GenerateError::BadRequest {
+                index,
+                reason: "longer than the model's positions".into(),
+            });
+        }
+        if let Some(&t) = s.iter().find(|&&t| t as usize >= vocab) {
+            return Err(GenerateError::BadRequest {
+                index,
+                reason: format!("token id {t} outside the vocabulary of {vocab}"),
+            });
+        }
+    }
+    let b = sequences.len();
+    let device = model.device();
+    let mut ids = Vec::with_capacity(b * longest);
+    let mut targets = Vec::with_capacity(b * (longest - 1));
+    let mut mask = Vec::with_capacity(b * (longest - 1));
+    for s in sequences {
+        ids.extend_from_slice(s);
+        ids.extend(std::iter::repeat_n(0, longest - s.len()));
+        for t in 1..longest {
+            targets.push(i64::from(s.get(t).copied().unwrap_or(0)));
+            mask.push(if t < s.len() { 1.0f32 } else { 0.0 });
+        }
+    }
+    let logits = model.forward(int_tensor(ids, [b, longest], &device));
+    let logp = log_softmax(logits.narrow(1, 0, longest - 1), 2);
+    let targets =
+        Tensor::<3, Int>::from_data(TensorData::new(targets, [b, longest - 1, 1]), &device);
+    let picked = logp.gather(2, targets).squeeze_dim::<2>(2);
+    let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, longest - 1]), &device);
+    Ok((picked * mask.clone(), mask))
+}

@@ -1,0 +1,290 @@
+//! Weights on the host, by HF name: the common currency of every checkpoint format.
+//!
+//! HF safetensors (one file or a sharded index), GGUF and our own checkpoints are all read into
+//! [`Weights`] (f32, HF names and layouts) and the model is built from that one map, so each
+//! format is a reader and nothing more. Our own checkpoint *is* an HF directory in f32
+//! (`config.json` + `model.safetensors`), which makes saving lossless and exporting free: vLLM
+//! and `transformers` read it as it is.
+
+use crate::model::ModelConfig;
+use crate::sample::Rng;
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensors};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A checkpoint could not be read, written, or did not fit the architecture.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file is not what it claims to be.
+    #[error("{0}")]
+    Format(String),
+    /// The configuration describes a model this file cannot build.
+    #[error("config: {0}")]
+    Config(String),
+    /// An expected tensor is absent.
+    #[error("missing tensor {0}")]
+    Missing(String),
+    /// A tensor has the wrong shape.
+    #[error("tensor {name}: expected shape {expected:?}, found {found:?}")]
+    Shape {
+        /// The tensor.
+        name: String,
+        /// What the config implies.
+        expected: Vec<usize>,
+        /// What the file holds.
+        found: Vec<usize>,
+    },
+    /// Tensors the architecture does not use: a sign of the wrong config or architecture.
+    #[error("unexpected tensors: {0:?}")]
+    Unexpected(Vec<String>),
+    /// Reading a tensor back from the device failed.
+    #[error("tensor readback: {0}")]
+    Readback(String),
+}
+
+impl WeightsError {
+    pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// One tensor on the host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    /// Its shape, outermost first.
+    pub shape: Vec<usize>,
+    /// Its values, row-major.
+    pub data: Vec<f32>,
+}
+
+/// Tensors by HF name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Weights(pub BTreeMap<String, HostTensor>);
+
+impl Weights {
+    /// Random weights for `config`: N(0, 0.02) for matrices and biases, 1 for norm gains.
+    pub fn random(config: &ModelConfig, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
+        let mut w = Self::default();
+        let (d, hd, i) = (
+            config.hidden_size,
+            config.head_dim(),
+            config.intermediate_size,
+        );
+        let (h, kvh, v) = (
+            config.num_attention_heads,
+            config.kv_heads(),
+            config.vocab_size,
+        );
+        let mut normal = |w: &mut Self, name: String, shape: Vec<usize>| {
+            let n: usize = shape.iter().product();
+            let data = (0..n).map(|_| 0.02 * rng.normal()).collect();
+            w.0.insert(name, HostTensor { shape, data });
+        };
+        let ones = |w: &mut Self, name: String| {
+            w.0.insert(
+                name,
+                HostTensor {
+                    shape: vec![d],
+                    data: vec![1.0; d],
+                },
+            );
+        };
+        normal(&mut w, "model.embed_tokens.weight".into(), vec![v, d]);
+        let qkv_bias = config.attention_bias || config.model_type == "qwen2";
+        for l in 0..config.num_hidden_layers {
+            let p = format!("model.layers.{l}");
+            for (name, out, inp, bias) in [
+                ("self_attn.q_proj", h * hd, d, qkv_bias),
+                ("self_attn.k_proj", kvh * hd, d, qkv_bias),
+                ("self_attn.v_proj", kvh * hd, d, qkv_bias),
+                ("self_attn.o_proj", d, h * hd, config.attention_bias),
+                ("mlp.gate_proj", i, d, false),
+                ("mlp.up_proj", i, d, false),
+                ("mlp.down_proj", d, i, false),
+            ] {
+                normal(&mut w, format!("{p}.{name}.weight"), vec![out, inp]);
+                if bias {
+                    normal(&mut w, format!("{p}.{name}.bias"), vec![out]);
+                }
+            }
+            ones(&mut w, format!("{p}.input_layernorm.weight"));
+            ones(&mut w, format!("{p}.post_attention_layernorm.weight"));
+        }
+        ones(&mut w, "model.norm.weight".into());
+        if !config.tie_word_embeddings {
+            normal(&mut w, "lm_head.weight".into(), vec![v, d]);
+        }
+        if config.value_head {
+            normal(&mut w, "v_head.weight".into(), vec![1, d]);
+            normal(&mut w, "v_head.bias".into(), vec![1]);
+        }
+        w
+    }
+
+    /// Removes a tensor, if present.
+    pub fn remove(&mut self, name: &str) -> Option<HostTensor> {
+        self.0.remove(name)
+    }
+
+    /// Removes the tensor `name`, checks its shape and puts it on `device`.
+    pub fn take_tensor<const D: usize>(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        device: &Device,
+    ) -> Result<Tensor<D>, WeightsError> {
+        let t = self
+            .0
+            .remove(name)
+            .ok_or_else(|| WeightsError::Missing(name.into()))?;
+        if t.shape != shape {
+            return Err(WeightsError::Shape {
+                name: name.into(),
+                expected: shape.to_vec(),
+                found: t.shape,
+            });
+        }
+        Ok(Tensor::from_data(TensorData::new(t.data, t.shape), device))
+    }
+
+    /// Reads `tensor` back to the host under `name`.
+    pub fn put_tensor<const D: usize>(
+        &mut self,
+        name: &str,
+        tensor: Tensor<D>,
+    ) -> Result<(), WeightsError> {
+        let shape = tensor.dims().to_vec();
+        let data = tensor
+            .into_data()
+            .convert::<f32>()
+            .into_vec::<f32>()
+            .map_err(|e| WeightsError::Readback(format!("{e:?}")))?;
+        self.0.insert(name.into(), HostTensor { shape, data });
+        Ok(())
+    }
+
+    /// Fails if tensors remain that the model did not take (rotary frequency buffers, which
+    /// some checkpoints store and the model recomputes, are allowed).
+    pub fn reject_leftovers(&self) -> Result<(), WeightsError> {
+        let left: Vec<String> = self
+            .0
+            .keys()
+            .filter(|k| !k.ends_with("rotary_emb.inv_freq"))
+            .cloned()
+            .collect();
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(WeightsError::Unexpected(left))
+        }
+    }
+
+    /// Reads one safetensors file (F32, F16 or BF16 tensors, converted to f32).
+    pub fn read_safetensors(&mut self, path: &Path) -> Result<(), WeightsError> {
+        let bytes = std::fs::read(path).map_err(|e| WeightsError::io(path, e))?;
+        let st = SafeTensors::deserialize(&bytes)
+            .map_err(|e| WeightsError::Format(format!("{}: {e}", path.display())))?;
+        for (name, view) in st.tensors() {
+            let raw = view.data();
+            let data: Vec<f32> = match view.dtype() {
+                Dtype::F32 => raw
+                    .chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                    .collect(),
+                Dtype::F16 => raw
+                    .chunks_exact(2)
+                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+                Dtype::BF16 => raw
+                    .chunks_exact(2)
+                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
+                    .collect(),
+                other => {
+                    return Err(WeightsError::Format(format!(
+                        "{}: tensor {name} has dtype {other:?}; only F32, F16 and BF16 are read",
+                        path.display()
+                    )));
+                }
+            };
+            let shape = view.shape().to_vec();
+            self.0.insert(name, HostTensor { shape, data });
+        }
+        Ok(())
+    }
+
+    /// Reads the weights of an HF directory: the shards its `model.safetensors.index.json`
+    /// names, or else every `*.safetensors` file in it.
+    pub fn read_hf_dir(dir: &Path) -> Result<Self, WeightsError> {
+        let mut w = Self::default();
+        let index = dir.join("model.safetensors.index.json");
+        let files: Vec<PathBuf> = if index.exists() {
+            let text = std::fs::read_to_string(&index).map_err(|e| WeightsError::io(&index, e))?;
+            let json: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| WeightsError::Format(format!("{}: {e}", index.display())))?;
+            let map = json
+                .get("weight_map")
+                .and_then(|m| m.as_object())
+                .ok_or_else(|| {
+                    WeightsError::Format(format!("{}: no weight_map", index.display()))
+                })?;
+            let mut shards: Vec<&str> = map.values().filter_map(|v| v.as_str()).collect();
+            shards.sort_unstable();
+            shards.dedup();
+            shards.into_iter().map(|s| dir.join(s)).collect()
+        } else {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| WeightsError::io(dir, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect();
+            files.sort();
+            files
+        };
+        if files.is_empty() {
+            return Err(WeightsError::Format(format!(
+                "{}: no *.safetensors files",
+                dir.display()
+            )));
+        }
+        for f in files {
+            w.read_safetensors(&f)?;
+        }
+        Ok(w)
+    }
+
+    /// Writes every tensor as F32 into one safetensors file (lossless for our f32 models).
+    pub fn write_safetensors(&self, path: &Path) -> Result<(), WeightsError> {
+        let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
+            .0
+            .iter()
+            .map(|(k, t)| {
+                let b = t.data.iter().flat_map(|x| x.to_le_bytes()).collect();
+                (k.clone(), b, t.shape.clone())
+            })
+            .collect();
+        let views = bytes
+            .iter()
+            .map(|(k, b, s)| {
+                safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b)
+                    .map(|v| (k.clone(), v))
+                    .map_err(|e| WeightsError::Format(format!("{k}: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let metadata = [("format".to_string(), "pt".to_string())].into();
+        safetensors::serialize_to_file(views, Some(metadata), path)
+            .map_err(|e| WeightsError::Format(format!("{}: {e}", path.display())))
+    }
+}
