@@ -83,7 +83,7 @@ pub enum GenerateError {
 fn host(t: Tensor<3>) -> Result<Vec<f32>, GenerateError> {
     t.into_data()
         .convert::<f32>()
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .map_err(|e| GenerateError::Readback(format!("{e:?}")))
 }
 

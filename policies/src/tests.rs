@@ -38,7 +38,7 @@ fn model(seed: u64) -> Model {
 }
 
 fn vec3(t: Tensor<3>) -> Vec<f32> {
-    t.into_data().convert::<f32>().into_vec::<f32>().unwrap()
+    t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
 }
 
 fn ids(v: &[u32]) -> Tensor<2, Int> {
@@ -220,8 +220,8 @@ fn sampling_is_seeded_per_row_and_logprobs_match_the_model() {
     let mut seq = ctx.clone();
     seq.extend(&alone.tokens);
     let (lp, mask) = sequence_logprobs(&m, &[&seq]).unwrap();
-    let lp = lp.into_data().convert::<f32>().into_vec::<f32>().unwrap();
-    let mask = mask.into_data().convert::<f32>().into_vec::<f32>().unwrap();
+    let lp = lp.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+    let mask = mask.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
     assert!(mask.iter().all(|&x| x == 1.0));
     for (i, &want) in alone.logprobs.iter().enumerate() {
         let got = lp[ctx.len() - 1 + i];
@@ -247,15 +247,15 @@ fn batched_logprobs_are_masked_and_match_single_rows() {
     let b: Vec<u32> = vec![9, 8, 7];
     let (lp, mask) = sequence_logprobs(&m, &[&a, &b]).unwrap();
     assert_eq!(lp.dims(), [2, 5]);
-    let lp = lp.into_data().convert::<f32>().into_vec::<f32>().unwrap();
-    let mask = mask.into_data().convert::<f32>().into_vec::<f32>().unwrap();
+    let lp = lp.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+    let mask = mask.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
     assert_eq!(mask, [1., 1., 1., 1., 1., 1., 1., 0., 0., 0.]);
     assert_eq!(&lp[7..], [0.0, 0.0, 0.0]);
     let (single, _) = sequence_logprobs(&m, &[&b]).unwrap();
     let single = single
         .into_data()
         .convert::<f32>()
-        .into_vec::<f32>()
+        .try_into_vec::<f32>()
         .unwrap();
     for (x, y) in lp[5..7].iter().zip(&single) {
         assert!((x - y).abs() < 1e-4);

@@ -170,7 +170,7 @@ impl Weights {
         let data = tensor
             .into_data()
             .convert::<f32>()
-            .into_vec::<f32>()
+            .try_into_vec::<f32>()
             .map_err(|e| WeightsError::Readback(format!("{e:?}")))?;
         self.0.insert(name.into(), HostTensor { shape, data });
         Ok(())
