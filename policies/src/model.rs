@@ -200,14 +200,14 @@ impl ModelConfig {
         if self.num_attention_heads == 0 || self.kv_heads() == 0 || self.head_dim() == 0 {
             return bad("heads and head_dim must be positive".into());
         }
-        if self.num_attention_heads % self.kv_heads() != 0 {
+        if !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return bad(format!(
                 "{} query heads do not divide into {} kv heads",
                 self.num_attention_heads,
                 self.kv_heads()
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad("head_dim must be even for rotary embeddings".into());
         }
         if let Some(s) = &self.rope_scaling

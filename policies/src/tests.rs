@@ -425,9 +425,8 @@ fn reference_logits(config: &ModelConfig, w: &Weights, tokens: &[usize]) -> Vec<
             let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
             let z: f64 = e.iter().sum();
-            for d in 0..2 {
-                attn.push((0..=i).map(|j| e[j] / z * v[j][d]).sum::<f64>());
-            }
+            // The head's output, dimension by dimension: the attention-weighted sum of values.
+            attn.extend((0..2).map(|d| (0..=i).map(|j| e[j] / z * v[j][d]).sum::<f64>()));
         }
         let o = lin(&format!("{p}.self_attn.o_proj"), &attn, false);
         let x1: Vec<f64> = xs[i].iter().zip(&o).map(|(a, b)| a + b).collect();
