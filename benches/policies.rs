@@ -14,32 +14,18 @@ fn main() {
     let device = rlvr::policies::burn::tensor::Device::flex();
     let config = ModelConfig::tiny();
     let model = Model::random(&config, 0, &device).expect("tiny model");
-    let prompt: Vec<u32> = b"Question: what is 17 + 25? Answer:"
-        .iter()
-        .map(|&b| u32::from(b))
-        .collect();
+    let prompt: Vec<u32> = b"Question: what is 17 + 25? Answer:".iter().map(|&b| u32::from(b)).collect();
     for batch in [1usize, 16] {
         let requests: Vec<Request<'_>> = (0..batch)
-            .map(|i| Request {
-                context: &prompt,
-                max_new_tokens: 128,
-                seed: i as u64,
-                greedy: false,
-            })
+            .map(|i| Request { context: &prompt, max_new_tokens: 128, seed: i as u64, greedy: false })
             .collect();
         // Warm-up, then the best of three.
-        let _ = generate(
-            &model,
-            &Tokenizer::Bytes,
-            &GenOptions::default(),
-            &requests[..1],
-        );
+        let _ = generate(&model, &Tokenizer::Bytes, &GenOptions::default(), &requests[..1]);
         let mut best = f64::MAX;
         let mut tokens = 0;
         for _ in 0..3 {
             let t = Instant::now();
-            let out = generate(&model, &Tokenizer::Bytes, &GenOptions::default(), &requests)
-                .expect("generate");
+            let out = generate(&model, &Tokenizer::Bytes, &GenOptions::default(), &requests).expect("generate");
             best = best.min(t.elapsed().as_secs_f64());
             tokens = out.iter().map(|o| o.tokens.len()).sum::<usize>();
         }
@@ -50,9 +36,7 @@ fn main() {
     }
     let ad = device.autodiff();
     let model = Model::random(&config, 0, &ad).expect("tiny model");
-    let seqs: Vec<Vec<u32>> = (0..4)
-        .map(|r| (0..256).map(|i| ((i * 7 + r * 13) % 256) as u32).collect())
-        .collect();
+    let seqs: Vec<Vec<u32>> = (0..4).map(|r| (0..256).map(|i| ((i * 7 + r * 13) % 256) as u32).collect()).collect();
     let refs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
     let mut best = f64::MAX;
     for _ in 0..3 {
@@ -63,8 +47,5 @@ fn main() {
         best = best.min(t.elapsed().as_secs_f64());
     }
     let n = seqs.len() * seqs[0].len();
-    println!(
-        "forward+backward tiny {n} tokens: {:>8.1} tokens/s ({best:.3} s)",
-        n as f64 / best
-    );
+    println!("forward+backward tiny {n} tokens: {:>8.1} tokens/s ({best:.3} s)", n as f64 / best);
 }

@@ -81,10 +81,7 @@ pub enum GenerateError {
 }
 
 fn host(t: Tensor<3>) -> Result<Vec<f32>, GenerateError> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| GenerateError::Readback(format!("{e:?}")))
+    t.into_data().convert::<f32>().try_into_vec::<f32>().map_err(|e| GenerateError::Readback(format!("{e:?}")))
 }
 
 fn int_tensor(ids: Vec<u32>, shape: [usize; 2], device: &burn::tensor::Device) -> Tensor<2, Int> {
@@ -135,12 +132,7 @@ pub fn generate(
             rng: Rng::new(r.seed),
             pad: longest - r.context.len(),
             limit: r.max_new_tokens.min(max_pos - r.context.len()),
-            out: Generated {
-                tokens: Vec::new(),
-                logprobs: Vec::new(),
-                text: String::new(),
-                finish: Finish::Length,
-            },
+            out: Generated { tokens: Vec::new(), logprobs: Vec::new(), text: String::new(), finish: Finish::Length },
             done: false,
         })
         .collect();
@@ -170,12 +162,7 @@ pub fn generate(
                 continue;
             }
             let r = &requests[row.req];
-            let (tok, lp) = sample(
-                &logits[i * vocab..(i + 1) * vocab],
-                &opts.sampling,
-                r.greedy,
-                &mut row.rng,
-            );
+            let (tok, lp) = sample(&logits[i * vocab..(i + 1) * vocab], &opts.sampling, r.greedy, &mut row.rng);
             row.out.tokens.push(tok);
             row.out.logprobs.push(lp);
             if opts.stop_tokens.contains(&tok) {
@@ -201,12 +188,8 @@ pub fn generate(
                 if row.done {
                     let mut out = row.out;
                     if out.finish != Finish::StopString {
-                        let body: Vec<u32> = out
-                            .tokens
-                            .iter()
-                            .copied()
-                            .filter(|t| !opts.stop_tokens.contains(t))
-                            .collect();
+                        let body: Vec<u32> =
+                            out.tokens.iter().copied().filter(|t| !opts.stop_tokens.contains(t)).collect();
                         out.text = tokenizer.decode(&body);
                     }
                     outs[row.req] = Some(out);
@@ -220,10 +203,7 @@ pub fn generate(
             }
             cache.retain(&keep);
         }
-        let last: Vec<u32> = rows
-            .iter()
-            .map(|r| *r.out.tokens.last().expect("a live row has sampled"))
-            .collect();
+        let last: Vec<u32> = rows.iter().map(|r| *r.out.tokens.last().expect("a live row has sampled")).collect();
         let pads: Vec<usize> = rows.iter().map(|r| r.pad).collect();
         let past = cache.len();
         let hidden = model.hidden(
@@ -233,10 +213,7 @@ pub fn generate(
         );
         logits = host(model.logits(hidden))?;
     }
-    Ok(outs
-        .into_iter()
-        .map(|o| o.expect("every row finishes"))
-        .collect())
+    Ok(outs.into_iter().map(|o| o.expect("every row finishes")).collect())
 }
 
 /// Per-token log-probs of `sequences` under `model`: entry `[b, t]` is
@@ -244,10 +221,7 @@ pub fn generate(
 /// and masked. Returns `(logprobs, mask)`, both `[batch, longest - 1]`, on the model's device:
 /// differentiable when the model is on an autodiff device, so a loss can be built on it.
 /// Sequences are right-padded, which a causal model needs no mask for.
-pub fn sequence_logprobs(
-    model: &Model,
-    sequences: &[&[u32]],
-) -> Result<(Tensor<2>, Tensor<2>), GenerateError> {
+pub fn sequence_logprobs(model: &Model, sequences: &[&[u32]]) -> Result<(Tensor<2>, Tensor<2>), GenerateError> {
     let vocab = model.config().vocab_size;
     let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
     for (index, s) in sequences.iter().enumerate() {
@@ -258,10 +232,7 @@ pub fn sequence_logprobs(
             });
         }
         if s.len() > model.config().max_position_embeddings {
-            return Err(GenerateError::BadRequest {
-                index,
-                reason: "longer than the model's positions".into(),
-            });
+            return Err(GenerateError::BadRequest { index, reason: "longer than the model's positions".into() });
         }
         if let Some(&t) = s.iter().find(|&&t| t as usize >= vocab) {
             return Err(GenerateError::BadRequest {
@@ -285,8 +256,7 @@ pub fn sequence_logprobs(
     }
     let logits = model.forward(int_tensor(ids, [b, longest], &device));
     let logp = log_softmax(logits.narrow(1, 0, longest - 1), 2);
-    let targets =
-        Tensor::<3, Int>::from_data(TensorData::new(targets, [b, longest - 1, 1]), &device);
+    let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [b, longest - 1, 1]), &device);
     let picked = logp.gather(2, targets).squeeze_dim::<2>(2);
     let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, longest - 1]), &device);
     Ok((picked * mask.clone(), mask))

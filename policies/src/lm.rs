@@ -21,8 +21,7 @@ use crate::tokenizer::{ChatTemplate, Tokenizer};
 use crate::weights::{Weights, WeightsError};
 use burn::tensor::Device;
 use rlvr_engine::{
-    Action, BoxError, Config, GenRequest, Message, Policy, PolicyContext, PolicyError, Registry,
-    parse_config,
+    Action, BoxError, Config, GenRequest, Message, Policy, PolicyContext, PolicyError, Registry, parse_config,
 };
 use serde::{Deserialize, Serialize};
 use std::any::Any;
@@ -112,9 +111,7 @@ pub fn device(name: &str) -> Result<Device, LmError> {
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
         "tch" => Ok(Device::libtorch_cuda(0)),
-        other => Err(LmError::Config(format!(
-            "device {other:?} is not compiled in (features: flex, cuda, tch)"
-        ))),
+        other => Err(LmError::Config(format!("device {other:?} is not compiled in (features: flex, cuda, tch)"))),
     }
 }
 
@@ -147,26 +144,12 @@ impl LmPolicy {
                 model.config().vocab_size
             )));
         }
-        let mut stop_tokens: Vec<u32> = model
-            .config()
-            .eos_token_id
-            .as_ref()
-            .map(|e| e.ids())
-            .unwrap_or_default();
+        let mut stop_tokens: Vec<u32> = model.config().eos_token_id.as_ref().map(|e| e.ids()).unwrap_or_default();
         stop_tokens.extend(tokenizer.special(template.end_of_turn()));
         stop_tokens.extend(tokenizer.special("<|endoftext|>"));
         stop_tokens.sort_unstable();
         stop_tokens.dedup();
-        Ok(Self {
-            model,
-            tokenizer,
-            template,
-            options: GenOptions {
-                sampling,
-                stop_tokens,
-                stop_strings,
-            },
-        })
+        Ok(Self { model, tokenizer, template, options: GenOptions { sampling, stop_tokens, stop_strings } })
     }
 
     /// Builds the policy `config` describes.
@@ -180,16 +163,14 @@ impl LmPolicy {
         };
         let (model, tokenizer, template) = match (&config.preset, &config.checkpoint) {
             (Some(p), None) => {
-                let mc = ModelConfig::preset(p)
-                    .ok_or_else(|| LmError::Config(format!("unknown preset {p:?} (tiny)")))?;
+                let mc =
+                    ModelConfig::preset(p).ok_or_else(|| LmError::Config(format!("unknown preset {p:?} (tiny)")))?;
                 let model = Model::random(&mc, config.init_seed.unwrap_or(run_seed), &device)?;
                 (model, Tokenizer::Bytes, ChatTemplate::chatml())
             }
             (None, Some(path)) => load_checkpoint(path, &device)?,
             _ => {
-                return Err(LmError::Config(
-                    "give exactly one of `preset` and `checkpoint`".into(),
-                ));
+                return Err(LmError::Config("give exactly one of `preset` and `checkpoint`".into()));
             }
         };
         let template = match config.chat_template.as_deref() {
@@ -197,9 +178,7 @@ impl LmPolicy {
             Some("chatml") => ChatTemplate::chatml(),
             Some("llama3") => ChatTemplate::Llama3,
             Some(other) => {
-                return Err(LmError::Config(format!(
-                    "unknown chat_template {other:?} (chatml, llama3)"
-                )));
+                return Err(LmError::Config(format!("unknown chat_template {other:?} (chatml, llama3)")));
             }
         };
         Self::new(model, tokenizer, template, sampling, config.stop.clone())
@@ -207,21 +186,16 @@ impl LmPolicy {
 }
 
 /// Loads a checkpoint directory: the model, its tokenizer and its chat template.
-pub fn load_checkpoint(
-    path: &Path,
-    device: &Device,
-) -> Result<(Model, Tokenizer, ChatTemplate), LmError> {
+pub fn load_checkpoint(path: &Path, device: &Device) -> Result<(Model, Tokenizer, ChatTemplate), LmError> {
     let config_path = path.join("config.json");
-    let text =
-        std::fs::read_to_string(&config_path).map_err(|e| WeightsError::io(&config_path, e))?;
-    let config: ModelConfig = serde_json::from_str(&text)
-        .map_err(|e| WeightsError::Format(format!("{}: {e}", config_path.display())))?;
+    let text = std::fs::read_to_string(&config_path).map_err(|e| WeightsError::io(&config_path, e))?;
+    let config: ModelConfig =
+        serde_json::from_str(&text).map_err(|e| WeightsError::Format(format!("{}: {e}", config_path.display())))?;
     let extras_path = path.join("rlvr.json");
     let (tokenizer, template) = if extras_path.exists() {
-        let text =
-            std::fs::read_to_string(&extras_path).map_err(|e| WeightsError::io(&extras_path, e))?;
-        let extras: Extras = serde_json::from_str(&text)
-            .map_err(|e| WeightsError::Format(format!("{}: {e}", extras_path.display())))?;
+        let text = std::fs::read_to_string(&extras_path).map_err(|e| WeightsError::io(&extras_path, e))?;
+        let extras: Extras =
+            serde_json::from_str(&text).map_err(|e| WeightsError::Format(format!("{}: {e}", extras_path.display())))?;
         if extras.tokenizer != "bytes" {
             return Err(LmError::Config(format!(
                 "{}: unknown tokenizer {:?}",
@@ -241,66 +215,37 @@ pub fn load_checkpoint(
 }
 
 /// Writes `model` as an HF directory in f32, with `rlvr.json` for what HF files do not say.
-pub fn save_checkpoint(
-    dir: &Path,
-    model: &Model,
-    template: &ChatTemplate,
-) -> Result<(), WeightsError> {
+pub fn save_checkpoint(dir: &Path, model: &Model, template: &ChatTemplate) -> Result<(), WeightsError> {
     std::fs::create_dir_all(dir).map_err(|e| WeightsError::io(dir, e))?;
     let config_path = dir.join("config.json");
-    let mut config =
-        serde_json::to_value(model.config()).map_err(|e| WeightsError::Format(e.to_string()))?;
+    let mut config = serde_json::to_value(model.config()).map_err(|e| WeightsError::Format(e.to_string()))?;
     if let Some(obj) = config.as_object_mut() {
-        obj.insert(
-            "architectures".into(),
-            serde_json::json!(["LlamaForCausalLM"]),
-        );
+        obj.insert("architectures".into(), serde_json::json!(["LlamaForCausalLM"]));
         obj.insert("torch_dtype".into(), "float32".into());
     }
     write_json(&config_path, &config)?;
-    let extras = Extras {
-        tokenizer: "bytes".into(),
-        chat_template: template.clone(),
-    };
+    let extras = Extras { tokenizer: "bytes".into(), chat_template: template.clone() };
     write_json(&dir.join("rlvr.json"), &extras)?;
-    model
-        .to_weights()?
-        .write_safetensors(&dir.join("model.safetensors"))
+    model.to_weights()?.write_safetensors(&dir.join("model.safetensors"))
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), WeightsError> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| WeightsError::Format(e.to_string()))?;
+    let text = serde_json::to_string_pretty(value).map_err(|e| WeightsError::Format(e.to_string()))?;
     std::fs::write(path, text).map_err(|e| WeightsError::io(path, e))
 }
 
 impl Policy for LmPolicy {
     fn encode(&self, messages: &[Message], first: bool) -> Result<Vec<u32>, PolicyError> {
-        self.template
-            .encode(&self.tokenizer, messages, first)
-            .map_err(PolicyError::msg)
+        self.template.encode(&self.tokenizer, messages, first).map_err(PolicyError::msg)
     }
 
     fn generate(&mut self, batch: &[GenRequest<'_>]) -> Result<Vec<Action>, PolicyError> {
         let requests: Vec<Request<'_>> = batch
             .iter()
-            .map(|r| Request {
-                context: r.context,
-                max_new_tokens: r.max_new_tokens,
-                seed: r.seed,
-                greedy: r.greedy,
-            })
+            .map(|r| Request { context: r.context, max_new_tokens: r.max_new_tokens, seed: r.seed, greedy: r.greedy })
             .collect();
-        let out = generate(&self.model, &self.tokenizer, &self.options, &requests)
-            .map_err(LmError::from)?;
-        Ok(out
-            .into_iter()
-            .map(|g| Action {
-                text: g.text,
-                tokens: g.tokens,
-                logprobs: g.logprobs,
-            })
-            .collect())
+        let out = generate(&self.model, &self.tokenizer, &self.options, &requests).map_err(LmError::from)?;
+        Ok(out.into_iter().map(|g| Action { text: g.text, tokens: g.tokens, logprobs: g.logprobs }).collect())
     }
 
     fn save(&self, dir: &Path) -> Result<(), PolicyError> {
@@ -355,21 +300,14 @@ pub struct GenerateOutput {
 
 /// `rlvr generate`: loads a model and continues one prompt.
 pub fn generate_cli(args: &GenerateArgs) -> Result<GenerateOutput, LmError> {
-    let mut config = LmConfig {
-        temperature: args.temperature,
-        ..LmConfig::default()
-    };
+    let mut config = LmConfig { temperature: args.temperature, ..LmConfig::default() };
     match args.model.strip_prefix("preset:") {
         Some(p) => config.preset = Some(p.into()),
         None => config.checkpoint = Some(args.model.clone().into()),
     }
     let policy = LmPolicy::from_config(&config, args.seed)?;
     let context = if args.chat {
-        policy.template.encode(
-            &policy.tokenizer,
-            &[Message::user(args.prompt.clone())],
-            true,
-        )
+        policy.template.encode(&policy.tokenizer, &[Message::user(args.prompt.clone())], true)
     } else {
         policy.tokenizer.encode(&args.prompt)
     }
@@ -388,11 +326,7 @@ pub fn generate_cli(args: &GenerateArgs) -> Result<GenerateOutput, LmError> {
     )?
     .remove(0);
     let secs = started.elapsed().as_secs_f64();
-    Ok(GenerateOutput {
-        tokens_per_s: out.tokens.len() as f64 / secs.max(1e-9),
-        text: out.text,
-        tokens: out.tokens,
-    })
+    Ok(GenerateOutput { tokens_per_s: out.tokens.len() as f64 / secs.max(1e-9), text: out.text, tokens: out.tokens })
 }
 
 /// Registers `lm/llama-v0`.

@@ -179,8 +179,7 @@ impl ModelConfig {
 
     /// Width of one head.
     pub fn head_dim(&self) -> usize {
-        self.head_dim
-            .unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
+        self.head_dim.unwrap_or(self.hidden_size / self.num_attention_heads.max(1))
     }
 
     fn qkv_bias(&self) -> bool {
@@ -192,10 +191,7 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<(), WeightsError> {
         let bad = |m: String| Err(WeightsError::Config(m));
         if self.hidden_act != "silu" {
-            return bad(format!(
-                "hidden_act {:?} is not supported (only silu)",
-                self.hidden_act
-            ));
+            return bad(format!("hidden_act {:?} is not supported (only silu)", self.hidden_act));
         }
         if self.num_attention_heads == 0 || self.kv_heads() == 0 || self.head_dim() == 0 {
             return bad("heads and head_dim must be positive".into());
@@ -213,10 +209,7 @@ impl ModelConfig {
         if let Some(s) = &self.rope_scaling
             && !matches!(s.rope_type.as_str(), "linear" | "llama3" | "default")
         {
-            return bad(format!(
-                "rope_scaling type {:?} is not supported",
-                s.rope_type
-            ));
+            return bad(format!("rope_scaling type {:?} is not supported", s.rope_type));
         }
         Ok(())
     }
@@ -224,9 +217,7 @@ impl ModelConfig {
     /// The rotary inverse frequencies, one per pair of dimensions, after scaling.
     pub fn inv_freq(&self) -> Vec<f64> {
         let hd = self.head_dim();
-        let mut f: Vec<f64> = (0..hd / 2)
-            .map(|i| 1.0 / self.rope_theta.powf(2.0 * i as f64 / hd as f64))
-            .collect();
+        let mut f: Vec<f64> = (0..hd / 2).map(|i| 1.0 / self.rope_theta.powf(2.0 * i as f64 / hd as f64)).collect();
         match &self.rope_scaling {
             Some(s) if s.rope_type == "linear" => f.iter_mut().for_each(|x| *x /= s.factor),
             Some(s) if s.rope_type == "llama3" => {
@@ -262,19 +253,8 @@ pub struct RmsNorm {
 impl RmsNorm {
     /// Normalises over the last dimension.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let rms = x
-            .clone()
-            .square()
-            .mean_dim(2)
-            .add_scalar(self.eps)
-            .sqrt()
-            .recip();
-        x.mul(rms).mul(
-            self.weight
-                .val()
-                .unsqueeze_dim::<2>(0)
-                .unsqueeze_dim::<3>(0),
-        )
+        let rms = x.clone().square().mean_dim(2).add_scalar(self.eps).sqrt().recip();
+        x.mul(rms).mul(self.weight.val().unsqueeze_dim::<2>(0).unsqueeze_dim::<3>(0))
     }
 }
 
@@ -353,10 +333,7 @@ impl KvCache {
 
     /// How many positions it holds.
     pub fn len(&self) -> usize {
-        self.layers
-            .first()
-            .and_then(|l| l.as_ref())
-            .map_or(0, |(k, _)| k.dims()[2])
+        self.layers.first().and_then(|l| l.as_ref()).map_or(0, |(k, _)| k.dims()[2])
     }
 
     /// Keeps only the given batch rows, in that order (rows that finished generating leave).
@@ -411,13 +388,7 @@ impl Layout {
                 }
             }
         }
-        Self {
-            positions,
-            bias,
-            batch: pads.len(),
-            new,
-            past,
-        }
+        Self { positions, bias, batch: pads.len(), new, past }
     }
 }
 
@@ -440,11 +411,7 @@ impl Model {
 
     /// Builds the model from HF-named, HF-laid-out weights; every expected tensor must be present
     /// with its exact shape.
-    pub fn from_weights(
-        config: &ModelConfig,
-        mut w: Weights,
-        device: &Device,
-    ) -> Result<Self, WeightsError> {
+    pub fn from_weights(config: &ModelConfig, mut w: Weights, device: &Device) -> Result<Self, WeightsError> {
         config.validate()?;
         let (d, hd) = (config.hidden_size, config.head_dim());
         let (h, kvh) = (config.num_attention_heads, config.kv_heads());
@@ -472,37 +439,20 @@ impl Model {
             layers.push(Block {
                 input_norm: norm(&mut w, &format!("{p}.input_layernorm"), config, device)?,
                 attn,
-                post_attn_norm: norm(
-                    &mut w,
-                    &format!("{p}.post_attention_layernorm"),
-                    config,
-                    device,
-                )?,
+                post_attn_norm: norm(&mut w, &format!("{p}.post_attention_layernorm"), config, device)?,
                 mlp,
             });
         }
-        let embed =
-            w.take_tensor::<2>("model.embed_tokens.weight", &[config.vocab_size, d], device)?;
+        let embed = w.take_tensor::<2>("model.embed_tokens.weight", &[config.vocab_size, d], device)?;
         let lm_head = if config.tie_word_embeddings {
             // Some tied checkpoints still carry a copy; it must not be silently ignored if it
             // differs, so it is simply dropped only when tied.
             w.remove("lm_head.weight");
             None
         } else {
-            Some(linear(
-                &mut w,
-                "lm_head",
-                config.vocab_size,
-                d,
-                false,
-                device,
-            )?)
+            Some(linear(&mut w, "lm_head", config.vocab_size, d, false, device)?)
         };
-        let value_head = if config.value_head {
-            Some(linear(&mut w, "v_head", 1, d, true, device)?)
-        } else {
-            None
-        };
+        let value_head = if config.value_head { Some(linear(&mut w, "v_head", 1, d, true, device)?) } else { None };
         let model = Self {
             embed: Param::from_tensor(embed),
             layers,
@@ -533,14 +483,8 @@ impl Model {
             ] {
                 put_linear(&mut w, &format!("{p}.{name}"), lin)?;
             }
-            w.put_tensor(
-                &format!("{p}.input_layernorm.weight"),
-                l.input_norm.weight.val(),
-            )?;
-            w.put_tensor(
-                &format!("{p}.post_attention_layernorm.weight"),
-                l.post_attn_norm.weight.val(),
-            )?;
+            w.put_tensor(&format!("{p}.input_layernorm.weight"), l.input_norm.weight.val())?;
+            w.put_tensor(&format!("{p}.post_attention_layernorm.weight"), l.post_attn_norm.weight.val())?;
         }
         w.put_tensor("model.norm.weight", self.norm.weight.val())?;
         if let Some(head) = &self.lm_head {
@@ -554,20 +498,12 @@ impl Model {
 
     /// Final hidden states `[batch, new, hidden]` of `tokens` `[batch, new]`, attending to the
     /// cached positions and appending the new keys and values to `cache` when given.
-    pub fn hidden(
-        &self,
-        tokens: Tensor<2, Int>,
-        layout: &Layout,
-        mut cache: Option<&mut KvCache>,
-    ) -> Tensor<3> {
+    pub fn hidden(&self, tokens: Tensor<2, Int>, layout: &Layout, mut cache: Option<&mut KvCache>) -> Tensor<3> {
         let device = tokens.device();
         let [b, t] = tokens.dims();
         let (cos, sin) = self.rope_tables(&layout.positions, b, t, &device);
         let total = layout.past + t;
-        let bias = Tensor::<4>::from_data(
-            TensorData::new(layout.bias.clone(), [b, 1, t, total]),
-            &device,
-        );
+        let bias = Tensor::<4>::from_data(TensorData::new(layout.bias.clone(), [b, 1, t, total]), &device);
         let mut x = burn::tensor::module::embedding(self.embed.val(), tokens);
         if let Some(c) = cache.as_deref_mut()
             && c.layers.len() != self.layers.len()
@@ -576,10 +512,7 @@ impl Model {
         }
         for (i, layer) in self.layers.iter().enumerate() {
             let slot = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            let h =
-                layer
-                    .attn
-                    .forward(layer.input_norm.forward(x.clone()), &cos, &sin, &bias, slot);
+            let h = layer.attn.forward(layer.input_norm.forward(x.clone()), &cos, &sin, &bias, slot);
             x = x + h;
             let h = layer.mlp.forward(layer.post_attn_norm.forward(x.clone()));
             x = x + h;
@@ -597,9 +530,7 @@ impl Model {
 
     /// Value estimates `[batch, n]` of hidden states, if the model has a value head.
     pub fn values(&self, hidden: Tensor<3>) -> Option<Tensor<2>> {
-        self.value_head
-            .as_ref()
-            .map(|h| h.forward(hidden).squeeze_dim::<2>(2))
+        self.value_head.as_ref().map(|h| h.forward(hidden).squeeze_dim::<2>(2))
     }
 
     /// Logits of every position of a batch of equal-length sequences, without a cache: the
@@ -612,13 +543,7 @@ impl Model {
 
     /// cos and sin `[batch, 1, new, head_dim]` for the given positions (the "rotate half"
     /// layout: the frequencies repeated twice).
-    fn rope_tables(
-        &self,
-        positions: &[u32],
-        b: usize,
-        t: usize,
-        device: &Device,
-    ) -> (Tensor<4>, Tensor<4>) {
+    fn rope_tables(&self, positions: &[u32], b: usize, t: usize, device: &Device) -> (Tensor<4>, Tensor<4>) {
         let inv = self.config.inv_freq();
         let hd = self.config.head_dim();
         let mut cos = Vec::with_capacity(b * t * hd);
@@ -664,10 +589,7 @@ impl Attention {
         // Query heads sharing a kv head are adjacent, so grouping them into the row dimension
         // lets one matmul serve the group without copying the keys `rep` times.
         let q = q.reshape([b, kvh, rep * t, hd]);
-        let scores = q
-            .matmul(k.swap_dims(2, 3))
-            .mul_scalar(1.0 / (hd as f64).sqrt())
-            .reshape([b, h, t, s]);
+        let scores = q.matmul(k.swap_dims(2, 3)).mul_scalar(1.0 / (hd as f64).sqrt()).reshape([b, h, t, s]);
         let probs = softmax(scores + bias.clone(), 3).reshape([b, kvh, rep * t, s]);
         let out = probs.matmul(v).reshape([b, h, t, hd]);
         self.o.forward(out.swap_dims(1, 2).reshape([b, t, h * hd]))
@@ -686,8 +608,7 @@ fn rotate(x: Tensor<4>, cos: &Tensor<4>, sin: &Tensor<4>) -> Tensor<4> {
 
 impl Mlp {
     fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.down
-            .forward(silu(self.gate.forward(x.clone())) * self.up.forward(x))
+        self.down.forward(silu(self.gate.forward(x.clone())) * self.up.forward(x))
     }
 }
 
@@ -699,22 +620,13 @@ fn linear(
     bias: bool,
     device: &Device,
 ) -> Result<Linear, WeightsError> {
-    let weight = w
-        .take_tensor::<2>(&format!("{name}.weight"), &[out, inp], device)?
-        .transpose();
+    let weight = w.take_tensor::<2>(&format!("{name}.weight"), &[out, inp], device)?.transpose();
     let bias = if bias {
-        Some(Param::from_tensor(w.take_tensor::<1>(
-            &format!("{name}.bias"),
-            &[out],
-            device,
-        )?))
+        Some(Param::from_tensor(w.take_tensor::<1>(&format!("{name}.bias"), &[out], device)?))
     } else {
         None
     };
-    Ok(Linear {
-        weight: Param::from_tensor(weight),
-        bias,
-    })
+    Ok(Linear { weight: Param::from_tensor(weight), bias })
 }
 
 fn put_linear(w: &mut Weights, name: &str, lin: &Linear) -> Result<(), WeightsError> {
@@ -725,18 +637,9 @@ fn put_linear(w: &mut Weights, name: &str, lin: &Linear) -> Result<(), WeightsEr
     Ok(())
 }
 
-fn norm(
-    w: &mut Weights,
-    name: &str,
-    config: &ModelConfig,
-    device: &Device,
-) -> Result<RmsNorm, WeightsError> {
+fn norm(w: &mut Weights, name: &str, config: &ModelConfig, device: &Device) -> Result<RmsNorm, WeightsError> {
     Ok(RmsNorm {
-        weight: Param::from_tensor(w.take_tensor::<1>(
-            &format!("{name}.weight"),
-            &[config.hidden_size],
-            device,
-        )?),
+        weight: Param::from_tensor(w.take_tensor::<1>(&format!("{name}.weight"), &[config.hidden_size], device)?),
         eps: config.rms_norm_eps,
     })
 }

@@ -25,12 +25,7 @@ pub struct SamplingConfig {
 
 impl Default for SamplingConfig {
     fn default() -> Self {
-        Self {
-            temperature: 1.0,
-            top_k: 0,
-            top_p: 1.0,
-            min_p: 0.0,
-        }
+        Self { temperature: 1.0, top_k: 0, top_p: 1.0, min_p: 0.0 }
     }
 }
 
@@ -38,10 +33,7 @@ impl SamplingConfig {
     /// Checks the ranges, so a typo is an error at build time rather than NaN at run time.
     pub fn validate(&self) -> Result<(), String> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
-            return Err(format!(
-                "temperature must be >= 0, got {}",
-                self.temperature
-            ));
+            return Err(format!("temperature must be >= 0, got {}", self.temperature));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return Err(format!("top_p must lie in (0, 1], got {}", self.top_p));
@@ -99,10 +91,7 @@ pub fn argmax(logits: &[f32]) -> (u32, f32) {
 
 fn log_sum_exp(logits: &[f32], temp: f32) -> f32 {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) / temp;
-    let sum: f64 = logits
-        .iter()
-        .map(|&l| f64::from((l / temp - max).exp()))
-        .sum();
+    let sum: f64 = logits.iter().map(|&l| f64::from((l / temp - max).exp())).sum();
     max + sum.ln() as f32
 }
 
@@ -118,10 +107,8 @@ pub fn distribution(logits: &[f32], cfg: &SamplingConfig) -> Vec<(u32, f64)> {
         ids.truncate(cfg.top_k);
     }
     ids.sort_unstable_by(|a, b| logit(b).total_cmp(&logit(a)).then(a.cmp(b)));
-    let mut probs: Vec<(u32, f64)> = ids
-        .into_iter()
-        .map(|i| (i, f64::from((logits[i as usize] / temp - lse).exp())))
-        .collect();
+    let mut probs: Vec<(u32, f64)> =
+        ids.into_iter().map(|i| (i, f64::from((logits[i as usize] / temp - lse).exp()))).collect();
     // Renormalise after top-k so that top-p reads the distribution top-k left.
     let z: f64 = probs.iter().map(|p| p.1).sum();
     probs.iter_mut().for_each(|p| p.1 /= z);
@@ -175,9 +162,7 @@ pub fn sample(logits: &[f32], cfg: &SamplingConfig, greedy: bool, rng: &mut Rng)
             return (id, p.ln() as f32);
         }
     }
-    let &(id, p) = dist
-        .last()
-        .expect("a distribution keeps at least one token");
+    let &(id, p) = dist.last().expect("a distribution keeps at least one token");
     (id, p.ln() as f32)
 }
 
@@ -186,12 +171,7 @@ mod tests {
     use super::*;
 
     fn cfg(temperature: f32, top_k: usize, top_p: f32, min_p: f32) -> SamplingConfig {
-        SamplingConfig {
-            temperature,
-            top_k,
-            top_p,
-            min_p,
-        }
+        SamplingConfig { temperature, top_k, top_p, min_p }
     }
 
     // ln of probabilities 0.5, 0.25, 0.15, 0.1: softmax gives them back exactly.
@@ -210,56 +190,31 @@ mod tests {
     #[test]
     fn filters_match_hand_computed_distributions() {
         let l = logits();
-        close(
-            &distribution(&l, &cfg(1.0, 0, 1.0, 0.0)),
-            &[(1, 0.5), (3, 0.25), (2, 0.15), (0, 0.1)],
-        );
+        close(&distribution(&l, &cfg(1.0, 0, 1.0, 0.0)), &[(1, 0.5), (3, 0.25), (2, 0.15), (0, 0.1)]);
         // top-k 2 keeps 0.5 and 0.25, renormalised to 2/3 and 1/3.
-        close(
-            &distribution(&l, &cfg(1.0, 2, 1.0, 0.0)),
-            &[(1, 2.0 / 3.0), (3, 1.0 / 3.0)],
-        );
+        close(&distribution(&l, &cfg(1.0, 2, 1.0, 0.0)), &[(1, 2.0 / 3.0), (3, 1.0 / 3.0)]);
         // top-p 0.8: 0.5 + 0.25 = 0.75 < 0.8, so 0.15 joins: 0.9 in all.
-        close(
-            &distribution(&l, &cfg(1.0, 0, 0.8, 0.0)),
-            &[(1, 0.5 / 0.9), (3, 0.25 / 0.9), (2, 0.15 / 0.9)],
-        );
+        close(&distribution(&l, &cfg(1.0, 0, 0.8, 0.0)), &[(1, 0.5 / 0.9), (3, 0.25 / 0.9), (2, 0.15 / 0.9)]);
         // min-p 0.25: floor 0.125 drops only the 0.1.
-        close(
-            &distribution(&l, &cfg(1.0, 0, 1.0, 0.25)),
-            &[(1, 0.5 / 0.9), (3, 0.25 / 0.9), (2, 0.15 / 0.9)],
-        );
+        close(&distribution(&l, &cfg(1.0, 0, 1.0, 0.25)), &[(1, 0.5 / 0.9), (3, 0.25 / 0.9), (2, 0.15 / 0.9)]);
         // temperature 0.5 squares the probabilities: 0.25, 0.0625, 0.0225, 0.01 (sum 0.345).
         close(
             &distribution(&l, &cfg(0.5, 0, 1.0, 0.0)),
-            &[
-                (1, 0.25 / 0.345),
-                (3, 0.0625 / 0.345),
-                (2, 0.0225 / 0.345),
-                (0, 0.01 / 0.345),
-            ],
+            &[(1, 0.25 / 0.345), (3, 0.0625 / 0.345), (2, 0.0225 / 0.345), (0, 0.01 / 0.345)],
         );
     }
 
     #[test]
     fn sampled_frequencies_and_logprobs_follow_the_distribution() {
         let l = logits();
-        for c in [
-            cfg(1.0, 0, 1.0, 0.0),
-            cfg(1.0, 0, 0.8, 0.0),
-            cfg(0.7, 3, 1.0, 0.1),
-        ] {
+        for c in [cfg(1.0, 0, 1.0, 0.0), cfg(1.0, 0, 0.8, 0.0), cfg(0.7, 3, 1.0, 0.1)] {
             let dist = distribution(&l, &c);
             let mut rng = Rng::new(7);
             let mut counts = [0usize; 4];
             for _ in 0..20_000 {
                 let (t, lp) = sample(&l, &c, false, &mut rng);
                 counts[t as usize] += 1;
-                let p = dist
-                    .iter()
-                    .find(|d| d.0 == t)
-                    .expect("drawn from the kept set")
-                    .1;
+                let p = dist.iter().find(|d| d.0 == t).expect("drawn from the kept set").1;
                 assert!((lp - p.ln() as f32).abs() < 1e-5);
             }
             for &(id, p) in &dist {
@@ -276,10 +231,7 @@ mod tests {
         let (t, lp) = sample(&logits(), &cfg(1.0, 0, 1.0, 0.0), true, &mut Rng::new(0));
         assert_eq!(t, 1);
         assert!((lp - 0.5f32.ln()).abs() < 1e-6);
-        assert_eq!(
-            sample(&logits(), &cfg(0.0, 0, 1.0, 0.0), false, &mut Rng::new(0)).0,
-            1
-        );
+        assert_eq!(sample(&logits(), &cfg(0.0, 0, 1.0, 0.0), false, &mut Rng::new(0)).0, 1);
     }
 
     #[test]
@@ -287,9 +239,7 @@ mod tests {
         let l = logits();
         let draw = |seed| {
             let mut r = Rng::new(seed);
-            (0..50)
-                .map(|_| sample(&l, &SamplingConfig::default(), false, &mut r).0)
-                .collect::<Vec<_>>()
+            (0..50).map(|_| sample(&l, &SamplingConfig::default(), false, &mut r).0).collect::<Vec<_>>()
         };
         assert_eq!(draw(3), draw(3));
         assert_ne!(draw(3), draw(4));

@@ -52,19 +52,9 @@ fn argmax(row: &[f32]) -> u32 {
 }
 
 fn greedy(m: &Model, ctx: &[u32], n: usize, opts: &GenOptions) -> crate::generate::Generated {
-    generate(
-        m,
-        &Tokenizer::Bytes,
-        opts,
-        &[Request {
-            context: ctx,
-            max_new_tokens: n,
-            seed: 0,
-            greedy: true,
-        }],
-    )
-    .unwrap()
-    .remove(0)
+    generate(m, &Tokenizer::Bytes, opts, &[Request { context: ctx, max_new_tokens: n, seed: 0, greedy: true }])
+        .unwrap()
+        .remove(0)
 }
 
 #[test]
@@ -92,27 +82,15 @@ fn cached_decoding_gives_the_logits_of_a_full_forward() {
     let full = vec3(m.forward(ids(&seq)));
     let mut cache = KvCache::new();
     let prefill = 7;
-    let h = m.hidden(
-        ids(&seq[..prefill]),
-        &Layout::left_padded(&[0], 0, prefill),
-        Some(&mut cache),
-    );
+    let h = m.hidden(ids(&seq[..prefill]), &Layout::left_padded(&[0], 0, prefill), Some(&mut cache));
     let mut got = vec3(m.logits(h));
     for t in prefill..seq.len() {
-        let h = m.hidden(
-            ids(&seq[t..=t]),
-            &Layout::left_padded(&[0], t, 1),
-            Some(&mut cache),
-        );
+        let h = m.hidden(ids(&seq[t..=t]), &Layout::left_padded(&[0], t, 1), Some(&mut cache));
         got.extend(vec3(m.logits(h)));
     }
     assert_eq!(cache.len(), seq.len());
     assert_eq!(got.len(), full.len());
-    let worst = got
-        .iter()
-        .zip(&full)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let worst = got.iter().zip(&full).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
     assert!(worst < 1e-3, "largest logit difference {worst}");
     assert_eq!(v * seq.len(), full.len());
 }
@@ -121,10 +99,7 @@ fn cached_decoding_gives_the_logits_of_a_full_forward() {
 fn left_padding_leaves_each_row_as_if_alone() {
     let m = model(3);
     let a: Vec<u32> = b"hi".iter().map(|&b| u32::from(b)).collect();
-    let b: Vec<u32> = b"a much longer prompt"
-        .iter()
-        .map(|&b| u32::from(b))
-        .collect();
+    let b: Vec<u32> = b"a much longer prompt".iter().map(|&b| u32::from(b)).collect();
     let opts = GenOptions::default();
     let alone_a = greedy(&m, &a, 12, &opts);
     let alone_b = greedy(&m, &b, 12, &opts);
@@ -133,18 +108,8 @@ fn left_padding_leaves_each_row_as_if_alone() {
         &Tokenizer::Bytes,
         &opts,
         &[
-            Request {
-                context: &a,
-                max_new_tokens: 12,
-                seed: 0,
-                greedy: true,
-            },
-            Request {
-                context: &b,
-                max_new_tokens: 5,
-                seed: 0,
-                greedy: true,
-            },
+            Request { context: &a, max_new_tokens: 12, seed: 0, greedy: true },
+            Request { context: &b, max_new_tokens: 5, seed: 0, greedy: true },
         ],
     )
     .unwrap();
@@ -171,10 +136,7 @@ fn stop_tokens_and_stop_strings_end_a_row() {
     // A stop token: the output ends with it, the text leaves it out.
     let stop = free.tokens[5];
     let first = free.tokens.iter().position(|&t| t == stop).unwrap();
-    let opts = GenOptions {
-        stop_tokens: vec![stop],
-        ..GenOptions::default()
-    };
+    let opts = GenOptions { stop_tokens: vec![stop], ..GenOptions::default() };
     let out = greedy(&m, &ctx, 40, &opts);
     assert_eq!(out.finish, Finish::StopToken);
     assert_eq!(out.tokens, free.tokens[..=first]);
@@ -182,15 +144,8 @@ fn stop_tokens_and_stop_strings_end_a_row() {
     // A stop string: an ASCII character the model writes; the row ends at its first occurrence
     // (an ASCII byte cannot hide inside another character of the decoded text).
     let s = char::from(free.tokens[k] as u8).to_string();
-    let k = free
-        .tokens
-        .iter()
-        .position(|&t| t == free.tokens[k])
-        .unwrap();
-    let opts = GenOptions {
-        stop_strings: vec!["never written".into(), s],
-        ..GenOptions::default()
-    };
+    let k = free.tokens.iter().position(|&t| t == free.tokens[k]).unwrap();
+    let opts = GenOptions { stop_strings: vec!["never written".into(), s], ..GenOptions::default() };
     let out = greedy(&m, &ctx, 40, &opts);
     assert_eq!(out.finish, Finish::StopString);
     assert_eq!(out.tokens, free.tokens[..=k]);
@@ -201,20 +156,12 @@ fn stop_tokens_and_stop_strings_end_a_row() {
 fn sampling_is_seeded_per_row_and_logprobs_match_the_model() {
     let m = model(5);
     let ctx: Vec<u32> = b"abc".iter().map(|&b| u32::from(b)).collect();
-    let req = |seed| Request {
-        context: &ctx,
-        max_new_tokens: 16,
-        seed,
-        greedy: false,
-    };
+    let req = |seed| Request { context: &ctx, max_new_tokens: 16, seed, greedy: false };
     let opts = GenOptions::default();
     let tok = &Tokenizer::Bytes;
     let alone = generate(&m, tok, &opts, &[req(11)]).unwrap().remove(0);
     let batch = generate(&m, tok, &opts, &[req(12), req(11), req(13)]).unwrap();
-    assert_eq!(
-        batch[1].tokens, alone.tokens,
-        "a row depends on its seed only"
-    );
+    assert_eq!(batch[1].tokens, alone.tokens, "a row depends on its seed only");
     assert_ne!(batch[0].tokens, batch[2].tokens);
     // At temperature 1 without filters, the sampling log-probs are the model's.
     let mut seq = ctx.clone();
@@ -228,13 +175,7 @@ fn sampling_is_seeded_per_row_and_logprobs_match_the_model() {
         assert!((got - want).abs() < 1e-3, "token {i}: {got} vs {want}");
     }
     // Top-k 1 is greedy: every token has probability 1 under the sampling distribution.
-    let k1 = GenOptions {
-        sampling: SamplingConfig {
-            top_k: 1,
-            ..SamplingConfig::default()
-        },
-        ..GenOptions::default()
-    };
+    let k1 = GenOptions { sampling: SamplingConfig { top_k: 1, ..SamplingConfig::default() }, ..GenOptions::default() };
     let out = generate(&m, tok, &k1, &[req(1)]).unwrap().remove(0);
     assert_eq!(out.tokens, greedy(&m, &ctx, 16, &opts).tokens);
     assert!(out.logprobs.iter().all(|&x| x == 0.0));
@@ -252,11 +193,7 @@ fn batched_logprobs_are_masked_and_match_single_rows() {
     assert_eq!(mask, [1., 1., 1., 1., 1., 1., 1., 0., 0., 0.]);
     assert_eq!(&lp[7..], [0.0, 0.0, 0.0]);
     let (single, _) = sequence_logprobs(&m, &[&b]).unwrap();
-    let single = single
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap();
+    let single = single.into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
     for (x, y) in lp[5..7].iter().zip(&single) {
         assert!((x - y).abs() < 1e-4);
         assert!(*x < 0.0);
@@ -271,33 +208,14 @@ fn bad_requests_are_errors_not_panics() {
     let m = model(7);
     let opts = GenOptions::default();
     let run = |ctx: &[u32]| {
-        generate(
-            &m,
-            &Tokenizer::Bytes,
-            &opts,
-            &[Request {
-                context: ctx,
-                max_new_tokens: 4,
-                seed: 0,
-                greedy: true,
-            }],
-        )
+        generate(&m, &Tokenizer::Bytes, &opts, &[Request { context: ctx, max_new_tokens: 4, seed: 0, greedy: true }])
     };
     assert!(run(&[]).is_err());
     assert!(run(&[100_000]).is_err());
     assert!(run(&vec![1; 4096]).is_err());
-    let out = generate(
-        &m,
-        &Tokenizer::Bytes,
-        &opts,
-        &[Request {
-            context: &[1],
-            max_new_tokens: 0,
-            seed: 0,
-            greedy: true,
-        }],
-    )
-    .unwrap();
+    let out =
+        generate(&m, &Tokenizer::Bytes, &opts, &[Request { context: &[1], max_new_tokens: 0, seed: 0, greedy: true }])
+            .unwrap();
     assert!(out[0].tokens.is_empty());
 }
 
@@ -364,18 +282,8 @@ fn reference_logits(config: &ModelConfig, w: &Weights, tokens: &[usize]) -> Vec<
     let lin = |n: &str, x: &[f64], bias: bool| -> Vec<f64> {
         let t = &w.0[&format!("{n}.weight")];
         let (out, inp) = (t.shape[0], t.shape[1]);
-        let b = if bias {
-            g(&format!("{n}.bias"))
-        } else {
-            vec![0.0; out]
-        };
-        (0..out)
-            .map(|o| {
-                b[o] + (0..inp)
-                    .map(|i| f64::from(t.data[o * inp + i]) * x[i])
-                    .sum::<f64>()
-            })
-            .collect()
+        let b = if bias { g(&format!("{n}.bias")) } else { vec![0.0; out] };
+        (0..out).map(|o| b[o] + (0..inp).map(|i| f64::from(t.data[o * inp + i]) * x[i]).sum::<f64>()).collect()
     };
     let rms = |n: &str, x: &[f64]| -> Vec<f64> {
         let gain = g(n);
@@ -386,42 +294,22 @@ fn reference_logits(config: &ModelConfig, w: &Weights, tokens: &[usize]) -> Vec<
     // Rotate-half RoPE on one head of width 2: the pair (x0, x1) turns by angle pos * theta^0.
     let rope = |x: &[f64], pos: usize| -> Vec<f64> {
         let a = pos as f64; // inv_freq = 1 / 100^(0/2) = 1
-        vec![
-            x[0] * a.cos() - x[1] * a.sin(),
-            x[1] * a.cos() + x[0] * a.sin(),
-        ]
+        vec![x[0] * a.cos() - x[1] * a.sin(), x[1] * a.cos() + x[0] * a.sin()]
     };
     let emb = g("model.embed_tokens.weight");
-    let xs: Vec<Vec<f64>> = tokens
-        .iter()
-        .map(|&t| emb[t * 4..t * 4 + 4].to_vec())
-        .collect();
+    let xs: Vec<Vec<f64>> = tokens.iter().map(|&t| emb[t * 4..t * 4 + 4].to_vec()).collect();
     let p = "model.layers.0";
-    let normed: Vec<Vec<f64>> = xs
-        .iter()
-        .map(|x| rms(&format!("{p}.input_layernorm.weight"), x))
-        .collect();
-    let q: Vec<Vec<f64>> = normed
-        .iter()
-        .map(|x| lin(&format!("{p}.self_attn.q_proj"), x, true))
-        .collect();
-    let k: Vec<Vec<f64>> = normed
-        .iter()
-        .enumerate()
-        .map(|(i, x)| rope(&lin(&format!("{p}.self_attn.k_proj"), x, true), i))
-        .collect();
-    let v: Vec<Vec<f64>> = normed
-        .iter()
-        .map(|x| lin(&format!("{p}.self_attn.v_proj"), x, true))
-        .collect();
+    let normed: Vec<Vec<f64>> = xs.iter().map(|x| rms(&format!("{p}.input_layernorm.weight"), x)).collect();
+    let q: Vec<Vec<f64>> = normed.iter().map(|x| lin(&format!("{p}.self_attn.q_proj"), x, true)).collect();
+    let k: Vec<Vec<f64>> =
+        normed.iter().enumerate().map(|(i, x)| rope(&lin(&format!("{p}.self_attn.k_proj"), x, true), i)).collect();
+    let v: Vec<Vec<f64>> = normed.iter().map(|x| lin(&format!("{p}.self_attn.v_proj"), x, true)).collect();
     let mut out = Vec::new();
     for i in 0..tokens.len() {
         let mut attn = Vec::new();
         for h in 0..2 {
             let qh = rope(&q[i][2 * h..2 * h + 2], i);
-            let scores: Vec<f64> = (0..=i)
-                .map(|j| (qh[0] * k[j][0] + qh[1] * k[j][1]) / 2f64.sqrt())
-                .collect();
+            let scores: Vec<f64> = (0..=i).map(|j| (qh[0] * k[j][0] + qh[1] * k[j][1]) / 2f64.sqrt()).collect();
             let m = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
             let e: Vec<f64> = scores.iter().map(|s| (s - m).exp()).collect();
             let z: f64 = e.iter().sum();
@@ -433,11 +321,7 @@ fn reference_logits(config: &ModelConfig, w: &Weights, tokens: &[usize]) -> Vec<
         let n2 = rms(&format!("{p}.post_attention_layernorm.weight"), &x1);
         let gate = lin(&format!("{p}.mlp.gate_proj"), &n2, false);
         let up = lin(&format!("{p}.mlp.up_proj"), &n2, false);
-        let act: Vec<f64> = gate
-            .iter()
-            .zip(&up)
-            .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
-            .collect();
+        let act: Vec<f64> = gate.iter().zip(&up).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
         let down = lin(&format!("{p}.mlp.down_proj"), &act, false);
         let x2: Vec<f64> = x1.iter().zip(&down).map(|(a, b)| a + b).collect();
         out.push(lin("lm_head", &rms("model.norm.weight", &x2), false));
@@ -451,34 +335,22 @@ fn an_hf_checkpoint_matches_the_reference_and_our_own_reload() {
     let dir = tempfile::tempdir().unwrap();
     // Written as an HF export would be: config.json with fields we ignore, bf16-free f32 shards
     // behind an index.
-    std::fs::write(
-        dir.path().join("config.json"),
-        serde_json::to_string(&config).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("config.json"), serde_json::to_string(&config).unwrap()).unwrap();
     let mut first = Weights::default();
     let mut second = Weights::default();
     for (i, (k, t)) in w.0.iter().enumerate() {
         let shard = if i % 2 == 0 { &mut first } else { &mut second };
         shard.0.insert(k.clone(), t.clone());
     }
-    first
-        .write_safetensors(&dir.path().join("model-00001-of-00002.safetensors"))
-        .unwrap();
-    second
-        .write_safetensors(&dir.path().join("model-00002-of-00002.safetensors"))
-        .unwrap();
+    first.write_safetensors(&dir.path().join("model-00001-of-00002.safetensors")).unwrap();
+    second.write_safetensors(&dir.path().join("model-00002-of-00002.safetensors")).unwrap();
     let index = serde_json::json!({
         "metadata": {},
         "weight_map": w.0.keys().enumerate().map(|(i, k)| {
             (k.clone(), serde_json::json!(format!("model-0000{}-of-00002.safetensors", 1 + i % 2)))
         }).collect::<serde_json::Map<_, _>>()
     });
-    std::fs::write(
-        dir.path().join("model.safetensors.index.json"),
-        index.to_string(),
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("model.safetensors.index.json"), index.to_string()).unwrap();
 
     let loaded = Weights::read_hf_dir(dir.path()).unwrap();
     assert_eq!(loaded, w);
@@ -490,10 +362,7 @@ fn an_hf_checkpoint_matches_the_reference_and_our_own_reload() {
     for (i, row) in want.iter().enumerate() {
         for (j, &x) in row.iter().enumerate() {
             let y = f64::from(got[i * 5 + j]);
-            assert!(
-                (x - y).abs() < 1e-4,
-                "position {i}, token {j}: {y} vs reference {x}"
-            );
+            assert!((x - y).abs() < 1e-4, "position {i}, token {j}: {y} vs reference {x}");
         }
     }
     // Our own save and reload of that model: bitwise the same logits.
@@ -510,20 +379,11 @@ fn checkpoints_that_do_not_fit_are_errors() {
     missing.remove("model.norm.weight");
     assert!(Model::from_weights(&config, missing, &device()).is_err());
     let mut extra = w.clone();
-    extra.0.insert(
-        "model.layers.1.mlp.up_proj.weight".into(),
-        w.0["model.layers.0.mlp.up_proj.weight"].clone(),
-    );
+    extra.0.insert("model.layers.1.mlp.up_proj.weight".into(), w.0["model.layers.0.mlp.up_proj.weight"].clone());
     assert!(Model::from_weights(&config, extra, &device()).is_err());
-    let wrong = ModelConfig {
-        hidden_size: 6,
-        ..config.clone()
-    };
+    let wrong = ModelConfig { hidden_size: 6, ..config.clone() };
     assert!(Model::from_weights(&wrong, w.clone(), &device()).is_err());
-    let bad_heads = ModelConfig {
-        num_key_value_heads: Some(3),
-        ..config
-    };
+    let bad_heads = ModelConfig { num_key_value_heads: Some(3), ..config };
     assert!(Model::from_weights(&bad_heads, w, &device()).is_err());
 }
 
@@ -531,14 +391,7 @@ fn checkpoints_that_do_not_fit_are_errors() {
 fn the_policy_encodes_incrementally_and_generates_for_the_runner() {
     use rlvr_engine::{GenRequest, Message, Policy, Task};
     let m = model(9);
-    let mut p = LmPolicy::new(
-        m,
-        Tokenizer::Bytes,
-        ChatTemplate::chatml(),
-        SamplingConfig::default(),
-        vec![],
-    )
-    .unwrap();
+    let mut p = LmPolicy::new(m, Tokenizer::Bytes, ChatTemplate::chatml(), SamplingConfig::default(), vec![]).unwrap();
     let first = p.encode(&[Message::user("2+2?")], true).unwrap();
     let task = Task::new("t", serde_json::Value::Null);
     let actions = p

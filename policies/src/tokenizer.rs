@@ -34,10 +34,7 @@ impl Tokenizer {
     /// The id of a special token, if the vocabulary has it.
     pub fn special(&self, token: &str) -> Option<u32> {
         match self {
-            Self::Bytes => BYTE_SPECIALS
-                .iter()
-                .position(|s| *s == token)
-                .map(|i| 256 + i as u32),
+            Self::Bytes => BYTE_SPECIALS.iter().position(|s| *s == token).map(|i| 256 + i as u32),
         }
     }
 
@@ -86,9 +83,7 @@ pub enum ChatTemplate {
 impl ChatTemplate {
     /// Plain ChatML with no default system message.
     pub fn chatml() -> Self {
-        Self::ChatMl {
-            default_system: None,
-        }
+        Self::ChatMl { default_system: None }
     }
 
     /// The token that ends an assistant turn: generation stops on it.
@@ -156,12 +151,7 @@ impl ChatTemplate {
 
     /// Renders and tokenizes: adjacent text pieces are tokenized together, special tokens are
     /// looked up by id.
-    pub fn encode(
-        &self,
-        tokenizer: &Tokenizer,
-        messages: &[Message],
-        first: bool,
-    ) -> Result<Vec<u32>, String> {
+    pub fn encode(&self, tokenizer: &Tokenizer, messages: &[Message], first: bool) -> Result<Vec<u32>, String> {
         let mut ids = Vec::new();
         let mut pending = String::new();
         for piece in self.render(messages, first) {
@@ -171,9 +161,11 @@ impl ChatTemplate {
                     if !pending.is_empty() {
                         ids.extend(tokenizer.encode(&std::mem::take(&mut pending))?);
                     }
-                    ids.push(tokenizer.special(s).ok_or_else(|| {
-                        format!("the tokenizer has no special token {s} that the template needs")
-                    })?);
+                    ids.push(
+                        tokenizer
+                            .special(s)
+                            .ok_or_else(|| format!("the tokenizer has no special token {s} that the template needs"))?,
+                    );
                 }
             }
         }
@@ -209,13 +201,7 @@ mod tests {
     #[test]
     fn chatml_renders_each_turn_once() {
         let t = ChatTemplate::chatml();
-        let first = t
-            .encode(
-                &Tokenizer::Bytes,
-                &[Message::system("S"), Message::user("<|im_end|>hi")],
-                true,
-            )
-            .unwrap();
+        let first = t.encode(&Tokenizer::Bytes, &[Message::system("S"), Message::user("<|im_end|>hi")], true).unwrap();
         assert_eq!(
             text_of(&first),
             "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\n<|im_end|>hi<|im_end|>\n<|im_start|>assistant\n"
@@ -223,41 +209,22 @@ mod tests {
         // The special-looking text in the user message stays bytes: five special ids, all
         // from the template.
         assert_eq!(first.iter().filter(|&&i| i >= 256).count(), 5);
-        let next = t
-            .encode(&Tokenizer::Bytes, &[Message::tool("calc", "4")], false)
-            .unwrap();
-        assert_eq!(
-            text_of(&next),
-            "\n<|im_start|>tool\n4<|im_end|>\n<|im_start|>assistant\n"
-        );
+        let next = t.encode(&Tokenizer::Bytes, &[Message::tool("calc", "4")], false).unwrap();
+        assert_eq!(text_of(&next), "\n<|im_start|>tool\n4<|im_end|>\n<|im_start|>assistant\n");
     }
 
     #[test]
     fn default_system_only_when_none_given() {
-        let t = ChatTemplate::ChatMl {
-            default_system: Some("D".into()),
-        };
-        let with = text_of(
-            &t.encode(&Tokenizer::Bytes, &[Message::user("u")], true)
-                .unwrap(),
-        );
+        let t = ChatTemplate::ChatMl { default_system: Some("D".into()) };
+        let with = text_of(&t.encode(&Tokenizer::Bytes, &[Message::user("u")], true).unwrap());
         assert!(with.starts_with("<|im_start|>system\nD<|im_end|>\n<|im_start|>user\nu"));
-        let own = text_of(
-            &t.encode(
-                &Tokenizer::Bytes,
-                &[Message::system("S"), Message::user("u")],
-                true,
-            )
-            .unwrap(),
-        );
+        let own = text_of(&t.encode(&Tokenizer::Bytes, &[Message::system("S"), Message::user("u")], true).unwrap());
         assert!(!own.contains("\nD<"));
     }
 
     #[test]
     fn llama3_needs_its_special_tokens() {
-        let err = ChatTemplate::Llama3
-            .encode(&Tokenizer::Bytes, &[Message::user("u")], true)
-            .unwrap_err();
+        let err = ChatTemplate::Llama3.encode(&Tokenizer::Bytes, &[Message::user("u")], true).unwrap_err();
         assert!(err.contains("<|begin_of_text|>"), "{err}");
         let pieces = ChatTemplate::Llama3.render(&[Message::user("u")], false);
         assert_eq!(

@@ -53,10 +53,7 @@ pub enum WeightsError {
 
 impl WeightsError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        Self::Io { path: path.to_path_buf(), source }
     }
 }
 
@@ -78,29 +75,15 @@ impl Weights {
     pub fn random(config: &ModelConfig, seed: u64) -> Self {
         let mut rng = Rng::new(seed);
         let mut w = Self::default();
-        let (d, hd, i) = (
-            config.hidden_size,
-            config.head_dim(),
-            config.intermediate_size,
-        );
-        let (h, kvh, v) = (
-            config.num_attention_heads,
-            config.kv_heads(),
-            config.vocab_size,
-        );
+        let (d, hd, i) = (config.hidden_size, config.head_dim(), config.intermediate_size);
+        let (h, kvh, v) = (config.num_attention_heads, config.kv_heads(), config.vocab_size);
         let mut normal = |w: &mut Self, name: String, shape: Vec<usize>| {
             let n: usize = shape.iter().product();
             let data = (0..n).map(|_| 0.02 * rng.normal()).collect();
             w.0.insert(name, HostTensor { shape, data });
         };
         let ones = |w: &mut Self, name: String| {
-            w.0.insert(
-                name,
-                HostTensor {
-                    shape: vec![d],
-                    data: vec![1.0; d],
-                },
-            );
+            w.0.insert(name, HostTensor { shape: vec![d], data: vec![1.0; d] });
         };
         normal(&mut w, "model.embed_tokens.weight".into(), vec![v, d]);
         let qkv_bias = config.attention_bias || config.model_type == "qwen2";
@@ -146,26 +129,15 @@ impl Weights {
         shape: &[usize],
         device: &Device,
     ) -> Result<Tensor<D>, WeightsError> {
-        let t = self
-            .0
-            .remove(name)
-            .ok_or_else(|| WeightsError::Missing(name.into()))?;
+        let t = self.0.remove(name).ok_or_else(|| WeightsError::Missing(name.into()))?;
         if t.shape != shape {
-            return Err(WeightsError::Shape {
-                name: name.into(),
-                expected: shape.to_vec(),
-                found: t.shape,
-            });
+            return Err(WeightsError::Shape { name: name.into(), expected: shape.to_vec(), found: t.shape });
         }
         Ok(Tensor::from_data(TensorData::new(t.data, t.shape), device))
     }
 
     /// Reads `tensor` back to the host under `name`.
-    pub fn put_tensor<const D: usize>(
-        &mut self,
-        name: &str,
-        tensor: Tensor<D>,
-    ) -> Result<(), WeightsError> {
+    pub fn put_tensor<const D: usize>(&mut self, name: &str, tensor: Tensor<D>) -> Result<(), WeightsError> {
         let shape = tensor.dims().to_vec();
         let data = tensor
             .into_data()
@@ -179,39 +151,21 @@ impl Weights {
     /// Fails if tensors remain that the model did not take (rotary frequency buffers, which
     /// some checkpoints store and the model recomputes, are allowed).
     pub fn reject_leftovers(&self) -> Result<(), WeightsError> {
-        let left: Vec<String> = self
-            .0
-            .keys()
-            .filter(|k| !k.ends_with("rotary_emb.inv_freq"))
-            .cloned()
-            .collect();
-        if left.is_empty() {
-            Ok(())
-        } else {
-            Err(WeightsError::Unexpected(left))
-        }
+        let left: Vec<String> = self.0.keys().filter(|k| !k.ends_with("rotary_emb.inv_freq")).cloned().collect();
+        if left.is_empty() { Ok(()) } else { Err(WeightsError::Unexpected(left)) }
     }
 
     /// Reads one safetensors file (F32, F16 or BF16 tensors, converted to f32).
     pub fn read_safetensors(&mut self, path: &Path) -> Result<(), WeightsError> {
         let bytes = std::fs::read(path).map_err(|e| WeightsError::io(path, e))?;
-        let st = SafeTensors::deserialize(&bytes)
-            .map_err(|e| WeightsError::Format(format!("{}: {e}", path.display())))?;
+        let st =
+            SafeTensors::deserialize(&bytes).map_err(|e| WeightsError::Format(format!("{}: {e}", path.display())))?;
         for (name, view) in st.tensors() {
             let raw = view.data();
             let data: Vec<f32> = match view.dtype() {
-                Dtype::F32 => raw
-                    .chunks_exact(4)
-                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                    .collect(),
-                Dtype::F16 => raw
-                    .chunks_exact(2)
-                    .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
-                    .collect(),
-                Dtype::BF16 => raw
-                    .chunks_exact(2)
-                    .map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32())
-                    .collect(),
+                Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                Dtype::F16 => raw.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+                Dtype::BF16 => raw.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
                 other => {
                     return Err(WeightsError::Format(format!(
                         "{}: tensor {name} has dtype {other:?}; only F32, F16 and BF16 are read",
@@ -232,14 +186,12 @@ impl Weights {
         let index = dir.join("model.safetensors.index.json");
         let files: Vec<PathBuf> = if index.exists() {
             let text = std::fs::read_to_string(&index).map_err(|e| WeightsError::io(&index, e))?;
-            let json: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| WeightsError::Format(format!("{}: {e}", index.display())))?;
+            let json: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| WeightsError::Format(format!("{}: {e}", index.display())))?;
             let map = json
                 .get("weight_map")
                 .and_then(|m| m.as_object())
-                .ok_or_else(|| {
-                    WeightsError::Format(format!("{}: no weight_map", index.display()))
-                })?;
+                .ok_or_else(|| WeightsError::Format(format!("{}: no weight_map", index.display())))?;
             let mut shards: Vec<&str> = map.values().filter_map(|v| v.as_str()).collect();
             shards.sort_unstable();
             shards.dedup();
@@ -254,10 +206,7 @@ impl Weights {
             files
         };
         if files.is_empty() {
-            return Err(WeightsError::Format(format!(
-                "{}: no *.safetensors files",
-                dir.display()
-            )));
+            return Err(WeightsError::Format(format!("{}: no *.safetensors files", dir.display())));
         }
         for f in files {
             w.read_safetensors(&f)?;

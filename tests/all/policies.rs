@@ -8,42 +8,13 @@ fn rollout(seed: u64) -> Rollout {
     let registry = rlvr::builtin_registry();
     let env_config: Config = toml::from_str("attempts = 2").unwrap();
     let spec = registry.make_env("arith/arith-v0", &env_config, 5).unwrap();
-    let rubric = std::sync::Arc::new(
-        registry
-            .make_reward(&spec.default_reward, &spec.default_reward_config)
-            .unwrap(),
-    );
-    let policy_config: Config =
-        toml::from_str("preset = \"tiny\"\ntemperature = 1.0\ntop_p = 0.95").unwrap();
-    let ctx = PolicyContext {
-        seed: 1,
-        gold: None,
-    };
-    let mut policy = registry
-        .make_policy("lm/llama-v0", &policy_config, &ctx)
-        .unwrap();
-    let tasks: Vec<(u64, Task)> = (0..2)
-        .map(|i| (i, spec.tasks.task(Split::Train, i).unwrap()))
-        .collect();
-    let cfg = RolloutConfig {
-        group_size: 2,
-        max_turns: 2,
-        max_tokens: 2048,
-        max_new_tokens: 12,
-    };
-    Runner::new(2)
-        .rollout(
-            policy.as_mut(),
-            &spec,
-            &rubric,
-            tasks,
-            &cfg,
-            Sampling {
-                seed,
-                greedy: false,
-            },
-        )
-        .unwrap()
+    let rubric = std::sync::Arc::new(registry.make_reward(&spec.default_reward, &spec.default_reward_config).unwrap());
+    let policy_config: Config = toml::from_str("preset = \"tiny\"\ntemperature = 1.0\ntop_p = 0.95").unwrap();
+    let ctx = PolicyContext { seed: 1, gold: None };
+    let mut policy = registry.make_policy("lm/llama-v0", &policy_config, &ctx).unwrap();
+    let tasks: Vec<(u64, Task)> = (0..2).map(|i| (i, spec.tasks.task(Split::Train, i).unwrap())).collect();
+    let cfg = RolloutConfig { group_size: 2, max_turns: 2, max_tokens: 2048, max_new_tokens: 12 };
+    Runner::new(2).rollout(policy.as_mut(), &spec, &rubric, tasks, &cfg, Sampling { seed, greedy: false }).unwrap()
 }
 
 #[test]
@@ -60,11 +31,7 @@ fn a_tiny_lm_rolls_out_through_the_runner() {
             // The episode opens with the environment's prompt (no loss), then the policy's tokens.
             assert!(!t.loss_mask[0]);
             for (m, lp) in t.loss_mask.iter().zip(&t.logprobs) {
-                assert!(if *m {
-                    *lp <= 0.0 && lp.is_finite()
-                } else {
-                    *lp == 0.0
-                });
+                assert!(if *m { *lp <= 0.0 && lp.is_finite() } else { *lp == 0.0 });
             }
             sampled += t.policy_tokens();
         }
@@ -73,10 +40,7 @@ fn a_tiny_lm_rolls_out_through_the_runner() {
     assert_eq!(a.stats.policy_tokens, sampled);
     let b = rollout(3);
     let tokens = |r: &Rollout| -> Vec<Vec<u32>> {
-        r.groups
-            .iter()
-            .flat_map(|g| g.samples.iter().map(|s| s.trajectory.tokens.clone()))
-            .collect()
+        r.groups.iter().flat_map(|g| g.samples.iter().map(|s| s.trajectory.tokens.clone())).collect()
     };
     assert_eq!(tokens(&a), tokens(&b), "same seed, same rollout");
     assert_ne!(tokens(&a), tokens(&rollout(4)));
