@@ -138,7 +138,7 @@ fn one() -> f64 {
 }
 
 impl ModelConfig {
-    /// The `tiny` preset: ~3.5M parameters over the byte-level tokenizer's 384 ids, for CPU
+    /// The `tiny` preset: ~3.2M parameters over the byte-level tokenizer's 260 ids, for CPU
     /// experiments and tests. GQA (4 query heads on 2 kv heads) and tied embeddings, so the tests
     /// exercise the same paths as SmolLM2.
     pub fn tiny() -> Self {
@@ -443,11 +443,18 @@ impl Model {
                 mlp,
             });
         }
+        // Some tied checkpoints still carry a copy of the head; it is dropped only if it equals
+        // the embedding, since a different one means the checkpoint is not really tied.
+        let tied_copy = if config.tie_word_embeddings { w.remove("lm_head.weight") } else { None };
+        if let Some(copy) = tied_copy
+            && w.0.get("model.embed_tokens.weight").is_some_and(|e| *e != copy)
+        {
+            return Err(WeightsError::Format(
+                "tie_word_embeddings is set but lm_head.weight differs from model.embed_tokens.weight".into(),
+            ));
+        }
         let embed = w.take_tensor::<2>("model.embed_tokens.weight", &[config.vocab_size, d], device)?;
         let lm_head = if config.tie_word_embeddings {
-            // Some tied checkpoints still carry a copy; it must not be silently ignored if it
-            // differs, so it is simply dropped only when tied.
-            w.remove("lm_head.weight");
             None
         } else {
             Some(linear(&mut w, "lm_head", config.vocab_size, d, false, device)?)

@@ -417,3 +417,18 @@ fn the_policy_encodes_incrementally_and_generates_for_the_runner() {
     p.load(dir.path()).unwrap();
     assert_eq!(p.model.to_weights().unwrap(), before);
 }
+
+#[test]
+fn a_tied_checkpoint_with_a_different_head_copy_is_refused() {
+    let config = ModelConfig { tie_word_embeddings: true, ..small() };
+    let with_head = |change: f32| {
+        let mut w = Weights::random(&config, 1);
+        let mut head = w.0["model.embed_tokens.weight"].clone();
+        head.data[0] += change;
+        w.0.insert("lm_head.weight".into(), head);
+        Model::from_weights(&config, w, &device())
+    };
+    assert!(with_head(0.0).is_ok(), "an identical copy is dropped");
+    let e = with_head(1.0).err().expect("a different copy is an error");
+    assert!(e.to_string().contains("differs"), "{e}");
+}

@@ -1,10 +1,10 @@
 //! Weights on the host, by HF name: the common currency of every checkpoint format.
 //!
-//! HF safetensors (one file or a sharded index), GGUF and our own checkpoints are all read into
+//! HF safetensors (one file or a sharded index) and our own checkpoints are read into
 //! [`Weights`] (f32, HF names and layouts) and the model is built from that one map, so each
-//! format is a reader and nothing more. Our own checkpoint *is* an HF directory in f32
-//! (`config.json` + `model.safetensors`), which makes saving lossless and exporting free: vLLM
-//! and `transformers` read it as it is.
+//! format is a reader and nothing more (a GGUF reader would be one more). Our own checkpoint is
+//! an HF-layout directory in f32 (`config.json` + `model.safetensors`), which makes saving
+//! lossless.
 
 use crate::model::ModelConfig;
 use crate::sample::Rng;

@@ -91,6 +91,30 @@ enum Command {
     /// Write generated tasks of an environment family as JSON lines.
     #[command(subcommand)]
     Tasks(Tasks),
+    /// Continue a prompt with a language model (our checkpoint directory, or preset:tiny).
+    Generate {
+        /// A checkpoint directory, or `preset:tiny` for random tiny weights.
+        #[arg(long)]
+        model: String,
+        /// The prompt.
+        #[arg(long)]
+        prompt: String,
+        /// Render the prompt as a user message with the model's chat template.
+        #[arg(long)]
+        chat: bool,
+        /// At most this many new tokens.
+        #[arg(long, default_value_t = 128)]
+        max_new_tokens: usize,
+        /// Sampling temperature; 0 is greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        /// Sampling seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Print {"text", "tokens", "tokens_per_s"} as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run Python in the wasmtime sandbox of the code environment.
     #[cfg(feature = "code")]
     #[command(subcommand)]
@@ -279,6 +303,22 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
                 println!("{}", serde_json::to_string(&e)?);
             } else {
                 println!("{}", run::human(&e));
+            }
+            Ok(())
+        }
+        Command::Generate { model, prompt, chat, max_new_tokens, temperature, seed, json } => {
+            use rlvr_policies::lm::{GenerateArgs, LmError, generate_cli};
+            let args = GenerateArgs { model, prompt, chat, max_new_tokens, temperature, seed };
+            let out = generate_cli(&args).map_err(|e| match e {
+                // A checkpoint that is missing or malformed, or bad settings, are the user's input.
+                LmError::Weights(_) | LmError::Config(_) => anyhow::Error::new(BadInput(e.to_string())),
+                other => anyhow::Error::new(other),
+            })?;
+            if json {
+                println!("{}", serde_json::to_string(&out)?);
+            } else {
+                println!("{}", out.text);
+                tracing::info!("{} tokens, {:.1} tokens/s", out.tokens.len(), out.tokens_per_s);
             }
             Ok(())
         }

@@ -45,3 +45,22 @@ fn a_tiny_lm_rolls_out_through_the_runner() {
     assert_eq!(tokens(&a), tokens(&b), "same seed, same rollout");
     assert_ne!(tokens(&a), tokens(&rollout(4)));
 }
+
+/// `rlvr generate --json` prints the documented object and greedy decoding is reproducible; a
+/// missing checkpoint is bad input (exit 2).
+#[test]
+fn generate_cli_prints_the_documented_json() {
+    let rlvr = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_rlvr")).args(args).output().unwrap();
+    let args = ["generate", "--model", "preset:tiny", "--prompt", "2+2=", "--max-new-tokens", "8", "--json"];
+    let out = rlvr(&args);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tokens = v["tokens"].as_array().unwrap();
+    assert!(!tokens.is_empty() && tokens.len() <= 8, "{v}");
+    assert!(v["text"].is_string() && v["tokens_per_s"].as_f64().unwrap() > 0.0, "{v}");
+    let again: serde_json::Value = serde_json::from_slice(&rlvr(&args).stdout).unwrap();
+    assert_eq!(again["tokens"], v["tokens"], "greedy decoding is deterministic");
+    let chat = rlvr(&["generate", "--model", "preset:tiny", "--prompt", "hi", "--chat", "--max-new-tokens", "4"]);
+    assert!(chat.status.success(), "{}", String::from_utf8_lossy(&chat.stderr));
+    assert_eq!(rlvr(&["generate", "--model", "/nonexistent/ckpt", "--prompt", "x"]).status.code(), Some(2));
+}
