@@ -429,6 +429,6 @@ fn a_tied_checkpoint_with_a_different_head_copy_is_refused() {
         Model::from_weights(&config, w, &device())
     };
     assert!(with_head(0.0).is_ok(), "an identical copy is dropped");
-    let e = with_head(1.0).err().expect("a different copy is an error");
+    let Err(e) = with_head(1.0) else { panic!("a different copy is an error") };
     assert!(e.to_string().contains("differs"), "{e}");
 }
