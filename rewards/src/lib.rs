@@ -20,6 +20,8 @@ pub mod latex;
 pub mod math;
 pub mod numeric;
 pub mod pattern;
+#[cfg(feature = "code")]
+pub mod python;
 pub mod shaping;
 #[cfg(feature = "sql")]
 pub mod sql;
@@ -45,4 +47,6 @@ pub fn register(registry: &mut Registry) {
     causal::register(registry);
     #[cfg(feature = "code")]
     code::register(registry);
+    #[cfg(feature = "code")]
+    python::register(registry);
 }

@@ -152,3 +152,54 @@ fn sandbox_run_cli_prints_the_documented_json() {
     assert_eq!(rlvr(&["sandbox", "run", "--json"]).status.code(), Some(2));
     assert_eq!(rlvr(&["sandbox", "run", "--file", "/nonexistent/x.py"]).status.code(), Some(2));
 }
+
+fn python_reward(source: &str, extra: &str) -> Result<rlvr::engine::Rubric, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reward.py");
+    std::fs::write(&path, source).unwrap();
+    let config: Config = toml::from_str(&format!("path = {:?}\n{extra}", path.to_str().unwrap())).unwrap();
+    rlvr::builtin_registry().make_reward("python/file", &config).map_err(|e| e.to_string())
+}
+
+/// A Python reward plugin scores in the sandbox; its failures are verifier errors, never zeros.
+#[test]
+fn python_reward_plugins_score_and_fail_loudly() {
+    let src = "calls = 0\n\
+               def reward(task, completion):\n\
+               \x20   global calls\n\
+               \x20   calls += 1\n\
+               \x20   print('noise')\n\
+               \x20   if completion == 'boom':\n\
+               \x20       raise ValueError('bad completion')\n\
+               \x20   if completion == 'loop':\n\
+               \x20       while True: pass\n\
+               \x20   if completion == 'dict':\n\
+               \x20       return {'reward': 0.25, 'calls': calls}\n\
+               \x20   return float(completion.strip() == task['answer'])\n";
+    let rubric = python_reward(src, "[limits]\nfuel = 200000000").unwrap();
+    let task = Task::new("t", json!({"answer": "42"}));
+    let score = |c: &str| rubric.score(&task, &Trajectory::from_completion(vec![], c));
+    assert_eq!(score("42").total(), Some(1.0));
+    assert_eq!(score("41").total(), Some(0.0));
+    let d = score("dict");
+    assert_eq!(d.total(), Some(0.25));
+    assert_eq!(d.terms[0].info["calls"], 3, "the worker's interpreter stays warm between calls");
+    let e = score("boom");
+    assert_eq!(e.total(), None, "an exception is a verifier error");
+    assert!(e.error().unwrap().contains("ValueError: bad completion"), "{:?}", e.error());
+    let e = score("loop");
+    assert_eq!(e.total(), None);
+    assert!(e.error().unwrap().contains("fuel"), "{:?}", e.error());
+    assert_eq!(score("42").total(), Some(1.0), "a fresh interpreter replaces the stopped one");
+    // A completion is data, never code.
+    assert_eq!(score("\"); import os; os._exit(0); print(\"").total(), Some(0.0));
+    assert!(python_reward("def other(t, c): return 1", "").unwrap_err().contains("no function `reward`"));
+    assert!(
+        python_reward("def reward(t, c): return 'x'", "")
+            .unwrap()
+            .score(&task, &Trajectory::from_completion(vec![], "1"))
+            .total()
+            .is_none()
+    );
+    assert!(python_reward("syntax error here", "").unwrap_err().contains("SyntaxError"));
+}

@@ -1,0 +1,173 @@
+//! `python/file`: a reward written in Python, run inside the code environment's sandbox.
+//!
+//! The file defines `reward(task: dict, completion: str) -> float | dict` (a dict holds
+//! `"reward"` and any diagnostics), the signature TRL and verifiers reward functions already
+//! have, so they can be reused without writing Rust and without trusting them with the host.
+//! Each worker thread keeps one warm interpreter per plugin file (the file is run once, then
+//! every call is one turn), each call with its own fuel, deadline and output limits.
+//!
+//! Everything that goes wrong in the plugin (an exception, a limit hit, a result that is not a
+//! finite number) is a verifier error on the term, never a silent zero: a reward that cannot be
+//! computed must not train the policy.
+
+use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
+use rlvr_envs::code::{Limits, Sandbox, Session};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Settings of `python/file`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PythonRewardConfig {
+    /// The Python file defining the function.
+    pub path: PathBuf,
+    /// The function's name. Default `reward`.
+    #[serde(default = "default_function")]
+    pub function: String,
+    /// Limits of each call (the memory cap holds for the worker's interpreter).
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+fn default_function() -> String {
+    "reward".into()
+}
+
+/// A loaded plugin: its source, and a process-unique key for the per-thread interpreters.
+struct Plugin {
+    key: u64,
+    source: String,
+    function: String,
+    limits: Limits,
+    sandbox: Arc<Sandbox>,
+}
+
+static NEXT_KEY: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's warm interpreters, one per plugin.
+    static SESSIONS: RefCell<HashMap<u64, Session>> = RefCell::new(HashMap::new());
+}
+
+/// The marker of the result line; the plugin's own prints come before it and are ignored.
+const RESULT: &str = "__rlvr_reward_result__ ";
+
+/// Python string literal of `s` (a JSON string is a valid Python literal).
+fn py_str(s: &str) -> String {
+    serde_json::to_string(s).expect("strings serialise")
+}
+
+fn tail(s: &str) -> String {
+    let skip = s.chars().count().saturating_sub(600);
+    s.chars().skip(skip).collect()
+}
+
+impl Plugin {
+    /// A fresh interpreter with the plugin's file run in it.
+    fn open(&self) -> Result<Session, RewardError> {
+        let mut s = Session::new(&self.sandbox, &self.limits, &[], 0)
+            .map_err(|e| RewardError::new(format!("python reward: sandbox: {e}")))?;
+        let e =
+            s.turn(&self.source, &self.limits).map_err(|e| RewardError::new(format!("python reward: sandbox: {e}")))?;
+        if !e.ok() {
+            return Err(RewardError::new(format!("python reward: running the file failed: {}", describe(&e))));
+        }
+        Ok(s)
+    }
+
+    fn call(&self, task: &Task, completion: &str) -> Result<Reward, RewardError> {
+        let task_json = serde_json::to_string(&task.data).map_err(|e| RewardError::new(e.to_string()))?;
+        let code = format!(
+            "import json as __j\n__r = {f}(__j.loads({t}), {c})\nprint({m} + __j.dumps(__r))\n",
+            f = self.function,
+            t = py_str(&task_json),
+            c = py_str(completion),
+            m = py_str(RESULT),
+        );
+        SESSIONS.with(|cell| {
+            let mut sessions = cell.borrow_mut();
+            let session = match sessions.entry(self.key) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => v.insert(self.open()?),
+            };
+            let e = session.turn(&code, &self.limits).map_err(|e| RewardError::new(format!("python reward: {e}")));
+            if session.ended().is_some() {
+                // A limit or trap ended the interpreter: the next call starts a fresh one.
+                sessions.remove(&self.key);
+            }
+            let e = e?;
+            if !e.ok() {
+                return Err(RewardError::new(format!("python reward: {}", describe(&e))));
+            }
+            let line = e.stdout.lines().rev().find_map(|l| l.strip_prefix(RESULT));
+            let value: Value = line
+                .and_then(|l| serde_json::from_str(l).ok())
+                .ok_or_else(|| RewardError::new("python reward: no result (the function's value is not JSON)"))?;
+            to_reward(value)
+        })
+    }
+}
+
+fn describe(e: &rlvr_envs::code::Execution) -> String {
+    match (e.limit, &e.trap) {
+        (Some(l), _) if e.exit_code.is_none() => format!("stopped by the {} limit", l.name()),
+        (_, Some(t)) => format!("trap: {t}"),
+        _ => format!("exit code {:?}: {}", e.exit_code, tail(&e.stderr).trim()),
+    }
+}
+
+/// A float, or a dict with a float `"reward"` (the rest is kept as diagnostics).
+fn to_reward(value: Value) -> Result<Reward, RewardError> {
+    let (x, info) = match &value {
+        Value::Number(n) => (n.as_f64(), json!({})),
+        Value::Bool(b) => (Some(f64::from(u8::from(*b))), json!({})),
+        Value::Object(m) => (m.get("reward").and_then(Value::as_f64), value.clone()),
+        _ => (None, json!({})),
+    };
+    match x {
+        Some(x) if x.is_finite() => Ok(Reward::with_info(x, info)),
+        _ => Err(RewardError::new(format!(
+            "python reward: expected a finite number or {{\"reward\": number}}, got {value}"
+        ))),
+    }
+}
+
+/// Builds `python/file`: one term, `python` (weight 1). The file is read, and run once in a
+/// fresh interpreter, here: a plugin that does not load is a config error, not a stream of
+/// verifier errors.
+pub fn rubric(config: &Config) -> Result<Rubric, BoxError> {
+    let cfg: PythonRewardConfig = parse_config(config)?;
+    let source = std::fs::read_to_string(&cfg.path).map_err(|e| format!("reading {}: {e}", cfg.path.display()))?;
+    if !cfg.function.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || cfg.function.is_empty() {
+        return Err(format!("function `{}` is not a Python identifier", cfg.function).into());
+    }
+    let plugin = Arc::new(Plugin {
+        key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+        source,
+        function: cfg.function,
+        limits: cfg.limits,
+        sandbox: Sandbox::shared()?,
+    });
+    let mut probe = plugin.open().map_err(|e| format!("{}: {e}", cfg.path.display()))?;
+    let check = format!("print(callable(globals().get({})))", py_str(&plugin.function));
+    let seen = probe.turn(&check, &plugin.limits)?;
+    if seen.stdout.trim() != "True" {
+        return Err(format!("{} defines no function `{}`", cfg.path.display(), plugin.function).into());
+    }
+    Ok(Rubric::new().term("python", 1.0, move |task: &Task, tr: &Trajectory| plugin.call(task, tr.final_answer())))
+}
+
+/// Registers `python/file`.
+pub fn register(registry: &mut Registry) {
+    registry.reward(
+        "python/file",
+        "a Python file's `reward(task, completion) -> float | dict`, run in the wasmtime sandbox",
+        rubric,
+    );
+}
