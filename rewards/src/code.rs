@@ -63,8 +63,14 @@ fn tests_of(task: &Task) -> Result<Tests, RewardError> {
 }
 
 /// Python string literal of `s` (JSON strings are valid Python literals).
-fn py_str(s: &str) -> String {
+pub(crate) fn py_str(s: &str) -> String {
     serde_json::to_string(s).expect("strings serialise")
+}
+
+/// The last `n` characters of `s` (a traceback's end says what went wrong).
+pub(crate) fn tail(s: &str, n: usize) -> String {
+    let skip = s.chars().count().saturating_sub(n);
+    s.chars().skip(skip).collect()
 }
 
 /// Runs the program, then (in a second turn that the program cannot see) the tests; the harness
@@ -121,7 +127,7 @@ fn unit_tests(task: &Task, tr: &Trajectory, cfg: &UnitTestsConfig) -> Result<Rew
     let mut session =
         Session::new(&sandbox, &cfg.limits, &[], 0).map_err(|e| RewardError::new(format!("sandbox: {e}")))?;
     let run = session.turn(&code, &cfg.limits).map_err(|e| RewardError::new(format!("sandbox: {e}")))?;
-    let tail = |s: &str| s.chars().rev().take(400).collect::<Vec<_>>().into_iter().rev().collect::<String>();
+    let tail = |s: &str| tail(s, 400);
     if !run.ok() {
         return Ok(Reward::with_info(
             0.0,

@@ -10,6 +10,7 @@
 //! finite number) is a verifier error on the term, never a silent zero: a reward that cannot be
 //! computed must not train the policy.
 
+use crate::code::{py_str, tail};
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
 use rlvr_envs::code::{Limits, Sandbox, Session};
 use serde::Deserialize;
@@ -57,16 +58,6 @@ thread_local! {
 
 /// The marker of the result line; the plugin's own prints come before it and are ignored.
 const RESULT: &str = "__rlvr_reward_result__ ";
-
-/// Python string literal of `s` (a JSON string is a valid Python literal).
-fn py_str(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialise")
-}
-
-fn tail(s: &str) -> String {
-    let skip = s.chars().count().saturating_sub(600);
-    s.chars().skip(skip).collect()
-}
 
 impl Plugin {
     /// A fresh interpreter with the plugin's file run in it.
@@ -118,7 +109,7 @@ fn describe(e: &rlvr_envs::code::Execution) -> String {
     match (e.limit, &e.trap) {
         (Some(l), _) if e.exit_code.is_none() => format!("stopped by the {} limit", l.name()),
         (_, Some(t)) => format!("trap: {t}"),
-        _ => format!("exit code {:?}: {}", e.exit_code, tail(&e.stderr).trim()),
+        _ => format!("exit code {:?}: {}", e.exit_code, tail(&e.stderr, 600).trim()),
     }
 }
 
