@@ -13,10 +13,14 @@ use rlvr_engine::{
     Config, EnvSpec, Outcome, Policy, PolicyContext, Registry, Rollout, RolloutConfig, Rubric, Runner, Sampling, Split,
     TaskStream,
 };
+use rlvr_policies::algo::sft::{self, SftConfig};
+use rlvr_policies::algo::{TrainConfig, Trainer};
+use rlvr_policies::lm::LmPolicy;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// An experiment file (`rlvr run EXP.toml`), with every default filled in once resolved.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -34,6 +38,13 @@ pub struct Experiment {
     pub reward: Option<PluginRef>,
     /// The policy: a registered id and its config.
     pub policy: PluginRef,
+    /// Supervised warm start before the first iteration (a trainable policy only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sft: Option<SftConfig>,
+    /// The RL update after each rollout (a trainable policy only); without it the run only
+    /// rolls out, scores and evaluates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<TrainConfig>,
 }
 
 /// `[run]`.
@@ -62,6 +73,10 @@ pub struct RunConfig {
     /// Held-out tasks per evaluation (greedy, one episode each). Default 64.
     #[serde(default = "default_eval_tasks")]
     pub eval_tasks: u64,
+    /// Besides the greedy evaluation, sample this many episodes per held-out task and report
+    /// `eval/pass@k`; 0 or 1 skips it. Default 0.
+    #[serde(default)]
+    pub eval_pass_k: u32,
     /// Groups per iteration whose trajectories are stored in `run.db`; all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_groups: Option<usize>,
@@ -159,6 +174,8 @@ pub trait Progress {
     fn start(&mut self, _first: u64, _total: u64) {}
     /// Called after each committed iteration.
     fn iteration(&mut self, _iteration: u64, _metrics: &BTreeMap<String, f64>) {}
+    /// Called after each step of the SFT warm start.
+    fn sft_step(&mut self, _step: u64, _total: u64, _loss: f64) {}
 }
 
 impl Progress for () {}
@@ -224,12 +241,13 @@ pub fn run(
         RunStore::create(dir, &config_text)?
     };
 
-    let start = match store.latest_checkpoint()? {
-        Some((it, path)) if resume => {
+    let checkpoint = if resume { store.latest_checkpoint()? } else { None };
+    let start = match &checkpoint {
+        Some((it, path)) => {
             policy.load(&path.join("policy")).with_context(|| format!("loading checkpoint {}", path.display()))?;
             it + 1
         }
-        _ => 0,
+        None => 0,
     };
     store.discard_from(start)?;
     if resume {
@@ -237,22 +255,80 @@ pub fn run(
     }
 
     let runner = Runner::new(exp.run.workers);
+    let mut first_metrics = BTreeMap::new();
+    if start == 0
+        && let Some(sft_config) = &exp.sft
+    {
+        first_metrics = warm_start(&runner, policy.as_mut(), &env, &rubric, exp, sft_config, progress)?;
+    }
+    let mut trainer = match &exp.train {
+        Some(config) => {
+            let lm = trainable(policy.as_mut(), "[train]")?;
+            let per_episode = exp.rollout.max_new_tokens * exp.rollout.max_turns.max(1) as usize;
+            let mut t = Trainer::new(config.clone(), lm, per_episode, exp.rollout.max_new_tokens)
+                .map_err(|e| BadInput(e.to_string()))?;
+            if let Some((_, path)) = &checkpoint {
+                t.load(&path.join("trainer")).with_context(|| format!("loading {}", path.display()))?;
+            }
+            Some(t)
+        }
+        None => None,
+    };
+
     let mut tasks = TaskStream::new(env.tasks.clone(), Split::Train, exp.run.seed);
     let total = exp.run.iterations;
     progress.start(start, total);
     let mut last_metrics = BTreeMap::new();
     for it in start..total {
         let b = exp.run.tasks_per_iteration;
-        let batch = (it * b..(it + 1) * b)
-            .map(|k| tasks.task_at(k))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow::anyhow!("drawing tasks for iteration {it}: {e}"))?;
+        let mut draw = |range: std::ops::Range<u64>| {
+            range
+                .map(|k| tasks.task_at(k))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| anyhow::anyhow!("drawing tasks for iteration {it}: {e}"))
+        };
         let it_seed = seed::derive(exp.run.seed, &[it]);
-        let rollout = runner
-            .rollout(policy.as_mut(), &env, &rubric, batch, &exp.rollout, Sampling { seed: it_seed, greedy: false })
+        let sampling = Sampling { seed: it_seed, greedy: false };
+        let mut rollout = runner
+            .rollout(policy.as_mut(), &env, &rubric, draw(it * b..(it + 1) * b)?, &exp.rollout, sampling)
             .with_context(|| format!("iteration {it}"))?;
         let mut metrics = rollout_metrics(&rollout, &rubric);
         let mut samples = sample_rows(&rollout, Split::Train, exp.run.store_groups);
+        if let Some(t) = &mut trainer {
+            let config = t.config().clone();
+            let mut groups = std::mem::take(&mut rollout.groups);
+            if config.dynamic_sampling {
+                // DAPO: keep only groups with a reward spread; refill from tasks no iteration
+                // draws (a stream of its own per iteration and round), up to max_resample rounds.
+                groups.retain(has_signal);
+                let mut round = 0;
+                while (groups.len() as u64) < b && round < config.max_resample {
+                    round += 1;
+                    let base = (1u64 << 48) + (it * u64::from(config.max_resample) + u64::from(round)) * b;
+                    let extra = runner.rollout(
+                        policy.as_mut(),
+                        &env,
+                        &rubric,
+                        draw(base..base + b)?,
+                        &exp.rollout,
+                        Sampling { seed: seed::derive(it_seed, &[u64::from(round)]), greedy: false },
+                    )?;
+                    metrics.insert("time/generate_s".into(), metrics["time/generate_s"] + extra.stats.generate_s);
+                    groups.extend(extra.groups.into_iter().filter(has_signal));
+                }
+                groups.truncate(b as usize);
+                metrics.insert("train/resample_rounds".into(), f64::from(round));
+                metrics.insert("train/groups".into(), groups.len() as f64);
+            }
+            let lm = trainable(policy.as_mut(), "[train]")?;
+            let started = Instant::now();
+            let update = t.update(lm, &groups, it).with_context(|| format!("update of iteration {it}"))?;
+            metrics.insert("time/update_s".into(), started.elapsed().as_secs_f64());
+            metrics.extend(update);
+        }
+        if it == start {
+            metrics.extend(std::mem::take(&mut first_metrics));
+        }
 
         let last = it + 1 == total;
         if exp.run.eval_every > 0 && ((it + 1) % exp.run.eval_every == 0 || last) {
@@ -265,13 +341,90 @@ pub fn run(
             store.write_checkpoint(it, |d| {
                 let p = d.join("policy");
                 std::fs::create_dir_all(&p)?;
-                policy.save(&p).map_err(|e| anyhow::anyhow!(e))
+                policy.save(&p).map_err(|e| anyhow::anyhow!(e))?;
+                if let Some(t) = &trainer {
+                    let p = d.join("trainer");
+                    std::fs::create_dir_all(&p)?;
+                    t.save(&p)?;
+                }
+                Ok(())
             })?;
         }
         progress.iteration(it, &metrics);
         last_metrics = metrics;
     }
     Ok(Summary { dir: dir.to_path_buf(), iterations_run: total.saturating_sub(start), last_metrics })
+}
+
+/// A group whose scored rewards differ: the only kind GRPO learns from.
+fn has_signal(g: &rlvr_engine::Group) -> bool {
+    let r: Vec<f64> = g.samples.iter().filter_map(|s| s.reward()).collect();
+    r.iter().any(|x| (x - r[0]).abs() > 1e-12)
+}
+
+/// The policy as a trainable language model, or a clear error naming the section that needs it.
+fn trainable<'a>(policy: &'a mut dyn Policy, section: &str) -> Result<&'a mut LmPolicy> {
+    policy.as_any_mut().and_then(|p| p.downcast_mut::<LmPolicy>()).ok_or_else(|| {
+        BadInput(format!("{section} needs a trainable policy (lm/llama-v0); this one cannot be updated")).into()
+    })
+}
+
+/// The SFT warm start: demonstrations from the environment's gold player (on training tasks no
+/// RL iteration draws) or a JSONL file, then training; evaluations before and after when the
+/// run evaluates. Returns the `sft/*` metrics for the first iteration's record.
+fn warm_start(
+    runner: &Runner,
+    policy: &mut dyn Policy,
+    env: &EnvSpec,
+    rubric: &Arc<Rubric>,
+    exp: &Experiment,
+    config: &SftConfig,
+    progress: &mut dyn Progress,
+) -> Result<BTreeMap<String, f64>> {
+    let mut m = BTreeMap::new();
+    if exp.run.eval_every > 0 {
+        let (eval, _) = evaluate(runner, policy, env, rubric, exp)?;
+        m.insert("sft/eval_accuracy_before".into(), eval["eval/accuracy"]);
+    }
+    let pairs = if config.data == "gold" {
+        let gold = env.gold.as_ref().ok_or_else(|| {
+            BadInput("[sft] data = \"gold\" but this environment has no gold player; give a JSONL file".into())
+        })?;
+        let n = if config.tasks > 0 { config.tasks } else { config.steps * config.batch_size as u64 };
+        let mut tasks = TaskStream::new(env.tasks.clone(), Split::Train, seed::derive(exp.run.seed, &[0x5f7f]));
+        let mut pairs = Vec::with_capacity(n as usize);
+        for k in 0..n {
+            // Far from the indices RL iterations draw, so SFT and RL see different tasks.
+            let (_, task) =
+                tasks.task_at((1u64 << 56) + k).map_err(|e| anyhow::anyhow!("drawing SFT task {k}: {e}"))?;
+            let mut e = (env.make)().map_err(|e| anyhow::anyhow!("making the environment: {e}"))?;
+            let prompt = e.reset(&task, k).map_err(|e| anyhow::anyhow!("SFT task {k}: {e}"))?;
+            let answer = gold(&task, &prompt).map_err(|e| anyhow::anyhow!("gold answer of SFT task {k}: {e}"))?;
+            pairs.push((prompt, answer));
+        }
+        pairs
+    } else {
+        sft::read_jsonl(Path::new(&config.data)).map_err(|e| BadInput(e.to_string()))?
+    };
+    let lm = trainable(policy, "[sft]")?;
+    let demos = pairs
+        .iter()
+        .map(|(p, a)| sft::demo(lm, p, a))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| BadInput(e.to_string()))?;
+    let report = sft::train(lm, &demos, config, seed::derive(exp.run.seed, &[0x5f7f, 1]), |step, loss| {
+        progress.sft_step(step, config.steps, loss)
+    })?;
+    m.insert("sft/loss_first".into(), report.first_loss);
+    m.insert("sft/loss_last".into(), report.last_loss);
+    m.insert("sft/steps".into(), report.steps as f64);
+    m.insert("sft/tokens_per_s".into(), report.tokens as f64 / report.seconds.max(1e-9));
+    m.insert("time/sft_s".into(), report.seconds);
+    if exp.run.eval_every > 0 {
+        let (eval, _) = evaluate(runner, policy, env, rubric, exp)?;
+        m.insert("sft/eval_accuracy".into(), eval["eval/accuracy"]);
+    }
+    Ok(m)
 }
 
 /// Greedy episodes on the first `eval_tasks` held-out tasks; the same tasks and seeds every
@@ -306,7 +459,23 @@ fn evaluate(
     let solved = scored.iter().filter(|&&r| r >= max - 1e-9).count();
     m.insert("eval/accuracy".into(), solved as f64 / rewards.len().max(1) as f64);
     m.insert("eval/failed".into(), rollout.stats.failed as f64);
-    Ok((m, sample_rows(&rollout, Split::Test, None)))
+    let rows = sample_rows(&rollout, Split::Test, None);
+    let k = exp.run.eval_pass_k;
+    if k > 1 {
+        // pass@k: k sampled episodes per task at the policy's temperature; a task counts when
+        // any of them earns the full reward.
+        let tasks = rollout.groups.iter().map(|g| (g.task_index, (*g.task).clone())).collect();
+        let config = RolloutConfig { group_size: k, ..exp.rollout.clone() };
+        let sampling = Sampling { seed: seed::derive(exp.run.seed, &[stream::EVAL, 1]), greedy: false };
+        let sampled = runner.rollout(policy, env, rubric, tasks, &config, sampling)?;
+        let solved = sampled
+            .groups
+            .iter()
+            .filter(|g| g.samples.iter().any(|s| s.reward().is_some_and(|r| r >= max - 1e-9)))
+            .count();
+        m.insert(format!("eval/pass@{k}"), solved as f64 / sampled.groups.len().max(1) as f64);
+    }
+    Ok((m, rows))
 }
 
 fn mean(xs: &[f64]) -> f64 {

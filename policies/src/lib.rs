@@ -9,6 +9,7 @@
 
 #![deny(missing_docs)]
 
+pub mod algo;
 pub mod generate;
 pub mod lm;
 pub mod model;

@@ -163,8 +163,8 @@ impl LmPolicy {
         };
         let (model, tokenizer, template) = match (&config.preset, &config.checkpoint) {
             (Some(p), None) => {
-                let mc =
-                    ModelConfig::preset(p).ok_or_else(|| LmError::Config(format!("unknown preset {p:?} (tiny)")))?;
+                let mc = ModelConfig::preset(p)
+                    .ok_or_else(|| LmError::Config(format!("unknown preset {p:?} (tiny, micro)")))?;
                 let model = Model::random(&mc, config.init_seed.unwrap_or(run_seed), &device)?;
                 (model, Tokenizer::Bytes, ChatTemplate::chatml())
             }

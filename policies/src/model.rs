@@ -164,10 +164,17 @@ impl ModelConfig {
         }
     }
 
-    /// A preset by name (`tiny`).
+    /// The `micro` preset: ~0.45M parameters (2 layers of width 128), small enough that SFT and
+    /// RL from scratch show results within minutes on two CPU cores (the quickstart).
+    pub fn micro() -> Self {
+        Self { hidden_size: 128, intermediate_size: 384, num_hidden_layers: 2, ..Self::tiny() }
+    }
+
+    /// A preset by name (`tiny`, `micro`).
     pub fn preset(name: &str) -> Option<Self> {
         match name {
             "tiny" => Some(Self::tiny()),
+            "micro" => Some(Self::micro()),
             _ => None,
         }
     }
@@ -469,7 +476,37 @@ impl Model {
             config: config.clone(),
         };
         w.reject_leftovers()?;
-        Ok(model)
+        Ok(model.stabilise_ids())
+    }
+
+    /// Gives every parameter an id that depends only on its place in the model, so that the same
+    /// architecture loaded twice has the same ids: optimiser state saved with one checkpoint
+    /// (keyed by parameter id) then applies to the reloaded model.
+    pub fn stabilise_ids(self) -> Self {
+        struct Ids(u64);
+        impl burn::module::ModuleMapper for Ids {
+            fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+                param.id = burn::module::ParamId::from(0x726c_7672_0000_0000 + self.0);
+                self.0 += 1;
+                param
+            }
+        }
+        self.map(&mut Ids(0))
+    }
+
+    /// The model with a value head (PPO) if it had none: zero weights, so every value starts at
+    /// 0 and the policy's outputs are unchanged.
+    pub fn with_value_head(mut self) -> Self {
+        if self.value_head.is_some() {
+            return self;
+        }
+        let device = self.device();
+        let d = self.config.hidden_size;
+        let weight = Tensor::<2>::zeros([d, 1], &device);
+        let bias = Tensor::<1>::zeros([1], &device);
+        self.value_head = Some(Linear { weight: Param::from_tensor(weight), bias: Some(Param::from_tensor(bias)) });
+        self.config.value_head = true;
+        self.stabilise_ids()
     }
 
     /// The weights under their HF names and layouts, as f32: what [`Model::from_weights`] reads.

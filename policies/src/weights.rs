@@ -214,6 +214,38 @@ impl Weights {
         Ok(w)
     }
 
+    /// Weight arithmetic over models of one architecture. Without `base`: the weighted sum
+    /// `Σ wᵢ·mᵢ` (a model soup when the weights sum to 1). With `base`: `base + Σ wᵢ·(mᵢ - base)`,
+    /// task arithmetic (Ilharco et al. 2023): a positive weight adds model i's task vector, a
+    /// negative one subtracts it. Every model must have the same tensors with the same shapes.
+    pub fn combine(base: Option<&Weights>, parts: &[(Weights, f64)]) -> Result<Weights, WeightsError> {
+        let Some((first, _)) = parts.first() else {
+            return Err(WeightsError::Format("nothing to combine".into()));
+        };
+        let reference = base.unwrap_or(first);
+        for (i, (w, _)) in parts.iter().enumerate() {
+            let same = w.0.len() == reference.0.len()
+                && w.0.iter().all(|(k, t)| reference.0.get(k).is_some_and(|r| r.shape == t.shape));
+            if !same {
+                return Err(WeightsError::Format(format!(
+                    "model {} does not have the same tensors and shapes as the {}",
+                    i + 1,
+                    if base.is_some() { "base" } else { "first model" }
+                )));
+            }
+        }
+        let mut out = reference.clone();
+        for (name, t) in out.0.iter_mut() {
+            let b = base.map(|b| &b.0[name].data);
+            for (j, x) in t.data.iter_mut().enumerate() {
+                let b0 = b.map_or(0.0, |b| f64::from(b[j]));
+                let delta: f64 = parts.iter().map(|(w, c)| c * (f64::from(w.0[name].data[j]) - b0)).sum();
+                *x = (b0 + delta) as f32;
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes every tensor as F32 into one safetensors file (lossless for our f32 models).
     pub fn write_safetensors(&self, path: &Path) -> Result<(), WeightsError> {
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self

@@ -115,6 +115,21 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Average checkpoints (a model soup) or add and subtract task vectors; writes a checkpoint.
+    ///
+    /// Without --base: the weighted average Σ wᵢ·mᵢ (weights default to 1/n). With --base B:
+    /// B + Σ wᵢ·(mᵢ - B), so a model with weight -1 has its task vector subtracted.
+    Merge {
+        /// Checkpoint directories, each optionally with a weight: DIR or DIR:WEIGHT.
+        #[arg(required = true, value_name = "DIR[:WEIGHT]")]
+        models: Vec<String>,
+        /// The base model of task arithmetic.
+        #[arg(long)]
+        base: Option<PathBuf>,
+        /// Output checkpoint directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Run Python in the wasmtime sandbox of the code environment.
     #[cfg(feature = "code")]
     #[command(subcommand)]
@@ -231,6 +246,7 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             println!("{}: {} iterations run; last: {}", summary.dir.display(), summary.iterations_run, shown.join(" "));
             Ok(())
         }
+        Command::Merge { models, base, out } => merge(&models, base.as_deref(), &out),
         Command::Envs => {
             for (kind, id, description) in registry.list() {
                 println!("{:<12} {id:<28} {description}", kind.to_string());
@@ -407,4 +423,52 @@ impl Progress for Bar {
             None => tracing::info!("iteration {iteration}: {msg}  failed {}", get("rollout/failed")),
         }
     }
+
+    fn sft_step(&mut self, step: u64, total: u64, loss: f64) {
+        let msg = format!("SFT warm start: step {}/{total}, loss {loss:.4}", step + 1);
+        match &self.bar {
+            Some(b) => b.set_message(msg),
+            None if (step + 1) % 10 == 0 || step + 1 == total => tracing::info!("{msg}"),
+            None => {}
+        }
+    }
+}
+
+/// `rlvr merge`: weight arithmetic over checkpoints of one architecture.
+fn merge(models: &[String], base: Option<&std::path::Path>, out: &std::path::Path) -> Result<()> {
+    use rlvr_policies::lm::{device, load_checkpoint, save_checkpoint};
+    use rlvr_policies::model::Model;
+    use rlvr_policies::weights::Weights;
+    let dev = device("flex").map_err(|e| anyhow::anyhow!(e))?;
+    let load = |p: &std::path::Path| {
+        load_checkpoint(p, &dev).map_err(|e| anyhow::Error::new(BadInput(format!("{}: {e}", p.display()))))
+    };
+    let n = models.len() as f64;
+    let mut parts = Vec::new();
+    let mut first = None;
+    for spec in models {
+        // DIR:WEIGHT when the part after the last ':' is a number; otherwise the whole is a path.
+        let (path, weight) = match spec.rsplit_once(':').map(|(p, w)| (p, w.parse::<f64>())) {
+            Some((p, Ok(w))) => (p, w),
+            _ => (spec.as_str(), if base.is_some() { 1.0 } else { 1.0 / n }),
+        };
+        let (model, _, template) = load(std::path::Path::new(path))?;
+        parts.push((model.to_weights()?, weight));
+        first.get_or_insert((model.config().clone(), template));
+    }
+    let (config, template) = first.ok_or_else(|| BadInput("no models to merge".into()))?;
+    let base_weights = match base {
+        Some(b) => Some(load(b)?.0.to_weights()?),
+        None => None,
+    };
+    let merged = Weights::combine(base_weights.as_ref(), &parts).map_err(|e| BadInput(e.to_string()))?;
+    let model = Model::from_weights(&config, merged, &dev).map_err(|e| BadInput(e.to_string()))?;
+    save_checkpoint(out, &model, &template)?;
+    println!(
+        "{}: merged {} model(s){}",
+        out.display(),
+        parts.len(),
+        if base.is_some() { " onto the base" } else { "" }
+    );
+    Ok(())
 }

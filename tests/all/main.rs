@@ -13,3 +13,4 @@ mod runner;
 mod sql;
 #[cfg(feature = "tools")]
 mod tools;
+mod train;

@@ -1,0 +1,111 @@
+//! GRPO (Shao et al. 2024, DeepSeekMath): no value model; each sample's advantage is its reward
+//! measured against the other samples of its task.
+//!
+//! Options, each a line of [`GrpoConfig`]:
+//! - the baseline: the group mean, or the mean of the *other* samples (RLOO, Ahmadian et al. 2024),
+//!   which makes the estimate unbiased;
+//! - scaling by the group's standard deviation (on by default, as in GRPO; off as in Dr. GRPO,
+//!   Liu et al. 2025, which shows the scaling over-weights near-solved and near-hopeless tasks);
+//! - everything the shared loss offers ([`LossConfig`](super::LossConfig)): separate low and high
+//!   clip, the KL estimator and its coefficient, the aggregation.
+//!
+//! The advantage is the same for every token of a sample; only the policy's tokens carry loss.
+
+use serde::{Deserialize, Serialize};
+
+/// What a sample's reward is compared with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Baseline {
+    /// The mean reward of the whole group, the sample included (GRPO).
+    #[default]
+    Mean,
+    /// The mean reward of the group's other samples (RLOO).
+    LeaveOneOut,
+}
+
+/// GRPO's own settings (`[train.grpo]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GrpoConfig {
+    /// The baseline. Default `mean`.
+    pub baseline: Baseline,
+    /// Divide advantages by the group's standard deviation. Default true; false is Dr. GRPO.
+    pub scale_std: bool,
+}
+
+impl Default for GrpoConfig {
+    fn default() -> Self {
+        Self { baseline: Baseline::Mean, scale_std: true }
+    }
+}
+
+/// Added to the standard deviation so that a group whose rewards barely differ does not blow up.
+pub const STD_EPS: f64 = 1e-6;
+
+/// The advantages of one group's rewards.
+///
+/// The standard deviation is the sample one (divisor `n - 1`), as TRL and the GRPO paper's code
+/// compute it. A group whose rewards are all equal gets zero advantages under every option: it
+/// has no signal. A group of one has no baseline and gets zero.
+pub fn advantages(rewards: &[f64], config: &GrpoConfig) -> Vec<f64> {
+    let n = rewards.len();
+    if n < 2 {
+        return vec![0.0; n];
+    }
+    let sum: f64 = rewards.iter().sum();
+    let mean = sum / n as f64;
+    let centred: Vec<f64> = match config.baseline {
+        Baseline::Mean => rewards.iter().map(|r| r - mean).collect(),
+        Baseline::LeaveOneOut => rewards.iter().map(|r| r - (sum - r) / (n - 1) as f64).collect(),
+    };
+    if !config.scale_std {
+        return centred;
+    }
+    let std = (rewards.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();
+    centred.into_iter().map(|a| a / (std + STD_EPS)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(got: &[f64], want: &[f64]) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-5, "got {got:?}, want {want:?}");
+        }
+    }
+
+    const ONE_OF_FOUR: [f64; 4] = [1.0, 0.0, 0.0, 0.0];
+
+    #[test]
+    fn mean_baseline_with_and_without_std_scaling() {
+        // mean 0.25; sample std sqrt((0.75² + 3·0.25²) / 3) = 0.5
+        let plain = GrpoConfig { scale_std: false, ..GrpoConfig::default() };
+        close(&advantages(&ONE_OF_FOUR, &plain), &[0.75, -0.25, -0.25, -0.25]);
+        close(&advantages(&ONE_OF_FOUR, &GrpoConfig::default()), &[1.5, -0.5, -0.5, -0.5]);
+    }
+
+    #[test]
+    fn leave_one_out_compares_with_the_others() {
+        // 1 - mean(0, 0, 0) = 1; 0 - mean(1, 0, 0) = -1/3
+        let rloo = GrpoConfig { baseline: Baseline::LeaveOneOut, scale_std: false };
+        close(&advantages(&ONE_OF_FOUR, &rloo), &[1.0, -1.0 / 3.0, -1.0 / 3.0, -1.0 / 3.0]);
+        // RLOO's advantages are the mean-baseline ones times n / (n - 1).
+        let scaled = GrpoConfig { baseline: Baseline::LeaveOneOut, scale_std: true };
+        close(&advantages(&ONE_OF_FOUR, &scaled), &[2.0, -2.0 / 3.0, -2.0 / 3.0, -2.0 / 3.0]);
+    }
+
+    #[test]
+    fn flat_groups_and_singletons_have_no_signal() {
+        for config in [
+            GrpoConfig::default(),
+            GrpoConfig { scale_std: false, ..GrpoConfig::default() },
+            GrpoConfig { baseline: Baseline::LeaveOneOut, scale_std: true },
+        ] {
+            close(&advantages(&[0.7; 5], &config), &[0.0; 5]);
+            close(&advantages(&[1.0], &config), &[0.0]);
+        }
+    }
+}

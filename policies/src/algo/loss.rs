@@ -1,0 +1,199 @@
+//! The pieces every policy-gradient loss here is built from, as pure functions of tensors:
+//! the clipped importance-ratio surrogate, the KL estimators, and the ways per-token losses
+//! become one number. Each is tested on small inputs against values worked out by hand.
+//!
+//! All tensors are `[rows, tokens]`: one row per sequence, one column per predicted token. A
+//! `mask` is 1.0 where a token carries loss (the policy sampled it and its row is kept) and 0.0
+//! elsewhere (prompt, environment output, padding, filtered rows); masked tokens contribute
+//! nothing to any value or gradient.
+
+use burn::tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// Which estimator of KL(policy || reference) a token's penalty uses, following Schulman's
+/// "Approximating KL divergence" (2020). With `d = log p_ref - log p` for a token sampled from
+/// the policy:
+/// - `k1 = -d`: unbiased, high variance, can be negative;
+/// - `k2 = d² / 2`: biased, low variance, always positive;
+/// - `k3 = exp(d) - d - 1`: unbiased and always positive (GRPO's choice).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KlEstimator {
+    /// `log p - log p_ref`.
+    K1,
+    /// `(log p - log p_ref)² / 2`.
+    K2,
+    /// `exp(log p_ref - log p) - (log p_ref - log p) - 1`.
+    #[default]
+    K3,
+}
+
+/// How per-token losses are averaged into the batch loss. The choice sets how much each token
+/// weighs: long and short answers are not treated alike by the first two.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Aggregation {
+    /// Sum over every loss token of the batch, divided by their count: every token weighs the
+    /// same (DAPO).
+    #[default]
+    TokenMean,
+    /// Mean over each row's tokens, then mean over rows: every sequence weighs the same, so a
+    /// token of a short answer weighs more (the original GRPO).
+    SeqMeanTokenMean,
+    /// Sum over each row's tokens divided by a constant length, then mean over rows: no length
+    /// bias in either direction (Dr. GRPO).
+    SeqMeanTokenSumNorm,
+}
+
+/// The per-token KL penalty estimate for tokens sampled from the policy.
+pub fn kl_per_token(logp: Tensor<2>, ref_logp: Tensor<2>, estimator: KlEstimator) -> Tensor<2> {
+    match estimator {
+        KlEstimator::K1 => logp - ref_logp,
+        KlEstimator::K2 => (logp - ref_logp).square().mul_scalar(0.5),
+        KlEstimator::K3 => {
+            let d = ref_logp - logp;
+            d.clone().exp() - d - 1.0
+        }
+    }
+}
+
+/// PPO's clipped surrogate, per token, with separate clip sides (DAPO's clip-higher): the loss
+/// is `max(-A·r, -A·clip(r, 1 - low, 1 + high))` with `r = exp(logp - old_logp)`. Returns the
+/// loss and, per token, 1.0 where the clipped term was the larger (its gradient is cut).
+pub fn clipped_surrogate(
+    logp: Tensor<2>,
+    old_logp: Tensor<2>,
+    advantages: Tensor<2>,
+    clip_low: f32,
+    clip_high: f32,
+) -> (Tensor<2>, Tensor<2>) {
+    let ratio = (logp - old_logp).exp();
+    let unclipped = -(advantages.clone() * ratio.clone());
+    let clipped = -(advantages * ratio.clamp(1.0 - clip_low, 1.0 + clip_high));
+    let cut = clipped.clone().greater(unclipped.clone()).float();
+    (unclipped.max_pair(clipped), cut)
+}
+
+/// Averages per-token `loss` over the tokens `mask` selects, as `mode` says. `norm_len` is Dr.
+/// GRPO's constant (usually the generation budget); the other modes ignore it. Rows whose mask
+/// is all zero are not counted as rows. Returns a one-element tensor (0 for an empty mask).
+pub fn aggregate(loss: Tensor<2>, mask: Tensor<2>, mode: Aggregation, norm_len: f32) -> Tensor<1> {
+    let masked = loss * mask.clone();
+    match mode {
+        Aggregation::TokenMean => masked.sum() / mask.sum().clamp_min(1.0),
+        Aggregation::SeqMeanTokenMean => {
+            let per_row = mask.clone().sum_dim(1);
+            let rows = per_row.clone().greater_elem(0.0).float().sum().clamp_min(1.0);
+            (masked.sum_dim(1) / per_row.clamp_min(1.0)).sum() / rows
+        }
+        Aggregation::SeqMeanTokenSumNorm => {
+            let rows = mask.sum_dim(1).greater_elem(0.0).float().sum().clamp_min(1.0);
+            masked.sum() / (rows * norm_len.max(1e-6))
+        }
+    }
+}
+
+/// The mean of `x` over the tokens `mask` selects, as a host number (for metrics).
+pub fn masked_mean(x: Tensor<2>, mask: Tensor<2>) -> f64 {
+    let v = (x * mask.clone()).sum() / mask.sum().clamp_min(1.0);
+    f64::from(v.into_scalar::<f32>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::{Device, TensorData};
+
+    fn t(rows: &[&[f32]]) -> Tensor<2> {
+        let w = rows[0].len();
+        let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
+        Tensor::from_data(TensorData::new(flat, [rows.len(), w]), &Device::flex())
+    }
+
+    fn v2(x: Tensor<2>) -> Vec<f32> {
+        x.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
+    }
+
+    fn scalar(x: Tensor<1>) -> f32 {
+        x.into_scalar::<f32>()
+    }
+
+    fn close(got: &[f32], want: &[f32]) {
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-5, "got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn kl_estimators_match_their_formulas() {
+        // logp = ln 0.5, ref = ln 0.25: d = ref - logp = -ln 2.
+        let (lp, rp) = (0.5f32.ln(), 0.25f32.ln());
+        let ln2 = 2f32.ln();
+        let k = |e| v2(kl_per_token(t(&[&[lp, lp]]), t(&[&[rp, lp]]), e));
+        close(&k(KlEstimator::K1), &[ln2, 0.0]);
+        close(&k(KlEstimator::K2), &[ln2 * ln2 / 2.0, 0.0]);
+        // exp(-ln 2) + ln 2 - 1 = 0.5 + 0.693147 - 1
+        close(&k(KlEstimator::K3), &[0.5 + ln2 - 1.0, 0.0]);
+        // k3 is never negative, k1 is when the reference is more likely.
+        let flipped = v2(kl_per_token(t(&[&[rp]]), t(&[&[lp]]), KlEstimator::K3))[0];
+        assert!((flipped - (2.0 - ln2 - 1.0)).abs() < 1e-5);
+        assert!(v2(kl_per_token(t(&[&[rp]]), t(&[&[lp]]), KlEstimator::K1))[0] < 0.0);
+    }
+
+    #[test]
+    fn each_clip_side_binds_only_on_its_own_side() {
+        // Ratios e^0.5 = 1.6487 and e^-0.5 = 0.6065, low 0.2 (floor 0.8), high 0.28 (ceiling 1.28).
+        let lp = t(&[&[0.5, -0.5, 0.5, -0.5]]);
+        let old = t(&[&[0.0, 0.0, 0.0, 0.0]]);
+        let adv = t(&[&[1.0, 1.0, -1.0, -1.0]]);
+        let (loss, cut) = clipped_surrogate(lp, old, adv, 0.2, 0.28);
+        let (r_hi, r_lo) = (0.5f32.exp(), (-0.5f32).exp());
+        // A > 0, r above the ceiling: clipped to -1.28 (the larger of -1.6487 and -1.28).
+        // A > 0, r below the floor: the unclipped -0.6065 is larger than -0.8, no cut.
+        // A < 0, r above the ceiling: the unclipped 1.6487 is larger than 1.28, no cut.
+        // A < 0, r below the floor: clipped to 0.8, larger than 0.6065.
+        close(&v2(loss), &[-1.28, -r_lo, r_hi, 0.8]);
+        close(&v2(cut), &[1.0, 0.0, 0.0, 1.0]);
+        // A wider high side lets the positive-advantage token through unclipped.
+        let (loss, cut) = clipped_surrogate(t(&[&[0.5]]), t(&[&[0.0]]), t(&[&[2.0]]), 0.2, 1.0);
+        close(&v2(loss), &[-2.0 * r_hi]);
+        close(&v2(cut), &[0.0]);
+    }
+
+    #[test]
+    fn aggregation_modes_weigh_tokens_as_documented() {
+        // Row 0 has three loss tokens (1, 2, 3), row 1 one (10), row 2 none.
+        let loss = t(&[&[1.0, 2.0, 3.0, 99.0], &[10.0, 99.0, 99.0, 99.0], &[99.0, 99.0, 99.0, 99.0]]);
+        let mask = t(&[&[1.0, 1.0, 1.0, 0.0], &[1.0, 0.0, 0.0, 0.0], &[0.0, 0.0, 0.0, 0.0]]);
+        let agg = |m, n| scalar(aggregate(loss.clone(), mask.clone(), m, n));
+        // token mean: (1 + 2 + 3 + 10) / 4
+        assert!((agg(Aggregation::TokenMean, 0.0) - 4.0).abs() < 1e-6);
+        // sequence mean of token means: (2 + 10) / 2; the empty row is not a row
+        assert!((agg(Aggregation::SeqMeanTokenMean, 0.0) - 6.0).abs() < 1e-6);
+        // sequence mean of token sums over a constant 8: (6 + 10) / (2 * 8)
+        assert!((agg(Aggregation::SeqMeanTokenSumNorm, 8.0) - 1.0).abs() < 1e-6);
+        // An empty mask gives 0, not NaN.
+        let empty = aggregate(loss.clone(), mask.clone().mul_scalar(0.0), Aggregation::TokenMean, 0.0);
+        assert_eq!(scalar(empty), 0.0);
+    }
+
+    #[test]
+    fn masked_tokens_carry_no_gradient() {
+        let device = Device::autodiff(Device::flex());
+        let lp = Tensor::<2>::from_data(TensorData::new(vec![-1.0f32, -2.0, -3.0], [1, 3]), &device).require_grad();
+        let old = Tensor::<2>::from_data(TensorData::new(vec![-1.0f32, -2.0, -3.0], [1, 3]), &device);
+        let adv = Tensor::<2>::from_data(TensorData::new(vec![1.0f32; 3], [1, 3]), &device);
+        let mask = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 0.0, 1.0], [1, 3]), &device);
+        let (loss, _) = clipped_surrogate(lp.clone(), old, adv, 0.2, 0.2);
+        let kl = kl_per_token(lp.clone(), lp.clone().detach().add_scalar(0.1), KlEstimator::K3);
+        let total = aggregate(loss + kl, mask, Aggregation::TokenMean, 0.0);
+        let grads = total.backward();
+        let g = v2(lp.grad(&grads).unwrap());
+        assert_eq!(g[1], 0.0, "the masked token's gradient: {g:?}");
+        // d/dlogp of -A·r at r = 1 is -A = -1, over 2 tokens; k3's gradient at d = 0.1 is
+        // 1 - exp(0.1) (per token), also over 2.
+        let want = (-1.0 + (1.0 - 0.1f32.exp())) / 2.0;
+        close(&[g[0], g[2]], &[want, want]);
+    }
+}

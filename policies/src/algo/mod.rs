@@ -1,0 +1,614 @@
+//! Training: GRPO and PPO updates from scored rollouts, and SFT on demonstrations, for the
+//! [`LmPolicy`] on any burn device.
+//!
+//! - [`loss`]: the clipped surrogate, KL estimators and aggregations, as pure functions;
+//! - [`grpo`]: group-relative advantages; [`ppo`]: GAE and the value loss; [`sft`]: cross-entropy
+//!   warm start;
+//! - [`Trainer`]: one RL update from a batch of groups, with the reference model, the optimiser
+//!   and the metrics the run logs.
+//!
+//! ## Design
+//! The policy keeps its model on the plain device, where generation runs without building a
+//! graph. An update moves a copy onto the autodiff device (`Module::train`), takes its optimiser
+//! steps, and hands the plain model back (`Module::valid`); parameter ids survive the round trip,
+//! so AdamW's moments carry over from one iteration to the next. Parameter ids are derived from
+//! parameter names ([`Model::stabilise_ids`]), so the optimiser state saved in a checkpoint
+//! matches the reloaded model.
+//!
+//! Log-probabilities for the loss are recomputed by the model being trained (at the sampling
+//! temperature), never taken from the sampler: the sampler's numbers may come from a truncated
+//! (top-p, top-k) distribution and a different kernel, and mixing the two makes the importance
+//! ratio wrong at step zero. The old log-probs (the ratio's denominator) are the model's own
+//! before the update's first step.
+
+pub mod grpo;
+pub mod loss;
+pub mod ppo;
+pub mod sft;
+
+use crate::generate::GenerateError;
+use crate::lm::{LmPolicy, load_checkpoint};
+use crate::model::{Layout, Model};
+use crate::weights::{Weights, WeightsError};
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use grpo::GrpoConfig;
+use loss::{Aggregation, KlEstimator};
+use ppo::PpoConfig;
+use rlvr_engine::Group;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Which RL algorithm updates the policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// Group-relative advantages, no value model.
+    #[default]
+    Grpo,
+    /// A value head and GAE.
+    Ppo,
+}
+
+/// The reference model the KL term pulls towards (`[train.reference]`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReferenceConfig {
+    /// Checkpoints whose weight average ("soup", as SALSA proposes) is the reference; empty
+    /// means the policy as it was when training started.
+    pub soup: Vec<PathBuf>,
+    /// Every N iterations the reference becomes the current policy; 0 never.
+    pub reset_every: u64,
+}
+
+/// `[train]`: the update's settings. Every field has a default, so `[train]` alone runs GRPO.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// `grpo` or `ppo`. Default `grpo`.
+    pub algorithm: Algorithm,
+    /// AdamW learning rate. Default 1e-5.
+    pub lr: f64,
+    /// AdamW weight decay. Default 0.
+    pub weight_decay: f32,
+    /// Global gradient-norm clip; 0 disables. Default 1.0.
+    pub grad_clip: f32,
+    /// Optimisation passes over each batch. Default 1.
+    pub epochs: u32,
+    /// Sequences per optimiser step; 0 takes the whole batch in one step. Default 0.
+    pub minibatch: usize,
+    /// Lower clip of the importance ratio (`1 - clip_low`). Default 0.2.
+    pub clip_low: f32,
+    /// Upper clip of the importance ratio (`1 + clip_high`); above `clip_low` is DAPO's
+    /// clip-higher. Default 0.2.
+    pub clip_high: f32,
+    /// Weight of the KL penalty to the reference; 0 loads no reference. Default 0.
+    pub kl_coef: f32,
+    /// KL estimator (`k1`, `k2`, `k3`). Default `k3`.
+    pub kl_estimator: KlEstimator,
+    /// How token losses are averaged. Default `token-mean`.
+    pub aggregation: Aggregation,
+    /// Dr. GRPO's constant length for `seq-mean-token-sum-norm`; 0 uses the rollout's token
+    /// budget per episode. Default 0.
+    pub norm_len: usize,
+    /// Drop groups whose rewards are all equal and roll out more tasks in their place, up to
+    /// `max_resample` extra rounds (DAPO's dynamic sampling). Default false.
+    pub dynamic_sampling: bool,
+    /// Extra rollout rounds dynamic sampling may take per iteration. Default 3.
+    pub max_resample: u32,
+    /// Leave out of the loss any sample whose last turn was cut by the token budget (DAPO's
+    /// overlong filtering): its reward says nothing about its answer. Default false.
+    pub overlong_filter: bool,
+    /// GRPO's settings.
+    pub grpo: GrpoConfig,
+    /// PPO's settings.
+    pub ppo: PpoConfig,
+    /// The KL reference.
+    pub reference: ReferenceConfig,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            algorithm: Algorithm::Grpo,
+            lr: 1e-5,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+            epochs: 1,
+            minibatch: 0,
+            clip_low: 0.2,
+            clip_high: 0.2,
+            kl_coef: 0.0,
+            kl_estimator: KlEstimator::K3,
+            aggregation: Aggregation::TokenMean,
+            norm_len: 0,
+            dynamic_sampling: false,
+            max_resample: 3,
+            overlong_filter: false,
+            grpo: GrpoConfig::default(),
+            ppo: PpoConfig::default(),
+            reference: ReferenceConfig::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Checks the settings that would otherwise fail deep inside an update.
+    pub fn validate(&self) -> Result<(), String> {
+        let bad = |m: &str| Err(format!("[train] {m}"));
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad("lr must be a positive number");
+        }
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1");
+        }
+        if !(0.0..1.0).contains(&self.clip_low) || self.clip_high < 0.0 {
+            return bad("clip_low must be in [0, 1) and clip_high at least 0");
+        }
+        if self.kl_coef < 0.0 || self.grad_clip < 0.0 || self.weight_decay < 0.0 {
+            return bad("kl_coef, grad_clip and weight_decay must not be negative");
+        }
+        if !(0.0..=1.0).contains(&self.ppo.lambda) || !(0.0..=1.0).contains(&self.ppo.gamma) {
+            return bad("ppo.gamma and ppo.lambda must be in [0, 1]");
+        }
+        Ok(())
+    }
+}
+
+/// An update could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// Bad settings or data that does not fit the model.
+    #[error("{0}")]
+    Config(String),
+    /// A sequence the model cannot score.
+    #[error(transparent)]
+    Generate(#[from] GenerateError),
+    /// Reading or writing weights or optimiser state.
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+}
+
+/// One sequence of a training batch.
+#[derive(Clone, Debug, Default)]
+pub struct Row {
+    /// Every token of the episode.
+    pub tokens: Vec<u32>,
+    /// Per predicted token (`tokens[1..]`): 1.0 where it carries loss.
+    pub mask: Vec<f32>,
+    /// Per predicted token: its advantage (0 where masked).
+    pub advantages: Vec<f32>,
+    /// Per predicted token: the value head's target (PPO).
+    pub returns: Vec<f32>,
+    /// Per predicted token: the log-prob before the update (the ratio's denominator).
+    pub old_logp: Vec<f32>,
+    /// Per predicted token: the value before the update (PPO's value clip).
+    pub old_values: Vec<f32>,
+    /// Per predicted token: the reference's log-prob (when the KL term is on).
+    pub ref_logp: Vec<f32>,
+}
+
+/// The model's view of a batch of sequences: per predicted token, its log-prob, the entropy of
+/// the distribution it came from (detached: a metric), and the value estimate if the model has a
+/// value head. All `[rows, longest - 1]`, zero past a row's end.
+pub struct Forward {
+    /// `log p(tokens[t + 1] | tokens[..=t])` at the given temperature.
+    pub logp: Tensor<2>,
+    /// Entropy of each predicted position's distribution.
+    pub entropy: Tensor<2>,
+    /// `V(tokens[..=t])`, if the model has a value head.
+    pub values: Option<Tensor<2>>,
+}
+
+/// Runs `model` over right-padded `rows` (each at least two tokens).
+pub fn forward(model: &Model, rows: &[&[u32]], temperature: f32) -> Result<Forward, GenerateError> {
+    let vocab = model.config().vocab_size;
+    let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    for (index, r) in rows.iter().enumerate() {
+        if r.len() < 2 || r.len() > model.config().max_position_embeddings {
+            return Err(GenerateError::BadRequest {
+                index,
+                reason: format!("{} tokens: a trained sequence needs 2 up to the model's positions", r.len()),
+            });
+        }
+        if let Some(&t) = r.iter().find(|&&t| t as usize >= vocab) {
+            return Err(GenerateError::BadRequest { index, reason: format!("token id {t} outside the vocabulary") });
+        }
+    }
+    let b = rows.len();
+    let device = model.device();
+    let mut ids = Vec::with_capacity(b * longest);
+    let mut targets = Vec::with_capacity(b * (longest - 1));
+    for r in rows {
+        ids.extend(r.iter().map(|&t| i64::from(t)));
+        ids.extend(std::iter::repeat_n(0, longest - r.len()));
+        targets.extend(r[1..].iter().map(|&t| i64::from(t)));
+        targets.extend(std::iter::repeat_n(0, longest - r.len()));
+    }
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, longest]), &device);
+    let hidden = model.hidden(ids, &Layout::left_padded(&vec![0; b], 0, longest), None).narrow(1, 0, longest - 1);
+    let mut logits = model.logits(hidden.clone());
+    if temperature > 0.0 && temperature != 1.0 {
+        logits = logits.div_scalar(temperature);
+    }
+    let all = log_softmax(logits, 2);
+    let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [b, longest - 1, 1]), &device);
+    let logp = all.clone().gather(2, targets).squeeze_dim::<2>(2);
+    let detached = all.detach();
+    let entropy = -(detached.clone().exp() * detached).sum_dim(2).squeeze_dim::<2>(2);
+    Ok(Forward { logp, entropy, values: model.values(hidden) })
+}
+
+/// `[rows, width]` from per-row host vectors, zero-padded.
+fn pad2(rows: &[&[f32]], width: usize, device: &Device) -> Tensor<2> {
+    let mut flat = Vec::with_capacity(rows.len() * width);
+    for r in rows {
+        flat.extend_from_slice(&r[..r.len().min(width)]);
+        flat.extend(std::iter::repeat_n(0.0, width.saturating_sub(r.len())));
+    }
+    Tensor::from_data(TensorData::new(flat, [rows.len(), width]), device)
+}
+
+/// Rows of a `[rows, width]` tensor back on the host, each cut to `lens[i]`.
+fn unpad2(t: Tensor<2>, lens: &[usize]) -> Vec<Vec<f32>> {
+    let [_, width] = t.dims();
+    let flat: Vec<f32> = t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default();
+    lens.iter().enumerate().map(|(i, &n)| flat[i * width..i * width + n].to_vec()).collect()
+}
+
+/// Sequences per no-grad forward pass when scoring a batch before the update.
+const SCORE_CHUNK: usize = 32;
+
+/// The global L2 norm of the gradients of `model`'s parameters.
+fn grad_norm(model: &Model, grads: &GradientsParams) -> f64 {
+    struct Norm<'a> {
+        grads: &'a GradientsParams,
+        sq: f64,
+    }
+    impl ModuleVisitor for Norm<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.get::<D>(param.id) {
+                self.sq += f64::from(g.square().sum().into_scalar::<f32>());
+            }
+        }
+    }
+    let mut v = Norm { grads, sq: 0.0 };
+    model.visit(&mut v);
+    v.sq.sqrt()
+}
+
+/// Multiplies every gradient of `model`'s parameters by `scale`.
+fn scale_grads(model: &Model, grads: &mut GradientsParams, scale: f32) {
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        scale: f32,
+    }
+    impl ModuleVisitor for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(g) = self.grads.remove::<D>(param.id) {
+                self.grads.register(param.id, g.mul_scalar(self.scale));
+            }
+        }
+    }
+    model.visit(&mut Scale { grads, scale });
+}
+
+/// An AdamW optimiser with the settings the trainers share.
+pub(crate) fn adamw(weight_decay: f32) -> ModuleOptimizer {
+    AdamWConfig::new().with_weight_decay(weight_decay).with_epsilon(1e-8).init()
+}
+
+/// One optimiser step on `loss`: backward, global-norm clipping, AdamW. Returns the new model
+/// and the gradient norm before clipping.
+pub(crate) fn optimiser_step(
+    model: Model,
+    loss: Tensor<1>,
+    optim: &mut ModuleOptimizer,
+    lr: f64,
+    clip: f32,
+) -> (Model, f64) {
+    let grads = loss.backward();
+    let mut grads = GradientsParams::from_grads(grads, &model);
+    let norm = grad_norm(&model, &grads);
+    if clip > 0.0 && norm > f64::from(clip) {
+        scale_grads(&model, &mut grads, (f64::from(clip) / norm) as f32);
+    }
+    (optim.step(lr, model, grads), norm)
+}
+
+/// The autodiff version of the device `model` lives on.
+pub(crate) fn autodiff_device(model: &Model) -> Device {
+    Device::autodiff(model.device())
+}
+
+/// Averages checkpoints weight by weight (a model soup, Wortsman et al. 2022).
+pub fn soup(paths: &[PathBuf], device: &Device) -> Result<Model, TrainError> {
+    let mut models = Vec::new();
+    for p in paths {
+        models.push(load_checkpoint(p, device).map_err(|e| TrainError::Config(format!("{}: {e}", p.display())))?.0);
+    }
+    let Some(first) = models.first() else {
+        return Err(TrainError::Config("a soup needs at least one checkpoint".into()));
+    };
+    let config = first.config().clone();
+    let weights: Vec<(Weights, f64)> =
+        models.iter().map(|m| Ok((m.to_weights()?, 1.0 / models.len() as f64))).collect::<Result<_, TrainError>>()?;
+    let avg = Weights::combine(None, &weights)?;
+    Ok(Model::from_weights(&config, avg, device)?)
+}
+
+/// The RL update: holds the optimiser, the reference model and the settings across iterations.
+pub struct Trainer {
+    config: TrainConfig,
+    optim: ModuleOptimizer,
+    reference: Option<Model>,
+    norm_len: f32,
+    max_new_tokens: usize,
+}
+
+impl Trainer {
+    /// A trainer for `policy`. `episode_tokens` is the rollout's policy-token budget per episode
+    /// (Dr. GRPO's default length); `max_new_tokens` the per-turn budget (overlong filtering).
+    /// PPO adds a value head (zero, so values start at 0) to a model without one.
+    pub fn new(
+        config: TrainConfig,
+        policy: &mut LmPolicy,
+        episode_tokens: usize,
+        max_new_tokens: usize,
+    ) -> Result<Self, TrainError> {
+        config.validate().map_err(TrainError::Config)?;
+        if config.algorithm == Algorithm::Ppo && policy.model.value_head.is_none() {
+            policy.model = policy.model.clone().with_value_head();
+        }
+        let reference = if config.kl_coef > 0.0 {
+            Some(if config.reference.soup.is_empty() {
+                policy.model.clone()
+            } else {
+                soup(&config.reference.soup, &policy.model.device())?
+            })
+        } else {
+            None
+        };
+        let norm_len = if config.norm_len > 0 { config.norm_len } else { episode_tokens.max(1) } as f32;
+        Ok(Self { optim: adamw(config.weight_decay), config, reference, norm_len, max_new_tokens })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrainConfig {
+        &self.config
+    }
+
+    /// Writes the optimiser state and the reference model (when there is one) into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), TrainError> {
+        let bytes = self.optim.into_bytes().map_err(|e| TrainError::Config(format!("optimiser state: {e:?}")))?;
+        let path = dir.join("optimizer.bpk");
+        std::fs::write(&path, &bytes[..]).map_err(|e| WeightsError::io(&path, e))?;
+        // The reference is saved even when it never changes: a resumed run builds its trainer
+        // from the checkpoint's policy, which is not the policy training started from.
+        if let Some(r) = &self.reference {
+            r.to_weights()?.write_safetensors(&dir.join("reference.safetensors"))?;
+        }
+        Ok(())
+    }
+
+    /// Restores what [`Trainer::save`] wrote.
+    pub fn load(&mut self, dir: &Path) -> Result<(), TrainError> {
+        let path = dir.join("optimizer.bpk");
+        let bytes = std::fs::read(&path).map_err(|e| WeightsError::io(&path, e))?;
+        let optim = std::mem::replace(&mut self.optim, adamw(self.config.weight_decay));
+        self.optim = optim
+            .from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+            .map_err(|e| TrainError::Config(format!("{}: {e:?}", path.display())))?;
+        let reference = dir.join("reference.safetensors");
+        if let Some(r) = &mut self.reference
+            && reference.exists()
+        {
+            let mut w = Weights::default();
+            w.read_safetensors(&reference)?;
+            *r = Model::from_weights(r.config(), w, &r.device())?;
+        }
+        Ok(())
+    }
+
+    /// The training rows of `groups`, with advantages (GRPO) and the counts of what was left out.
+    fn rows(&self, policy: &LmPolicy, groups: &[Group]) -> (Vec<Row>, BTreeMap<String, f64>) {
+        let mut rows = Vec::new();
+        let (mut overlong, mut flat, mut failed) = (0usize, 0usize, 0usize);
+        for g in groups {
+            let scored: Vec<(&rlvr_engine::Sample, f64)> =
+                g.samples.iter().filter_map(|s| s.reward().map(|r| (s, r))).collect();
+            failed += g.samples.len() - scored.len();
+            let rewards: Vec<f64> = scored.iter().map(|(_, r)| *r).collect();
+            let adv = match self.config.algorithm {
+                Algorithm::Grpo => grpo::advantages(&rewards, &self.config.grpo),
+                Algorithm::Ppo => rewards.clone(),
+            };
+            for ((sample, _), a) in scored.iter().zip(adv) {
+                let tr = &sample.trajectory;
+                if tr.tokens.len() < 2 || tr.policy_tokens() == 0 {
+                    continue;
+                }
+                if self.config.overlong_filter && self.overlong(policy, tr) {
+                    overlong += 1;
+                    continue;
+                }
+                if self.config.algorithm == Algorithm::Grpo && a == 0.0 && self.reference.is_none() {
+                    // No advantage and no KL term: the row has no gradient.
+                    flat += 1;
+                    continue;
+                }
+                let mask: Vec<f32> = tr.loss_mask[1..].iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
+                let advantages = mask.iter().map(|m| m * a as f32).collect();
+                rows.push(Row { tokens: tr.tokens.clone(), mask, advantages, ..Row::default() });
+            }
+        }
+        let mut m = BTreeMap::new();
+        m.insert("train/overlong_filtered".into(), overlong as f64);
+        m.insert("train/zero_advantage".into(), flat as f64);
+        m.insert("train/unscored".into(), failed as f64);
+        (rows, m)
+    }
+
+    /// The last turn of `tr` ran out of tokens: it holds `max_new_tokens` sampled tokens and
+    /// does not end with a stop token.
+    fn overlong(&self, policy: &LmPolicy, tr: &rlvr_engine::Trajectory) -> bool {
+        let last_turn = tr.loss_mask.iter().rev().skip_while(|m| !**m).take_while(|m| **m).count();
+        let end = tr.loss_mask.iter().rposition(|m| *m);
+        let stopped = end.is_some_and(|i| policy.options.stop_tokens.contains(&tr.tokens[i]));
+        last_turn >= self.max_new_tokens && !stopped
+    }
+
+    /// Fills `old_logp`, `old_values` (and PPO's advantages and returns) and `ref_logp` from
+    /// no-grad passes of the current policy and the reference.
+    fn prepare(&self, policy: &LmPolicy, rows: &mut [Row], temperature: f32) -> Result<(), TrainError> {
+        let ppo = self.config.algorithm == Algorithm::Ppo;
+        for chunk in rows.chunks_mut(SCORE_CHUNK) {
+            let seqs: Vec<&[u32]> = chunk.iter().map(|r| r.tokens.as_slice()).collect();
+            let lens: Vec<usize> = chunk.iter().map(|r| r.tokens.len() - 1).collect();
+            let f = forward(&policy.model, &seqs, temperature)?;
+            let old = unpad2(f.logp, &lens);
+            let values = f.values.map(|v| unpad2(v, &lens));
+            let refs = match &self.reference {
+                Some(r) => Some(unpad2(forward(r, &seqs, temperature)?.logp, &lens)),
+                None => None,
+            };
+            for (i, row) in chunk.iter_mut().enumerate() {
+                row.old_logp = old[i].clone();
+                if let Some(r) = &refs {
+                    row.ref_logp = r[i].clone();
+                }
+                if let Some(v) = &values {
+                    row.old_values = v[i].clone();
+                }
+            }
+        }
+        if ppo {
+            let p = &self.config.ppo;
+            for row in rows.iter_mut() {
+                // The episode's steps are its policy tokens, in order; the reward sits on the
+                // last. `advantages` holds the reward on every loss token until now.
+                let idx: Vec<usize> = (0..row.mask.len()).filter(|&t| row.mask[t] > 0.0).collect();
+                let Some(&last) = idx.last() else { continue };
+                let reward = f64::from(row.advantages[last]);
+                let values: Vec<f64> = idx.iter().map(|&t| f64::from(row.old_values[t])).collect();
+                let (adv, ret) = ppo::gae(&values, reward, p.gamma, p.lambda);
+                row.advantages = vec![0.0; row.mask.len()];
+                row.returns = vec![0.0; row.mask.len()];
+                for (k, &t) in idx.iter().enumerate() {
+                    row.advantages[t] = adv[k] as f32;
+                    row.returns[t] = ret[k] as f32;
+                }
+            }
+            if p.whiten {
+                let mut all: Vec<f64> = rows
+                    .iter()
+                    .flat_map(|r| {
+                        r.mask.iter().zip(&r.advantages).filter(|(m, _)| **m > 0.0).map(|(_, a)| f64::from(*a))
+                    })
+                    .collect();
+                ppo::whiten(&mut all);
+                let mut it = all.into_iter();
+                for row in rows.iter_mut() {
+                    for t in 0..row.mask.len() {
+                        if row.mask[t] > 0.0 {
+                            row.advantages[t] = it.next().unwrap_or(0.0) as f32;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// One update of `policy` from the scored `groups` of iteration `iteration`. Returns the
+    /// metrics (`loss/*`, `train/*`).
+    pub fn update(
+        &mut self,
+        policy: &mut LmPolicy,
+        groups: &[Group],
+        iteration: u64,
+    ) -> Result<BTreeMap<String, f64>, TrainError> {
+        let temperature = policy.options.sampling.temperature;
+        let (mut rows, mut metrics) = self.rows(policy, groups);
+        metrics.insert("train/rows".into(), rows.len() as f64);
+        metrics.insert("train/tokens".into(), rows.iter().map(|r| r.mask.iter().sum::<f32>() as f64).sum());
+        if rows.is_empty() {
+            return Ok(metrics);
+        }
+        self.prepare(policy, &mut rows, temperature)?;
+
+        let c = self.config.clone();
+        let device = autodiff_device(&policy.model);
+        let mut model = policy.model.clone().to_device(&device).train();
+        let size = if c.minibatch == 0 { rows.len() } else { c.minibatch };
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        let mut acc: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
+        let mut add = |k: &'static str, v: f64| {
+            let e = acc.entry(k).or_insert((0.0, 0.0));
+            e.0 += v;
+            e.1 += 1.0;
+        };
+        for epoch in 0..c.epochs {
+            shuffle(&mut order, rlvr_engine::seed::derive(iteration, &[u64::from(epoch), 0x7261_696e]));
+            for chunk in order.chunks(size) {
+                let batch: Vec<&Row> = chunk.iter().map(|&i| &rows[i]).collect();
+                let seqs: Vec<&[u32]> = batch.iter().map(|r| r.tokens.as_slice()).collect();
+                let width = batch.iter().map(|r| r.mask.len()).max().unwrap_or(0);
+                let col = |f: fn(&Row) -> &[f32]| pad2(&batch.iter().map(|r| f(r)).collect::<Vec<_>>(), width, &device);
+                let mask = col(|r| &r.mask);
+                let adv = col(|r| &r.advantages);
+                let old = col(|r| &r.old_logp);
+                let f = forward(&model, &seqs, temperature)?;
+                let (surrogate, cut) =
+                    loss::clipped_surrogate(f.logp.clone(), old.clone(), adv, c.clip_low, c.clip_high);
+                let mut per_token = surrogate.clone();
+                if let Some(_) = &self.reference {
+                    let kl = loss::kl_per_token(f.logp.clone(), col(|r| &r.ref_logp), c.kl_estimator);
+                    add("loss/kl", loss::masked_mean(kl.clone().detach(), mask.clone().detach()));
+                    per_token = per_token + kl.mul_scalar(c.kl_coef);
+                }
+                let mut total = loss::aggregate(per_token, mask.clone(), c.aggregation, self.norm_len);
+                if let (Algorithm::Ppo, Some(values)) = (c.algorithm, f.values) {
+                    let vl = ppo::value_loss(values, col(|r| &r.old_values), col(|r| &r.returns), c.ppo.value_clip);
+                    let vl = loss::aggregate(vl, mask.clone(), Aggregation::TokenMean, 0.0);
+                    add("loss/value", f64::from(vl.clone().detach().into_scalar::<f32>()));
+                    total = total + vl.mul_scalar(c.ppo.value_coef);
+                }
+                let policy_loss = loss::aggregate(surrogate.detach(), mask.clone(), c.aggregation, self.norm_len);
+                add("loss/policy", f64::from(policy_loss.into_scalar::<f32>()));
+                add("train/clip_frac", loss::masked_mean(cut, mask.clone()));
+                add("train/entropy", loss::masked_mean(f.entropy, mask.clone()));
+                let approx_kl = loss::kl_per_token(f.logp.detach(), old, KlEstimator::K3);
+                add("train/approx_kl_old", loss::masked_mean(approx_kl, mask));
+                let (next, norm) = optimiser_step(model, total, &mut self.optim, c.lr, c.grad_clip);
+                model = next;
+                add("train/grad_norm", norm);
+            }
+        }
+        policy.model = model.valid();
+        if c.reference.reset_every > 0 && (iteration + 1).is_multiple_of(c.reference.reset_every) {
+            if let Some(r) = &mut self.reference {
+                *r = policy.model.clone();
+            }
+        }
+        for (k, (sum, n)) in acc {
+            metrics.insert(k.into(), sum / n.max(1.0));
+        }
+        Ok(metrics)
+    }
+}
+
+/// A seeded Fisher-Yates shuffle (the order of minibatches is part of the run's determinism).
+pub(crate) fn shuffle(xs: &mut [usize], seed: u64) {
+    let mut s = seed;
+    for i in (1..xs.len()).rev() {
+        s = rlvr_engine::seed::mix(s.wrapping_add(i as u64));
+        xs.swap(i, (s % (i as u64 + 1)) as usize);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,164 @@
+//! Training runs end to end: SFT then GRPO (and PPO) on a micro model, resumed exactly from a
+//! checkpoint; `rlvr merge`; and the errors a user meets first.
+
+use rlvr::experiment::{self, BadInput, Experiment};
+use std::path::Path;
+
+const EXP: &str = r#"
+[run]
+name = "train"
+seed = 3
+iterations = 4
+tasks_per_iteration = 4
+checkpoint_every = 2
+eval_every = 2
+eval_tasks = 6
+eval_pass_k = 2
+[env]
+id = "arith/arith-v0"
+[env.config]
+max_digits = 1
+ops = ["+"]
+system_prompt = false
+[rollout]
+group_size = 4
+max_new_tokens = 8
+[policy]
+id = "lm/llama-v0"
+[policy.config]
+preset = "micro"
+[sft]
+steps = 3
+batch_size = 8
+lr = 3e-3
+[train]
+lr = 1e-3
+kl_coef = 0.05             # keeps zero-advantage rows (a model this fresh rarely scores)
+"#;
+
+fn metrics(dir: &Path) -> Vec<(i64, String, f64)> {
+    let db = rusqlite::Connection::open(dir.join("run.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT iteration, name, value FROM metrics WHERE name NOT LIKE 'time/%' AND name NOT LIKE '%tokens_per_s' ORDER BY iteration, name")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Option<f64>>(2)?.unwrap_or(f64::NAN))))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn tokens(dir: &Path) -> Vec<String> {
+    let db = rusqlite::Connection::open(dir.join("run.db")).unwrap();
+    let mut stmt =
+        db.prepare("SELECT trajectory FROM samples ORDER BY iteration, split, task_index, sample_index").unwrap();
+    stmt.query_map([], |r| r.get(0)).unwrap().map(Result::unwrap).collect()
+}
+
+#[test]
+fn sft_then_grpo_runs_logs_and_resumes_to_the_same_run() {
+    let registry = rlvr::builtin_registry();
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    let exp = Experiment::parse(EXP, "exp.toml", &[]).unwrap();
+    experiment::run(&registry, &exp, &whole, false, &mut ()).unwrap();
+    let m = metrics(&whole);
+    let names: Vec<&str> = m.iter().map(|x| x.1.as_str()).collect();
+    for name in [
+        "sft/loss_first",
+        "sft/eval_accuracy_before",
+        "sft/eval_accuracy",
+        "loss/policy",
+        "loss/kl",
+        "train/clip_frac",
+        "train/entropy",
+        "train/grad_norm",
+        "eval/accuracy",
+        "eval/pass@2",
+        "reward/mean",
+    ] {
+        assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    let first = |n: &str| m.iter().find(|x| x.1 == n).unwrap().2;
+    assert!(first("sft/loss_last") < first("sft/loss_first"), "SFT lowered its loss");
+    let ckpt = whole.join("checkpoints");
+    assert!(std::fs::read_dir(&ckpt).unwrap().count() >= 2);
+
+    // Stop after two iterations, then resume to four: the policy, the optimiser's moments and
+    // every random stream continue, so the run is the uninterrupted one.
+    let short = Experiment::parse(EXP, "exp.toml", &["run.iterations=2".into()]).unwrap();
+    experiment::run(&registry, &short, &split, false, &mut ()).unwrap();
+    let s = experiment::run(&registry, &exp, &split, true, &mut ()).unwrap();
+    assert_eq!(s.iterations_run, 2);
+    let (tw, ts) = (tokens(&whole), tokens(&split));
+    assert_eq!(tw.len(), ts.len());
+    if let Some(i) = (0..tw.len()).find(|&i| tw[i] != ts[i]) {
+        panic!("sample row {i} of {} differs after the resume:\n{}\n{}", tw.len(), tw[i], ts[i]);
+    }
+    let (a, b) = (metrics(&whole), metrics(&split));
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!((x.0, &x.1), (y.0, &y.1));
+        assert!((x.2 - y.2).abs() <= 1e-6 * x.2.abs().max(1.0) || (x.2.is_nan() && y.2.is_nan()), "{x:?} vs {y:?}");
+    }
+}
+
+#[test]
+fn ppo_trains_a_value_head_in_a_run() {
+    let registry = rlvr::builtin_registry();
+    let tmp = tempfile::tempdir().unwrap();
+    let exp =
+        Experiment::parse(EXP, "exp.toml", &["train.algorithm=\"ppo\"".into(), "run.iterations=2".into()]).unwrap();
+    experiment::run(&registry, &exp, tmp.path(), false, &mut ()).unwrap();
+    let names: Vec<String> = metrics(tmp.path()).into_iter().map(|m| m.1).collect();
+    assert!(names.iter().any(|n| n == "loss/value") && names.iter().any(|n| n == "loss/kl"), "{names:?}");
+    let config = std::fs::read_to_string(tmp.path().join("checkpoints/it-000001/policy/config.json")).unwrap();
+    assert!(config.contains("\"value_head\": true"), "{config}");
+}
+
+#[test]
+fn training_a_policy_that_cannot_learn_is_bad_input() {
+    let registry = rlvr::builtin_registry();
+    let tmp = tempfile::tempdir().unwrap();
+    let exp =
+        Experiment::parse(&EXP.replace("lm/llama-v0", "scripted/gold-v0").replace("preset = \"micro\"", ""), "e", &[]);
+    let err = experiment::run(&registry, &exp.unwrap(), tmp.path(), false, &mut ()).unwrap_err();
+    assert!(err.chain().any(|c| c.downcast_ref::<BadInput>().is_some()), "{err:#}");
+    assert!(format!("{err:#}").contains("trainable policy"), "{err:#}");
+    let exp = Experiment::parse(EXP, "e", &["train.clip_low=1.5".into()]).unwrap();
+    let err = experiment::run(&registry, &exp, &tmp.path().join("b"), false, &mut ()).unwrap_err();
+    assert!(format!("{err:#}").contains("clip_low"), "{err:#}");
+}
+
+#[test]
+fn merge_averages_checkpoints_and_applies_task_vectors() {
+    use rlvr::policies::lm::{load_checkpoint, save_checkpoint};
+    use rlvr::policies::model::{Model, ModelConfig};
+    use rlvr::policies::tokenizer::ChatTemplate;
+    let dev = rlvr::policies::burn::tensor::Device::flex();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = |n: &str| tmp.path().join(n);
+    for (name, seed) in [("a", 1), ("b", 2)] {
+        save_checkpoint(
+            &dir(name),
+            &Model::random(&ModelConfig::micro(), seed, &dev).unwrap(),
+            &ChatTemplate::chatml(),
+        )
+        .unwrap();
+    }
+    let rlvr = |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_rlvr")).args(args).output().unwrap();
+    let p = |n: &str| dir(n).display().to_string();
+    let out = rlvr(&["merge", &p("a"), &p("b"), "--out", &p("soup")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = rlvr(&["merge", "--base", &p("a"), &format!("{}:-1", p("b")), "--out", &p("neg")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let w = |n: &str| load_checkpoint(&dir(n), &dev).unwrap().0.to_weights().unwrap();
+    let (a, b, soup, neg) = (w("a"), w("b"), w("soup"), w("neg"));
+    let name = "model.layers.0.mlp.up_proj.weight";
+    for j in [0, 17, 1000] {
+        let (x, y) = (a.0[name].data[j], b.0[name].data[j]);
+        assert!((soup.0[name].data[j] - (x + y) / 2.0).abs() < 1e-6);
+        assert!((neg.0[name].data[j] - (2.0 * x - y)).abs() < 1e-6, "a - (b - a)");
+    }
+    let out = rlvr(&["merge", &p("a"), &p("missing"), "--out", &p("x")]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
