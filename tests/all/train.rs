@@ -162,3 +162,16 @@ fn merge_averages_checkpoints_and_applies_task_vectors() {
     let out = rlvr(&["merge", &p("a"), &p("missing"), "--out", &p("x")]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The quickstart file stays valid: it parses, and a shortened copy of it runs end to end.
+#[test]
+fn the_quickstart_runs_shortened() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
+    let short = ["run.iterations=1", "sft.steps=2", "run.eval_tasks=4", "run.tasks_per_iteration=2", "run.eval_pass_k=2"];
+    let exp = Experiment::load(Path::new(path), &short.map(String::from)).unwrap();
+    assert!(exp.sft.is_some() && exp.train.is_some(), "the quickstart trains");
+    let tmp = tempfile::tempdir().unwrap();
+    let s = experiment::run(&rlvr::builtin_registry(), &exp, tmp.path(), false, &mut ()).unwrap();
+    assert_eq!(s.iterations_run, 1);
+    assert!(s.last_metrics.contains_key("eval/accuracy") && s.last_metrics.contains_key("sft/eval_accuracy"));
+}

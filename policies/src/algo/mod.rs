@@ -189,6 +189,8 @@ pub struct Row {
     pub old_values: Vec<f32>,
     /// Per predicted token: the reference's log-prob (when the KL term is on).
     pub ref_logp: Vec<f32>,
+    /// Per predicted token: the log-prob the sampler recorded (0 where masked).
+    pub sample_logp: Vec<f32>,
 }
 
 /// The model's view of a batch of sequences: per predicted token, its log-prob, the entropy of
@@ -442,7 +444,8 @@ impl Trainer {
                 }
                 let mask: Vec<f32> = tr.loss_mask[1..].iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
                 let advantages = mask.iter().map(|m| m * a as f32).collect();
-                rows.push(Row { tokens: tr.tokens.clone(), mask, advantages, ..Row::default() });
+                let sample_logp = tr.logprobs.get(1..).unwrap_or_default().to_vec();
+                rows.push(Row { tokens: tr.tokens.clone(), mask, advantages, sample_logp, ..Row::default() });
             }
         }
         let mut m = BTreeMap::new();
@@ -539,6 +542,18 @@ impl Trainer {
             return Ok(metrics);
         }
         self.prepare(policy, &mut rows, temperature)?;
+        // How far the trainer's log-probs are from the sampler's: near 0 unless sampling
+        // truncates the distribution (top-p, top-k) or the two disagree about the context.
+        let (mut gap, mut n) = (0.0f64, 0.0f64);
+        for r in &rows {
+            for ((m, a), b) in r.mask.iter().zip(&r.old_logp).zip(&r.sample_logp) {
+                if *m > 0.0 {
+                    gap += f64::from((a - b).abs());
+                    n += 1.0;
+                }
+            }
+        }
+        metrics.insert("train/sampler_logp_gap".into(), gap / n.max(1.0));
 
         let c = self.config.clone();
         let device = autodiff_device(&policy.model);
@@ -578,7 +593,9 @@ impl Trainer {
                     total = total + vl.mul_scalar(c.ppo.value_coef);
                 }
                 let policy_loss = loss::aggregate(surrogate.detach(), mask.clone(), c.aggregation, self.norm_len);
-                add("loss/policy", f64::from(policy_loss.into_scalar::<f32>()));
+                let pl = f64::from(policy_loss.into_scalar::<f32>());
+                tracing::debug!(iteration, epoch, loss = pl, "policy loss of a minibatch");
+                add("loss/policy", pl);
                 add("train/clip_frac", loss::masked_mean(cut, mask.clone()));
                 add("train/entropy", loss::masked_mean(f.entropy, mask.clone()));
                 let approx_kl = loss::kl_per_token(f.logp.detach(), old, KlEstimator::K3);

@@ -1,0 +1,56 @@
+"""The quickstart's learning result over several seeds: held-out accuracy before any training,
+after the SFT warm start, and after GRPO, read from each run's run.db.
+
+    python3 scripts/quickstart_seeds.py            # seeds 0 1 2, builds and runs the release binary
+    python3 scripts/quickstart_seeds.py --seeds 0 1 2 3 --exp examples/quickstart.toml
+
+Each seed runs `rlvr run EXP --set run.seed=S --out runs/quickstart-seedS` (an existing run
+directory is reused, not rerun) and then `rlvr report` on it, so every run's curves are in
+runs/quickstart-seedS/report/*.png.
+"""
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import time
+
+
+def metric(db, name, last=True):
+    order = "DESC" if last else "ASC"
+    row = db.execute(
+        f"SELECT iteration, value FROM metrics WHERE name = ? ORDER BY iteration {order} LIMIT 1", (name,)
+    ).fetchone()
+    return (None, None) if row is None else row
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--exp", default="examples/quickstart.toml")
+    args = ap.parse_args()
+    subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
+    rlvr = os.path.join("target", "release", "rlvr")
+    rows = []
+    for seed in args.seeds:
+        out = f"runs/quickstart-seed{seed}"
+        started = time.time()
+        if not os.path.exists(os.path.join(out, "run.db")):
+            subprocess.run([rlvr, "run", args.exp, "--set", f"run.seed={seed}", "--out", out], check=True)
+        wall = time.time() - started
+        subprocess.run([rlvr, "report", out], check=True, stdout=subprocess.DEVNULL)
+        db = sqlite3.connect(os.path.join(out, "run.db"))
+        _, before = metric(db, "sft/eval_accuracy_before")
+        _, sft = metric(db, "sft/eval_accuracy")
+        it, final = metric(db, "eval/accuracy")
+        _, best = db.execute("SELECT 0, MAX(value) FROM metrics WHERE name = 'eval/accuracy'").fetchone()
+        rows.append((seed, before, sft, final, best, it, wall))
+    print("| seed | before training | after SFT | after GRPO (last eval) | best eval during GRPO | wall s |")
+    print("|---|---|---|---|---|---|")
+    for seed, before, sft, final, best, it, wall in rows:
+        f = lambda x: "n/a" if x is None else f"{x:.3f}"
+        print(f"| {seed} | {f(before)} | {f(sft)} | {f(final)} (iteration {it}) | {f(best)} | {wall:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
