@@ -32,11 +32,12 @@
 //!   load, it is a config error, before the run starts.
 //! - `reward` and `gold` are pure functions of their arguments, so they run in a warm interpreter
 //!   per worker thread (the file loaded once) rather than one per call.
-//! - Each live episode holds one of the sandbox's pooled instances (64 by default), so at most
-//!   that many episodes can run at once: `run.tasks_per_iteration` x `rollout.group_size` and
-//!   `run.eval_tasks` must stay below it.
+//! - Each live episode holds one pooled instance of the sandbox, so Python environments get a
+//!   sandbox of their own with [`POOL_SIZE`] instances (the shared one has 64, sized for code
+//!   blocks and rewards): `run.tasks_per_iteration` x `rollout.group_size` and `run.eval_tasks`
+//!   must stay below it, with a few to spare for the warm `reward` and `gold` interpreters.
 
-use super::{Limits, Sandbox, Session, py_str, tail};
+use super::{Limits, Sandbox, SandboxConfig, Session, py_str, tail};
 use rlvr_engine::{
     Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Registry, Reward, RewardError, Rubric, Split,
     Status, Step, Task, Trajectory, VecTasks, parse_config,
@@ -48,13 +49,27 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 /// The id of the environment.
 pub const ID: &str = "python/env-v0";
 
 /// The id of the reward that calls the file's own `reward(task, transcript)`.
 pub const REWARD_ID: &str = "python/env-reward";
+
+/// Interpreters alive at once in the Python environments' sandbox: one per live episode, and one
+/// per thread that calls `reward` or `gold`. Pool slots are address space reserved up front, not
+/// memory used.
+pub const POOL_SIZE: u32 = 256;
+
+static SANDBOX: OnceLock<Result<Arc<Sandbox>, String>> = OnceLock::new();
+
+/// The process's sandbox for Python environments, opened at first use (the compiled guest comes
+/// from the same disk cache as [`Sandbox::shared`]'s).
+fn sandbox() -> Result<Arc<Sandbox>, BoxError> {
+    let config = SandboxConfig { pool_size: POOL_SIZE, ..SandboxConfig::default() };
+    Ok(SANDBOX.get_or_init(|| Sandbox::open(&config).map(Arc::new).map_err(|e| e.to_string())).clone()?)
+}
 
 /// Settings of `[env.config]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -227,7 +242,7 @@ impl PyPlugin {
             module,
             source,
             limits,
-            sandbox: Sandbox::shared()?,
+            sandbox: sandbox()?,
             nonce: format!("__rlvr_{noise:016x}__"),
             key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
             defines: Vec::new(),
@@ -254,7 +269,16 @@ impl PyPlugin {
 
     /// A fresh interpreter with the file loaded, and the functions it defines.
     pub fn open(&self, seed: u64) -> Result<(Session, Vec<String>), PluginError> {
-        let sandbox_err = |e: super::SandboxError| self.error("<module>", Problem::Sandbox(e.to_string()));
+        let sandbox_err = |e: super::SandboxError| {
+            let mut msg = e.to_string();
+            if msg.contains("concurrent limit") {
+                msg = format!(
+                    "{msg}: more than {POOL_SIZE} interpreters at once; run fewer episodes at once \
+                     (run.tasks_per_iteration x rollout.group_size, run.eval_tasks)"
+                );
+            }
+            self.error("<module>", Problem::Sandbox(msg))
+        };
         let mut session = Session::new(&self.sandbox, &self.limits, &[], seed).map_err(sandbox_err)?;
         let code = LOADER
             .replace("{nonce}", &py_str(&self.nonce))
