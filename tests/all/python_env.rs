@@ -280,7 +280,9 @@ fn python_env_values_round_trip() {
     let src = "def tasks(split, seed, n):\n    return [{'q': '\\u00e9\"\\n'}] * n\n\
                def reset(task):\n    return [{'role': 'system', 'content': 's'}, {'role': 'user', 'content': task['q']}]\n\
                def step(action):\n    return {'observation': [{'role': 'tool', 'content': action, 'name': 'echo'}], 'done': False, 'truncated': True, 'info': [1, None]}\n";
-    let file = write(tmp.path(), "round.py", src);
+    // Named like a standard module that the file itself imports: it must not shadow it.
+    let src = format!("import random\nassert random.Random(1).random() < 1\n{src}");
+    let file = write(tmp.path(), "random.py", &src);
     let spec =
         rlvr::builtin_registry().make_env("python/env-v0", &config(&file, "train_size = 3\ntest_size = 0"), 0).unwrap();
     assert_eq!((spec.tasks.len(Split::Train), spec.tasks.len(Split::Test)), (Some(3), Some(0)));

@@ -173,6 +173,8 @@ def __rlvr_out(out):
     __rlvr_sys.stdout.flush()
 def __rlvr_load(src, name, module):
     __rlvr_lc.cache[name] = (len(src), None, src.splitlines(True), name)
+    if module in __rlvr_sys.modules or module in __rlvr_sys.stdlib_module_names:
+        module = "rlvr_plugin_" + module  # a file named random.py must not shadow random
     m = __rlvr_types.ModuleType(module)
     m.__file__ = name
     __rlvr_sys.modules[module] = m
