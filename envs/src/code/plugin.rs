@@ -163,7 +163,10 @@ fn describe(p: &Problem, limits: &Limits) -> String {
 /// The Python side of the protocol: loads the file as a module and defines the call wrapper.
 /// `{src}`, `{name}`, `{module}` and `{nonce}` are Python literals.
 const LOADER: &str = r#"
-import sys as __rlvr_sys, types as __rlvr_types, linecache as __rlvr_lc, json as __rlvr_json, traceback as __rlvr_tb
+import sys as __rlvr_sys, types as __rlvr_types, linecache as __rlvr_lc, json as __rlvr_json
+def __rlvr_tb(e, tb):
+    import traceback  # only when needed: importing it costs more than loading most plugins
+    return "".join(traceback.format_exception(type(e), e, tb))
 def __rlvr_out(out):
     try:
         line = __rlvr_json.dumps(out, allow_nan=False)
@@ -182,7 +185,7 @@ def __rlvr_load(src, name, module):
         exec(compile(src, name, "exec"), m.__dict__)
     except BaseException as e:
         tb = e.__traceback__.tb_next if e.__traceback__ else None
-        return None, {"error": "raised", "traceback": "".join(__rlvr_tb.format_exception(type(e), e, tb))}
+        return None, {"error": "raised", "traceback": __rlvr_tb(e, tb)}
     fns = [f for f in ("tasks", "reset", "step", "reward", "gold") if callable(getattr(m, f, None))]
     return m, {"ok": fns}
 def __rlvr_call(name, args):
@@ -196,7 +199,7 @@ def __rlvr_call(name, args):
     try:
         out = {"ok": f(*args)}
     except BaseException as e:
-        out = {"error": "raised", "traceback": "".join(__rlvr_tb.format_exception(type(e), e, e.__traceback__.tb_next))}
+        out = {"error": "raised", "traceback": __rlvr_tb(e, e.__traceback__.tb_next)}
     __rlvr_out(out)
 __rlvr_mod, __rlvr_loaded = __rlvr_load({src}, {name}, {module})
 __rlvr_out(__rlvr_loaded)
