@@ -46,6 +46,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -354,11 +355,10 @@ impl PyPlugin {
             let mut warm = cell.borrow_mut();
             // Interpreters of plugins that are gone hold pool slots: free them.
             warm.retain(|_, (alive, _)| alive.strong_count() > 0);
-            if !warm.contains_key(&self.key) {
-                let (session, _) = self.open(0)?;
-                warm.insert(self.key, (Arc::downgrade(&self.alive), session));
-            }
-            let (_, session) = warm.get_mut(&self.key).expect("inserted above");
+            let (_, session) = match warm.entry(self.key) {
+                Entry::Occupied(o) => o.into_mut(),
+                Entry::Vacant(v) => v.insert((Arc::downgrade(&self.alive), self.open(0)?.0)),
+            };
             let result = self.call(session, function, args);
             if session.ended().is_some() {
                 warm.remove(&self.key);
