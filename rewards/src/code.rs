@@ -62,16 +62,7 @@ fn tests_of(task: &Task) -> Result<Tests, RewardError> {
     }
 }
 
-/// Python string literal of `s` (JSON strings are valid Python literals).
-pub(crate) fn py_str(s: &str) -> String {
-    serde_json::to_string(s).expect("strings serialise")
-}
-
-/// The last `n` characters of `s` (a traceback's end says what went wrong).
-pub(crate) fn tail(s: &str, n: usize) -> String {
-    let skip = s.chars().count().saturating_sub(n);
-    s.chars().skip(skip).collect()
-}
+pub(crate) use rlvr_envs::code::{py_str, tail};
 
 /// Runs the program, then (in a second turn that the program cannot see) the tests; the harness
 /// prints a line with a nonce derived from the completion and the tests, so a program that

@@ -6,6 +6,8 @@ mod causal;
 #[cfg(feature = "code")]
 mod code;
 mod policies;
+#[cfg(feature = "code")]
+mod python_env;
 mod rewards;
 mod run;
 mod runner;

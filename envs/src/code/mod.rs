@@ -12,6 +12,7 @@
 //! that hold whatever the machine's load.
 
 pub mod pipe;
+pub mod plugin;
 pub mod run;
 pub mod sandbox;
 pub mod snapshot;
@@ -76,6 +77,18 @@ impl Default for CodeConfig {
             limits: Limits::default(),
         }
     }
+}
+
+/// Python string literal of `s` (JSON strings are valid Python literals), to pass data into
+/// the sandbox as data, never as code.
+pub fn py_str(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "''".into())
+}
+
+/// The last `n` characters of `s` (a traceback's end says what went wrong).
+pub fn tail(s: &str, n: usize) -> String {
+    let skip = s.chars().count().saturating_sub(n);
+    s.chars().skip(skip).collect()
 }
 
 /// The ```` ```python ```` (or ```` ```py ````) blocks of `text`, in order. An unterminated
@@ -270,8 +283,9 @@ pub fn spec(config: &Config, seed: u64) -> Result<EnvSpec, BoxError> {
     Ok(EnvSpec::new(source, move || Ok(CodeEnv::new(sandbox.clone(), cfg.clone())), reward).with_gold(gold))
 }
 
-/// Registers `code/python-v0`.
+/// Registers `code/python-v0`, and `python/env-v0` with its reward ([`plugin`]).
 pub fn register(registry: &mut Registry) {
+    plugin::register(registry);
     registry.env(
         ID,
         "Python in a wasmtime sandbox: computation problems or HumanEval functions; code blocks run, answer in <answer> tags",
