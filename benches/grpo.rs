@@ -20,12 +20,12 @@ fn main() {
     let device = rlvr::policies::burn::tensor::Device::flex();
     for (name, config) in [("micro", ModelConfig::micro()), ("tiny", ModelConfig::tiny())] {
         let model = Model::random(&config, 0, &device).expect("model");
-        let mut policy = LmPolicy::new(model, Tokenizer::Bytes, ChatTemplate::chatml(), SamplingConfig::default(), vec![])
-            .expect("policy");
+        let mut policy =
+            LmPolicy::new(model, Tokenizer::Bytes, ChatTemplate::chatml(), SamplingConfig::default(), vec![])
+                .expect("policy");
         let prompt: Vec<u32> = (0..33).map(|i| 40 + i % 20).collect();
-        let requests: Vec<Request<'_>> = (0..128)
-            .map(|i| Request { context: &prompt, max_new_tokens: 24, seed: i, greedy: false })
-            .collect();
+        let requests: Vec<Request<'_>> =
+            (0..128).map(|i| Request { context: &prompt, max_new_tokens: 24, seed: i, greedy: false }).collect();
         let mut best_gen = f64::MAX;
         let mut out = Vec::new();
         for _ in 0..3 {
@@ -34,7 +34,8 @@ fn main() {
             best_gen = best_gen.min(t.elapsed().as_secs_f64());
         }
         let new_tokens: usize = out.iter().map(|g| g.tokens.len()).sum();
-        let rubric = Rubric::new().term("r", 1.0, |_: &Task, tr: &Trajectory| Ok(Reward::from(tr.tokens.len() % 2 == 0)));
+        let rubric = Rubric::new()
+            .term("r", 1.0, |_: &Task, tr: &Trajectory| Ok(Reward::from(tr.tokens.len().is_multiple_of(2))));
         let task = Arc::new(Task::new("t", serde_json::json!({})));
         let groups: Vec<Group> = out
             .chunks(8)
@@ -54,8 +55,8 @@ fn main() {
                 Group { task_index: g as u64, task: task.clone(), samples }
             })
             .collect();
-        let mut trainer = Trainer::new(TrainConfig { lr: 1e-4, ..TrainConfig::default() }, &mut policy, 24, 24)
-            .expect("trainer");
+        let mut trainer =
+            Trainer::new(TrainConfig { lr: 1e-4, ..TrainConfig::default() }, &mut policy, 24, 24).expect("trainer");
         let mut best_update = f64::MAX;
         let mut rows = 0.0;
         for it in 0..3 {

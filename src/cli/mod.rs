@@ -428,7 +428,7 @@ impl Progress for Bar {
         let msg = format!("SFT warm start: step {}/{total}, loss {loss:.4}", step + 1);
         match &self.bar {
             Some(b) => b.set_message(msg),
-            None if (step + 1) % 10 == 0 || step + 1 == total => tracing::info!("{msg}"),
+            None if (step + 1).is_multiple_of(10) || step + 1 == total => tracing::info!("{msg}"),
             None => {}
         }
     }

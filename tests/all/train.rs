@@ -167,7 +167,8 @@ fn merge_averages_checkpoints_and_applies_task_vectors() {
 #[test]
 fn the_quickstart_runs_shortened() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
-    let short = ["run.iterations=1", "sft.steps=2", "run.eval_tasks=4", "run.tasks_per_iteration=2", "run.eval_pass_k=2"];
+    let short =
+        ["run.iterations=1", "sft.steps=2", "run.eval_tasks=4", "run.tasks_per_iteration=2", "run.eval_pass_k=2"];
     let exp = Experiment::load(Path::new(path), &short.map(String::from)).unwrap();
     assert!(exp.sft.is_some() && exp.train.is_some(), "the quickstart trains");
     let tmp = tempfile::tempdir().unwrap();

@@ -580,7 +580,7 @@ impl Trainer {
                 let (surrogate, cut) =
                     loss::clipped_surrogate(f.logp.clone(), old.clone(), adv, c.clip_low, c.clip_high);
                 let mut per_token = surrogate.clone();
-                if let Some(_) = &self.reference {
+                if self.reference.is_some() {
                     let kl = loss::kl_per_token(f.logp.clone(), col(|r| &r.ref_logp), c.kl_estimator);
                     add("loss/kl", loss::masked_mean(kl.clone().detach(), mask.clone().detach()));
                     per_token = per_token + kl.mul_scalar(c.kl_coef);
@@ -606,10 +606,11 @@ impl Trainer {
             }
         }
         policy.model = model.valid();
-        if c.reference.reset_every > 0 && (iteration + 1).is_multiple_of(c.reference.reset_every) {
-            if let Some(r) = &mut self.reference {
-                *r = policy.model.clone();
-            }
+        if c.reference.reset_every > 0
+            && (iteration + 1).is_multiple_of(c.reference.reset_every)
+            && let Some(r) = &mut self.reference
+        {
+            *r = policy.model.clone();
         }
         for (k, (sum, n)) in acc {
             metrics.insert(k.into(), sum / n.max(1.0));

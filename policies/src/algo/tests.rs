@@ -192,3 +192,32 @@ fn soups_and_task_vectors_by_hand() {
     let other = Weights([("b".to_string(), crate::weights::HostTensor { shape: vec![2], data: vec![0.0; 2] })].into());
     assert!(Weights::combine(None, &[(w(1.0), 0.5), (other, 0.5)]).is_err());
 }
+
+#[test]
+fn a_reset_reference_follows_the_policy_and_a_soup_is_the_average() {
+    // reset_every = 1: after the drifting update the reference is the policy, so the KL of the
+    // next (zero-advantage) batch is exactly 0.
+    let mut p = policy(7);
+    let reset = ReferenceConfig { reset_every: 1, ..ReferenceConfig::default() };
+    let config = TrainConfig { lr: 1e-2, kl_coef: 1.0, reference: reset, ..TrainConfig::default() };
+    let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
+    t.update(&mut p, &[group(&[GOOD, BAD])], 0).unwrap();
+    let m = t.update(&mut p, &[group(&[GOOD, GOOD])], 1).unwrap();
+    assert!(m["loss/kl"].abs() < 1e-7, "{}", m["loss/kl"]);
+
+    // A soup of the policy with itself is the policy: zero KL at the first update; a soup with
+    // another model is not.
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let p8 = policy(8);
+    crate::lm::save_checkpoint(&a, &p8.model, &p8.template).unwrap();
+    crate::lm::save_checkpoint(&b, &policy(9).model, &p8.template).unwrap();
+    for (soup, zero) in [(vec![a.clone(), a.clone()], true), (vec![a.clone(), b], false)] {
+        let mut p = policy(8);
+        let reference = ReferenceConfig { soup, ..ReferenceConfig::default() };
+        let config = TrainConfig { lr: 1e-2, kl_coef: 1.0, reference, ..TrainConfig::default() };
+        let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
+        let kl = t.update(&mut p, &[group(&[GOOD, GOOD])], 0).unwrap()["loss/kl"];
+        assert_eq!(kl.abs() < 1e-7, zero, "kl {kl}");
+    }
+}
