@@ -6,7 +6,7 @@
 //!   which makes the estimate unbiased;
 //! - scaling by the group's standard deviation (on by default, as in GRPO; off as in Dr. GRPO,
 //!   Liu et al. 2025, which shows the scaling over-weights near-solved and near-hopeless tasks);
-//! - everything the shared loss offers ([`LossConfig`](super::LossConfig)): separate low and high
+//! - everything the shared loss offers ([`TrainConfig`](super::TrainConfig)): separate low and high
 //!   clip, the KL estimator and its coefficient, the aggregation.
 //!
 //! The advantage is the same for every token of a sample; only the policy's tokens carry loss.

@@ -6,7 +6,7 @@
 //! The episode is the sequence of the policy's own tokens (environment tokens are context, not
 //! actions); the verifier's reward arrives at the last of them, every other step's reward is 0.
 //! The KL to the reference and the aggregation are the shared options of
-//! [`LossConfig`](super::LossConfig), applied as a loss term as in GRPO.
+//! [`TrainConfig`](super::TrainConfig), applied as a loss term as in GRPO.
 
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
