@@ -14,7 +14,7 @@ use crate::code::{py_str, tail};
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
 use rlvr_envs::code::{Limits, Sandbox, Session};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -113,17 +113,11 @@ fn describe(e: &rlvr_envs::code::Execution) -> String {
     }
 }
 
-/// A float, or a dict with a float `"reward"` (the rest is kept as diagnostics).
+/// A float, a bool, or a dict with a float `"reward"` (the rest is kept as diagnostics).
 fn to_reward(value: Value) -> Result<Reward, RewardError> {
-    let (x, info) = match &value {
-        Value::Number(n) => (n.as_f64(), json!({})),
-        Value::Bool(b) => (Some(f64::from(u8::from(*b))), json!({})),
-        Value::Object(m) => (m.get("reward").and_then(Value::as_f64), value.clone()),
-        _ => (None, json!({})),
-    };
-    match x {
-        Some(x) if x.is_finite() => Ok(Reward::with_info(x, info)),
-        _ => Err(RewardError::new(format!(
+    match rlvr_envs::code::reward_value(&value) {
+        Some((x, info)) => Ok(Reward::with_info(x, info)),
+        None => Err(RewardError::new(format!(
             "python reward: expected a finite number or {{\"reward\": number}}, got {value}"
         ))),
     }

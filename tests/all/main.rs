@@ -16,3 +16,18 @@ mod sql;
 #[cfg(feature = "tools")]
 mod tools;
 mod train;
+
+/// Runs the `rlvr` binary in `cwd` (log level warn); returns its exit code, stdout and stderr.
+fn rlvr(args: &[&str], cwd: &std::path::Path) -> (i32, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rlvr"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}

@@ -1,12 +1,12 @@
 //! `python/env-v0`: environments written in Python, run in the sandbox, treated like Rust ones
 //! by the registry, the runner, the conformance checks and `rlvr run`.
 
+use crate::rlvr;
 use rlvr::engine::testing::{Checks, assert_conformance};
 use rlvr::engine::*;
 use rlvr::policies::scripted::{Scripted, ScriptedConfig};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python-env/letters.py");
@@ -14,16 +14,6 @@ const EXAMPLE_TOML: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python
 
 fn config(path: &str, extra: &str) -> Config {
     toml::from_str(&format!("path = {path:?}\n{extra}")).unwrap()
-}
-
-fn rlvr(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_rlvr")).args(args).current_dir(cwd).env("RUST_LOG", "warn").output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
 }
 
 #[test]

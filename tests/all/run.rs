@@ -1,11 +1,11 @@
 //! Whole runs: the store's contents, resume after a crash, and the CLI's contract.
 
+use crate::rlvr;
 use rlvr::engine::*;
 use rlvr::experiment::{self, Experiment};
 use rlvr::policies::scripted::{Scripted, ScriptedConfig};
 use serde_json::Value;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -133,16 +133,6 @@ fn resume_refuses_a_different_experiment() {
     let longer = Experiment::parse(EXP, "exp.toml", &["run.iterations=3".into()]).unwrap();
     let s = experiment::run(&registry(None), &longer, tmp.path(), true, &mut ()).unwrap();
     assert_eq!(s.iterations_run, 1, "only run.iterations may change, to extend a run");
-}
-
-fn rlvr(args: &[&str], cwd: &Path) -> (i32, String, String) {
-    let out =
-        Command::new(env!("CARGO_BIN_EXE_rlvr")).args(args).current_dir(cwd).env("RUST_LOG", "warn").output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
 }
 
 #[test]

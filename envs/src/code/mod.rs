@@ -293,6 +293,20 @@ pub fn register(registry: &mut Registry) {
     );
 }
 
+/// What a Python reward function returned, read as a reward: a finite number, a bool, or a dict
+/// whose `"reward"` is a finite number (the dict is kept as diagnostics). `None` for anything
+/// else, which the caller reports as a verifier error in its own words.
+pub fn reward_value(value: &serde_json::Value) -> Option<(f64, serde_json::Value)> {
+    use serde_json::Value;
+    let (x, info) = match value {
+        Value::Number(n) => (n.as_f64(), serde_json::json!({})),
+        Value::Bool(b) => (Some(f64::from(u8::from(*b))), serde_json::json!({})),
+        Value::Object(m) => (m.get("reward").and_then(Value::as_f64), value.clone()),
+        _ => (None, serde_json::json!({})),
+    };
+    x.filter(|x| x.is_finite()).map(|x| (x, info))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

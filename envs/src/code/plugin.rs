@@ -518,15 +518,9 @@ pub fn spec(config: &Config, seed: u64) -> Result<EnvSpec, BoxError> {
 
 /// A float, a bool, or a dict with a float `"reward"` (the rest is kept as diagnostics).
 fn to_reward(plugin: &PyPlugin, value: Value) -> Result<Reward, RewardError> {
-    let (x, info) = match &value {
-        Value::Number(n) => (n.as_f64(), json!({})),
-        Value::Bool(b) => (Some(f64::from(u8::from(*b))), json!({})),
-        Value::Object(m) => (m.get("reward").and_then(Value::as_f64), value.clone()),
-        _ => (None, json!({})),
-    };
-    match x {
-        Some(x) if x.is_finite() => Ok(Reward::with_info(x, info)),
-        _ => Err(RewardError::new(
+    match super::reward_value(&value) {
+        Some((x, info)) => Ok(Reward::with_info(x, info)),
+        None => Err(RewardError::new(
             plugin
                 .error(
                     "reward",
