@@ -41,7 +41,7 @@ pub fn report(dir: &Path) -> Result<Report> {
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     let mut plots = Vec::new();
     let groups: [(&str, &str, &[&str]); 3] = [
-        ("reward.png", "Reward", &["reward/", "eval/"]),
+        ("reward.png", "Reward", &["reward/", "eval/", "sft/eval"]),
         ("loss.png", "Loss", &["loss/", "train/"]),
         ("time.png", "Time per iteration (s)", &["time/"]),
     ];
