@@ -22,8 +22,11 @@ pub struct SftConfig {
     pub steps: u64,
     /// Demonstrations per step. Default 16.
     pub batch_size: usize,
-    /// AdamW learning rate. Default 1e-4.
+    /// AdamW learning rate (the peak, with `decay`). Default 1e-4.
     pub lr: f64,
+    /// Decay the learning rate linearly to 0 over `steps`. Default true: with a constant rate
+    /// the last steps' noise decides where the warm start ends, and short runs end far apart.
+    pub decay: bool,
     /// AdamW weight decay. Default 0.
     pub weight_decay: f32,
     /// Global gradient-norm clip; 0 disables. Default 1.0.
@@ -152,7 +155,8 @@ pub fn train(
         let f = forward(&model, &seqs, 1.0)?;
         let ce = cross_entropy(f.logp, mask);
         let value = f64::from(ce.clone().detach().into_scalar::<f32>());
-        let (next, _) = optimiser_step(model, ce, &mut optim, config.lr, config.grad_clip);
+        let lr = if config.decay { config.lr * (1.0 - step as f64 / config.steps as f64) } else { config.lr };
+        let (next, _) = optimiser_step(model, ce, &mut optim, lr, config.grad_clip);
         model = next;
         if step == 0 {
             report.first_loss = value;
