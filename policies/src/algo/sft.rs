@@ -40,7 +40,16 @@ pub struct SftConfig {
 
 impl Default for SftConfig {
     fn default() -> Self {
-        Self { steps: 100, batch_size: 16, lr: 1e-4, weight_decay: 0.0, grad_clip: 1.0, data: "gold".into(), tasks: 0 }
+        Self {
+            steps: 100,
+            batch_size: 16,
+            lr: 1e-4,
+            decay: true,
+            weight_decay: 0.0,
+            grad_clip: 1.0,
+            data: "gold".into(),
+            tasks: 0,
+        }
     }
 }
 
