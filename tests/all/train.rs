@@ -176,3 +176,17 @@ fn the_quickstart_runs_shortened() {
     assert_eq!(s.iterations_run, 1);
     assert!(s.last_metrics.contains_key("eval/accuracy") && s.last_metrics.contains_key("sft/eval_accuracy"));
 }
+
+/// Dynamic sampling: a fresh model's groups are all flat (every answer wrong), so each iteration
+/// spends its extra rounds, trains on nothing, and says so in its metrics.
+#[test]
+fn dynamic_sampling_resamples_flat_groups_up_to_its_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let set = ["train.dynamic_sampling=true", "train.max_resample=2", "run.iterations=1", "train.kl_coef=0.0"];
+    let exp = Experiment::parse(&EXP.replace("steps = 3", "steps = 1"), "e", &set.map(String::from)).unwrap();
+    let s = experiment::run(&rlvr::builtin_registry(), &exp, tmp.path(), false, &mut ()).unwrap();
+    let m = &s.last_metrics;
+    assert_eq!(m["train/resample_rounds"], 2.0, "{m:?}");
+    assert_eq!(m["train/groups"], 0.0);
+    assert_eq!(m["train/rows"], 0.0);
+}
