@@ -359,7 +359,7 @@ pub fn run(
 /// A group whose scored rewards differ: the only kind GRPO learns from.
 fn has_signal(g: &rlvr_engine::Group) -> bool {
     let r: Vec<f64> = g.samples.iter().filter_map(|s| s.reward()).collect();
-    r.iter().any(|x| (x - r[0]).abs() > 1e-12)
+    r.iter().any(|x| (x - r[0]).abs() >= 1e-12)
 }
 
 /// The policy as a trainable language model, or a clear error naming the section that needs it.
@@ -510,10 +510,7 @@ pub fn rollout_metrics(rollout: &Rollout, rubric: &Rubric) -> BTreeMap<String, f
     let flat = rollout
         .groups
         .iter()
-        .filter(|g| {
-            let r: Vec<_> = g.samples.iter().filter_map(|s| s.reward()).collect();
-            r.len() > 1 && r.iter().all(|x| (x - r[0]).abs() < 1e-12)
-        })
+        .filter(|g| g.samples.iter().filter(|s| s.reward().is_some()).count() > 1 && !has_signal(g))
         .count();
     m.insert("rollout/flat_groups_frac".into(), flat as f64 / rollout.groups.len().max(1) as f64);
     m.insert("rollout/episodes".into(), s.episodes as f64);

@@ -220,44 +220,68 @@ pub fn generate(
 /// `log p(seq[b][t + 1] | seq[b][..=t])`, for `t < len - 1`; entries past a sequence's end are 0
 /// and masked. Returns `(logprobs, mask)`, both `[batch, longest - 1]`, on the model's device:
 /// differentiable when the model is on an autodiff device, so a loss can be built on it.
-/// Sequences are right-padded, which a causal model needs no mask for.
 pub fn sequence_logprobs(model: &Model, sequences: &[&[u32]]) -> Result<(Tensor<2>, Tensor<2>), GenerateError> {
+    let f = forward(model, sequences, 1.0)?;
+    let [b, width] = f.logp.dims();
+    let mask: Vec<f32> =
+        sequences.iter().flat_map(|s| (0..width).map(move |t| if t + 1 < s.len() { 1.0 } else { 0.0 })).collect();
+    let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, width]), &model.device());
+    Ok((f.logp * mask.clone(), mask))
+}
+
+/// The model's view of a batch of sequences: per predicted token, its log-prob, the entropy of
+/// the distribution it came from (detached: a metric), and the value estimate if the model has a
+/// value head. All `[rows, longest - 1]`, zero past a row's end.
+pub struct Forward {
+    /// `log p(tokens[t + 1] | tokens[..=t])` at the given temperature.
+    pub logp: Tensor<2>,
+    /// Entropy of each predicted position's distribution.
+    pub entropy: Tensor<2>,
+    /// `V(tokens[..=t])`, if the model has a value head.
+    pub values: Option<Tensor<2>>,
+}
+
+/// Runs `model` over right-padded `rows` (each at least two tokens).
+pub fn forward(model: &Model, rows: &[&[u32]], temperature: f32) -> Result<Forward, GenerateError> {
     let vocab = model.config().vocab_size;
-    let longest = sequences.iter().map(|s| s.len()).max().unwrap_or(0);
-    for (index, s) in sequences.iter().enumerate() {
-        if s.len() < 2 {
+    let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    if rows.is_empty() {
+        return Err(GenerateError::BadRequest { index: 0, reason: "no sequences to score".into() });
+    }
+    for (index, r) in rows.iter().enumerate() {
+        if r.len() < 2 || r.len() > model.config().max_position_embeddings {
             return Err(GenerateError::BadRequest {
                 index,
-                reason: "a sequence needs at least two tokens to score".into(),
+                reason: format!("{} tokens: a trained sequence needs 2 up to the model's positions", r.len()),
             });
         }
-        if s.len() > model.config().max_position_embeddings {
-            return Err(GenerateError::BadRequest { index, reason: "longer than the model's positions".into() });
-        }
-        if let Some(&t) = s.iter().find(|&&t| t as usize >= vocab) {
+        if let Some(&t) = r.iter().find(|&&t| t as usize >= vocab) {
             return Err(GenerateError::BadRequest {
                 index,
                 reason: format!("token id {t} outside the vocabulary of {vocab}"),
             });
         }
     }
-    let b = sequences.len();
+    let b = rows.len();
     let device = model.device();
     let mut ids = Vec::with_capacity(b * longest);
     let mut targets = Vec::with_capacity(b * (longest - 1));
-    let mut mask = Vec::with_capacity(b * (longest - 1));
-    for s in sequences {
-        ids.extend_from_slice(s);
-        ids.extend(std::iter::repeat_n(0, longest - s.len()));
-        for t in 1..longest {
-            targets.push(i64::from(s.get(t).copied().unwrap_or(0)));
-            mask.push(if t < s.len() { 1.0f32 } else { 0.0 });
-        }
+    for r in rows {
+        ids.extend(r.iter().map(|&t| i64::from(t)));
+        ids.extend(std::iter::repeat_n(0, longest - r.len()));
+        targets.extend(r[1..].iter().map(|&t| i64::from(t)));
+        targets.extend(std::iter::repeat_n(0, longest - r.len()));
     }
-    let logits = model.forward(int_tensor(ids, [b, longest], &device));
-    let logp = log_softmax(logits.narrow(1, 0, longest - 1), 2);
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, longest]), &device);
+    let hidden = model.hidden(ids, &Layout::left_padded(&vec![0; b], 0, longest), None).narrow(1, 0, longest - 1);
+    let mut logits = model.logits(hidden.clone());
+    if temperature > 0.0 && temperature != 1.0 {
+        logits = logits.div_scalar(temperature);
+    }
+    let all = log_softmax(logits, 2);
     let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [b, longest - 1, 1]), &device);
-    let picked = logp.gather(2, targets).squeeze_dim::<2>(2);
-    let mask = Tensor::<2>::from_data(TensorData::new(mask, [b, longest - 1]), &device);
-    Ok((picked * mask.clone(), mask))
+    let logp = all.clone().gather(2, targets).squeeze_dim::<2>(2);
+    let detached = all.detach();
+    let entropy = -(detached.clone().exp() * detached).sum_dim(2).squeeze_dim::<2>(2);
+    Ok(Forward { logp, entropy, values: model.values(hidden) })
 }

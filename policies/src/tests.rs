@@ -13,7 +13,7 @@ fn device() -> Device {
 }
 
 /// A small random model: 2 layers, GQA 4/2, untied head, so every code path runs quickly.
-fn small() -> ModelConfig {
+pub(crate) fn small() -> ModelConfig {
     ModelConfig {
         hidden_size: 32,
         intermediate_size: 48,

@@ -26,14 +26,13 @@ pub mod loss;
 pub mod ppo;
 pub mod sft;
 
-use crate::generate::GenerateError;
+use crate::generate::{GenerateError, forward};
 use crate::lm::{LmPolicy, load_checkpoint};
-use crate::model::{Layout, Model};
+use crate::model::Model;
 use crate::weights::{Weights, WeightsError};
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use grpo::GrpoConfig;
 use loss::{Aggregation, KlEstimator};
 use ppo::PpoConfig;
@@ -191,57 +190,8 @@ pub struct Row {
     pub ref_logp: Vec<f32>,
     /// Per predicted token: the log-prob the sampler recorded (0 where masked).
     pub sample_logp: Vec<f32>,
-}
-
-/// The model's view of a batch of sequences: per predicted token, its log-prob, the entropy of
-/// the distribution it came from (detached: a metric), and the value estimate if the model has a
-/// value head. All `[rows, longest - 1]`, zero past a row's end.
-pub struct Forward {
-    /// `log p(tokens[t + 1] | tokens[..=t])` at the given temperature.
-    pub logp: Tensor<2>,
-    /// Entropy of each predicted position's distribution.
-    pub entropy: Tensor<2>,
-    /// `V(tokens[..=t])`, if the model has a value head.
-    pub values: Option<Tensor<2>>,
-}
-
-/// Runs `model` over right-padded `rows` (each at least two tokens).
-pub fn forward(model: &Model, rows: &[&[u32]], temperature: f32) -> Result<Forward, GenerateError> {
-    let vocab = model.config().vocab_size;
-    let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    for (index, r) in rows.iter().enumerate() {
-        if r.len() < 2 || r.len() > model.config().max_position_embeddings {
-            return Err(GenerateError::BadRequest {
-                index,
-                reason: format!("{} tokens: a trained sequence needs 2 up to the model's positions", r.len()),
-            });
-        }
-        if let Some(&t) = r.iter().find(|&&t| t as usize >= vocab) {
-            return Err(GenerateError::BadRequest { index, reason: format!("token id {t} outside the vocabulary") });
-        }
-    }
-    let b = rows.len();
-    let device = model.device();
-    let mut ids = Vec::with_capacity(b * longest);
-    let mut targets = Vec::with_capacity(b * (longest - 1));
-    for r in rows {
-        ids.extend(r.iter().map(|&t| i64::from(t)));
-        ids.extend(std::iter::repeat_n(0, longest - r.len()));
-        targets.extend(r[1..].iter().map(|&t| i64::from(t)));
-        targets.extend(std::iter::repeat_n(0, longest - r.len()));
-    }
-    let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [b, longest]), &device);
-    let hidden = model.hidden(ids, &Layout::left_padded(&vec![0; b], 0, longest), None).narrow(1, 0, longest - 1);
-    let mut logits = model.logits(hidden.clone());
-    if temperature > 0.0 && temperature != 1.0 {
-        logits = logits.div_scalar(temperature);
-    }
-    let all = log_softmax(logits, 2);
-    let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [b, longest - 1, 1]), &device);
-    let logp = all.clone().gather(2, targets).squeeze_dim::<2>(2);
-    let detached = all.detach();
-    let entropy = -(detached.clone().exp() * detached).sum_dim(2).squeeze_dim::<2>(2);
-    Ok(Forward { logp, entropy, values: model.values(hidden) })
+    /// The episode's reward (PPO's GAE starts from it).
+    pub reward: f32,
 }
 
 /// `[rows, width]` from per-row host vectors, zero-padded.
@@ -424,11 +374,12 @@ impl Trainer {
                 g.samples.iter().filter_map(|s| s.reward().map(|r| (s, r))).collect();
             failed += g.samples.len() - scored.len();
             let rewards: Vec<f64> = scored.iter().map(|(_, r)| *r).collect();
+            // PPO's advantages come later, from GAE over the values.
             let adv = match self.config.algorithm {
                 Algorithm::Grpo => grpo::advantages(&rewards, &self.config.grpo),
-                Algorithm::Ppo => rewards.clone(),
+                Algorithm::Ppo => vec![0.0; rewards.len()],
             };
-            for ((sample, _), a) in scored.iter().zip(adv) {
+            for ((sample, reward), a) in scored.iter().zip(adv) {
                 let tr = &sample.trajectory;
                 if tr.tokens.len() < 2 || tr.policy_tokens() == 0 {
                     continue;
@@ -445,7 +396,8 @@ impl Trainer {
                 let mask: Vec<f32> = tr.loss_mask[1..].iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
                 let advantages = mask.iter().map(|m| m * a as f32).collect();
                 let sample_logp = tr.logprobs.get(1..).unwrap_or_default().to_vec();
-                rows.push(Row { tokens: tr.tokens.clone(), mask, advantages, sample_logp, ..Row::default() });
+                let reward = *reward as f32;
+                rows.push(Row { tokens: tr.tokens.clone(), mask, advantages, sample_logp, reward, ..Row::default() });
             }
         }
         let mut m = BTreeMap::new();
@@ -492,13 +444,10 @@ impl Trainer {
             let p = &self.config.ppo;
             for row in rows.iter_mut() {
                 // The episode's steps are its policy tokens, in order; the reward sits on the
-                // last. `advantages` holds the reward on every loss token until now.
+                // last.
                 let idx: Vec<usize> = (0..row.mask.len()).filter(|&t| row.mask[t] > 0.0).collect();
-                let Some(&last) = idx.last() else { continue };
-                let reward = f64::from(row.advantages[last]);
                 let values: Vec<f64> = idx.iter().map(|&t| f64::from(row.old_values[t])).collect();
-                let (adv, ret) = ppo::gae(&values, reward, p.gamma, p.lambda);
-                row.advantages = vec![0.0; row.mask.len()];
+                let (adv, ret) = ppo::gae(&values, f64::from(row.reward), p.gamma, p.lambda);
                 row.returns = vec![0.0; row.mask.len()];
                 for (k, &t) in idx.iter().enumerate() {
                     row.advantages[t] = adv[k] as f32;

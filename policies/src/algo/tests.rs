@@ -4,22 +4,11 @@
 use super::sft::{self, Demo, SftConfig};
 use super::*;
 use crate::lm::LmPolicy;
-use crate::model::ModelConfig;
 use crate::sample::SamplingConfig;
+use crate::tests::small;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 use rlvr_engine::{Outcome, Rubric, Sample, Status, Task, Trajectory};
 use std::sync::Arc;
-
-fn small() -> ModelConfig {
-    ModelConfig {
-        hidden_size: 32,
-        intermediate_size: 48,
-        num_hidden_layers: 2,
-        num_attention_heads: 4,
-        num_key_value_heads: Some(2),
-        ..ModelConfig::tiny()
-    }
-}
 
 fn policy(seed: u64) -> LmPolicy {
     let model = Model::random(&small(), seed, &Device::flex()).unwrap();
