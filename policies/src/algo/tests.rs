@@ -4,11 +4,16 @@
 use super::sft::{self, Demo, SftConfig};
 use super::*;
 use crate::lm::LmPolicy;
+use crate::model::ModelConfig;
 use crate::sample::SamplingConfig;
-use crate::tests::small;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 use rlvr_engine::{Outcome, Rubric, Sample, Status, Task, Trajectory};
 use std::sync::Arc;
+
+/// The shared small test model with a tied head, as the presets have.
+fn small() -> ModelConfig {
+    ModelConfig { tie_word_embeddings: true, ..crate::tests::small() }
+}
 
 fn policy(seed: u64) -> LmPolicy {
     let model = Model::random(&small(), seed, &Device::flex()).unwrap();
