@@ -583,3 +583,4 @@ fn smollm2_tokenizes_like_transformers_and_knows_the_capital_of_france() {
     println!("{:?} {:?} ({:.1} tokens/s)", out.text, out.tokens, out.tokens.len() as f64 / secs);
     assert!(out.text.contains("Paris"), "{}", out.text);
 }
+
