@@ -124,7 +124,8 @@ fn dequantizes_hand_worked_blocks() {
         .tensor("f32", &[2, 1], 0, f32s);
     let g = parse(w.bytes()).unwrap();
     let t = |n: &str| g.tensor(n).unwrap();
-    let want: Vec<f32> = (0..16).map(|j| (j as f32 - 8.0) / 2.0).chain((0..16).map(|j| (7.0 - j as f32) / 2.0)).collect();
+    let want: Vec<f32> =
+        (0..16).map(|j| (j as f32 - 8.0) / 2.0).chain((0..16).map(|j| (7.0 - j as f32) / 2.0)).collect();
     assert_eq!(t("q4_0").data, want);
     let want: Vec<f32> =
         (0..16).map(|j| j as f32 / 4.0 - 1.0).chain((0..16).map(|j| (15.0 - j as f32) / 4.0 - 1.0)).collect();
@@ -214,7 +215,12 @@ fn config_comes_from_the_metadata() {
 #[test]
 fn truncated_and_corrupt_files_are_errors_not_panics() {
     let mut w = metadata_file();
-    w.strs("tokenizer.ggml.tokens", &["a", "b"]).tensor("q", &[32, 2], 8, vec![7; 68]).tensor("f", &[3], 0, vec![1; 12]);
+    w.strs("tokenizer.ggml.tokens", &["a", "b"]).tensor("q", &[32, 2], 8, vec![7; 68]).tensor(
+        "f",
+        &[3],
+        0,
+        vec![1; 12],
+    );
     let whole = w.bytes();
     assert!(parse(whole.clone()).is_ok());
     for n in 0..whole.len() {

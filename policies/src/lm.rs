@@ -236,9 +236,8 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<(Model, Tokenizer
     let config: ModelConfig =
         serde_json::from_str(&text).map_err(|e| WeightsError::Format(format!("{}: {e}", config_path.display())))?;
     let extras_path = path.join("rlvr.json");
-    let hf_tokenizer = || {
-        Tokenizer::from_hf_file(&path.join("tokenizer.json")).map_err(|e| LmError::Weights(WeightsError::Format(e)))
-    };
+    let hf_tokenizer =
+        || Tokenizer::from_hf_file(&path.join("tokenizer.json")).map_err(|e| LmError::Weights(WeightsError::Format(e)));
     let (tokenizer, template) = if extras_path.exists() {
         let text = std::fs::read_to_string(&extras_path).map_err(|e| WeightsError::io(&extras_path, e))?;
         let extras: Extras =
@@ -342,9 +341,9 @@ pub fn save_checkpoint(
             let token = |id: Option<u32>| {
                 id.and_then(|id| tokenizer.token_text(id)).map_or(serde_json::Value::Null, serde_json::Value::from)
             };
-            let eos = tokenizer.special(template.end_of_turn()).or_else(|| {
-                model.config().eos_token_id.as_ref().and_then(|e| e.ids().first().copied())
-            });
+            let eos = tokenizer
+                .special(template.end_of_turn())
+                .or_else(|| model.config().eos_token_id.as_ref().and_then(|e| e.ids().first().copied()));
             let tokenizer_config = serde_json::json!({
                 "tokenizer_class": "PreTrainedTokenizerFast",
                 "bos_token": token(model.config().bos_token_id),

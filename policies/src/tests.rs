@@ -523,7 +523,8 @@ fn jinja_templates_map_onto_the_supported_families() {
         {% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
     let want = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
     assert_eq!(ChatTemplate::from_jinja(smol), Some(ChatTemplate::ChatMl { default_system: Some(want.into()) }));
-    let plain = "{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n'}}{% endfor %}";
+    let plain =
+        "{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n'}}{% endfor %}";
     assert_eq!(ChatTemplate::from_jinja(plain), Some(ChatTemplate::chatml()));
     assert_eq!(ChatTemplate::from_jinja("{{ '<|start_header_id|>' }}"), Some(ChatTemplate::Llama3));
     assert_eq!(ChatTemplate::from_jinja("{{ messages }}"), None);
@@ -583,4 +584,3 @@ fn smollm2_tokenizes_like_transformers_and_knows_the_capital_of_france() {
     println!("{:?} {:?} ({:.1} tokens/s)", out.text, out.tokens, out.tokens.len() as f64 / secs);
     assert!(out.text.contains("Paris"), "{}", out.text);
 }
-

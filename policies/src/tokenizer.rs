@@ -117,9 +117,10 @@ impl Tokenizer {
             }
             // The byte-level decoder cannot fail on ids of the vocabulary and skips unknown ones;
             // should a custom decoder fail, the tokens' own text is the most useful answer.
-            Self::Hf(t) => t.inner.decode(ids, true).unwrap_or_else(|_| {
-                ids.iter().filter_map(|&i| t.inner.id_to_token(i)).collect::<Vec<_>>().join("")
-            }),
+            Self::Hf(t) => t
+                .inner
+                .decode(ids, true)
+                .unwrap_or_else(|_| ids.iter().filter_map(|&i| t.inner.id_to_token(i)).collect::<Vec<_>>().join("")),
         }
     }
 
@@ -168,9 +169,10 @@ fn gguf_tokenizer_json(g: &Gguf) -> Result<serde_json::Value, String> {
     let tokens = strings("tokenizer.ggml.tokens")?;
     let merges = strings("tokenizer.ggml.merges")?;
     let types: Vec<u64> = match g.get("tokenizer.ggml.token_type").and_then(Value::as_array) {
-        Some(a) if a.len() == tokens.len() => {
-            a.iter().map(|v| v.as_u64().ok_or("tokenizer.ggml.token_type holds a non-integer")).collect::<Result<_, _>>()?
-        }
+        Some(a) if a.len() == tokens.len() => a
+            .iter()
+            .map(|v| v.as_u64().ok_or("tokenizer.ggml.token_type holds a non-integer"))
+            .collect::<Result<_, _>>()?,
         Some(a) => return Err(format!("{} token types for {} tokens", a.len(), tokens.len())),
         None => vec![1; tokens.len()],
     };
