@@ -45,6 +45,8 @@
 #![deny(missing_docs)]
 
 pub mod env;
+#[cfg(feature = "fetch")]
+pub mod fetch;
 pub mod message;
 pub mod policy;
 pub mod pool;

@@ -9,8 +9,9 @@ pub mod arith;
 pub mod causal;
 #[cfg(feature = "code")]
 pub mod code;
+/// Pinned wheels fetched at first use; it lives in the engine so that policies can use it too.
 #[cfg(any(feature = "code", feature = "tools"))]
-pub mod fetch;
+pub use rlvr_engine::fetch;
 #[cfg(feature = "rewards")]
 pub mod rewards;
 #[cfg(feature = "sql")]

@@ -2,7 +2,9 @@
 //!
 //! - [`model`]: the Llama / Qwen2 / SmolLM decoder, written once for every burn device.
 //! - [`weights`]: checkpoints (HF safetensors, sharded or not; our own) as one host map.
-//! - [`tokenizer`]: the byte-level tokenizer of the tiny preset and the chat templates.
+//! - [`gguf`]: llama.cpp's GGUF files (dequantized to that map) and their tokenizer metadata.
+//! - [`tokenizer`]: the byte-level tokenizer of the tiny preset, HF `tokenizer.json`, and the
+//!   chat templates.
 //! - [`sample`] and [`generate`]: batched sampling with a KV cache, and log-probs for training.
 //! - [`lm`]: the `lm/llama-v0` policy over all of it, implementing the engine's `Policy`.
 //! - [`scripted`]: `scripted/gold-v0`, which plays an environment's gold answers (tests, demos).
@@ -11,6 +13,7 @@
 
 pub mod algo;
 pub mod generate;
+pub mod gguf;
 pub mod lm;
 pub mod model;
 pub mod sample;

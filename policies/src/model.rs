@@ -568,7 +568,15 @@ impl Model {
     pub fn logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         match &self.lm_head {
             Some(head) => head.forward(hidden),
-            None => burn::tensor::module::linear(hidden, self.embed.val().transpose(), None),
+            // Tied: `embed · hiddenᵀ` keeps the large `[vocab, hidden]` matrix in its stored
+            // order; only the small activations are transposed (a strided view of the embedding
+            // made each decoding step several times slower).
+            None => {
+                let [b, t, d] = hidden.dims();
+                let v = self.config.vocab_size;
+                let rows = hidden.reshape([b * t, d]).transpose();
+                self.embed.val().matmul(rows).transpose().reshape([b, t, v])
+            }
         }
     }
 
@@ -664,7 +672,19 @@ fn linear(
     bias: bool,
     device: &Device,
 ) -> Result<Linear, WeightsError> {
-    let weight = w.take_tensor::<2>(&format!("{name}.weight"), &[out, inp], device)?.transpose();
+    // Transposed on the host, so that the device holds `[in, out]` contiguously rather than a
+    // strided view of `[out, in]` that every matmul would have to walk.
+    let hf = w.remove(&format!("{name}.weight")).ok_or_else(|| WeightsError::Missing(format!("{name}.weight")))?;
+    if hf.shape != [out, inp] {
+        return Err(WeightsError::Shape { name: format!("{name}.weight"), expected: vec![out, inp], found: hf.shape });
+    }
+    let mut data = vec![0.0f32; out * inp];
+    for (o, row) in hf.data.chunks_exact(inp).enumerate() {
+        for (i, &x) in row.iter().enumerate() {
+            data[i * out + o] = x;
+        }
+    }
+    let weight = Tensor::<2>::from_data(TensorData::new(data, [inp, out]), device);
     let bias = if bias {
         Some(Param::from_tensor(w.take_tensor::<1>(&format!("{name}.bias"), &[out], device)?))
     } else {

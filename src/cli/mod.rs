@@ -91,9 +91,10 @@ enum Command {
     /// Write generated tasks of an environment family as JSON lines.
     #[command(subcommand)]
     Tasks(Tasks),
-    /// Continue a prompt with a language model (our checkpoint directory, or preset:tiny).
+    /// Continue a prompt with a language model (an HF directory, a GGUF file, or a preset).
     Generate {
-        /// A checkpoint directory, or `preset:tiny` for random tiny weights.
+        /// An HF checkpoint directory (ours included), a `.gguf` file, `preset:tiny` for random
+        /// tiny weights, or `preset:smollm2` for SmolLM2-135M-Instruct (fetched at first use).
         #[arg(long)]
         model: String,
         /// The prompt.
@@ -452,18 +453,18 @@ fn merge(models: &[String], base: Option<&std::path::Path>, out: &std::path::Pat
             Some((p, Ok(w))) => (p, w),
             _ => (spec.as_str(), if base.is_some() { 1.0 } else { 1.0 / n }),
         };
-        let (model, _, template) = load(std::path::Path::new(path))?;
+        let (model, tokenizer, template) = load(std::path::Path::new(path))?;
         parts.push((model.to_weights()?, weight));
-        first.get_or_insert((model.config().clone(), template));
+        first.get_or_insert((model.config().clone(), tokenizer, template));
     }
-    let (config, template) = first.ok_or_else(|| BadInput("no models to merge".into()))?;
+    let (config, tokenizer, template) = first.ok_or_else(|| BadInput("no models to merge".into()))?;
     let base_weights = match base {
         Some(b) => Some(load(b)?.0.to_weights()?),
         None => None,
     };
     let merged = Weights::combine(base_weights.as_ref(), &parts).map_err(|e| BadInput(e.to_string()))?;
     let model = Model::from_weights(&config, merged, &dev).map_err(|e| BadInput(e.to_string()))?;
-    save_checkpoint(out, &model, &template)?;
+    save_checkpoint(out, &model, &tokenizer, &template)?;
     println!(
         "{}: merged {} model(s){}",
         out.display(),

@@ -141,6 +141,7 @@ fn merge_averages_checkpoints_and_applies_task_vectors() {
         save_checkpoint(
             &dir(name),
             &Model::random(&ModelConfig::micro(), seed, &dev).unwrap(),
+            &rlvr::policies::tokenizer::Tokenizer::Bytes,
             &ChatTemplate::chatml(),
         )
         .unwrap();

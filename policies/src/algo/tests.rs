@@ -132,7 +132,7 @@ fn optimiser_state_survives_a_checkpoint() {
     let mut ta = Trainer::new(config.clone(), &mut a, 16, 16).unwrap();
     ta.update(&mut a, &g, 0).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    crate::lm::save_checkpoint(dir.path(), &a.model, &a.template).unwrap();
+    crate::lm::save_checkpoint(dir.path(), &a.model, &a.tokenizer, &a.template).unwrap();
     ta.save(dir.path()).unwrap();
     ta.update(&mut a, &g, 1).unwrap();
 
@@ -204,8 +204,8 @@ fn a_reset_reference_follows_the_policy_and_a_soup_is_the_average() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a"), dir.path().join("b"));
     let p8 = policy(8);
-    crate::lm::save_checkpoint(&a, &p8.model, &p8.template).unwrap();
-    crate::lm::save_checkpoint(&b, &policy(9).model, &p8.template).unwrap();
+    crate::lm::save_checkpoint(&a, &p8.model, &p8.tokenizer, &p8.template).unwrap();
+    crate::lm::save_checkpoint(&b, &policy(9).model, &p8.tokenizer, &p8.template).unwrap();
     for (soup, zero) in [(vec![a.clone(), a.clone()], true), (vec![a.clone(), b], false)] {
         let mut p = policy(8);
         let reference = ReferenceConfig { soup, ..ReferenceConfig::default() };
