@@ -241,6 +241,7 @@ def best(runs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--exe", help="our bench executable, already built (default: build it)")
     ap.add_argument("--rounds", type=int, default=1, help="alternations of the two sides")
     ap.add_argument("--presets", default="micro,tiny")
     ap.add_argument("--torch-preset", choices=list(PRESETS), help=argparse.SUPPRESS)
@@ -248,7 +249,7 @@ def main():
     if args.torch_preset:
         torch_preset(args.torch_preset, args.threads)
         return
-    exe = build_ours()
+    exe = args.exe or build_ours()
     table = []
     version = "?"
     for name in args.presets.split(","):

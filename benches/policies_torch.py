@@ -129,13 +129,14 @@ def run_theirs(part, threads):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--exe", help="our bench executable, already built (default: build it)")
     ap.add_argument("--rounds", type=int, default=1, help="alternations of the two sides per part")
     ap.add_argument("--torch-part", choices=PARTS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.torch_part:
         torch_part(args.torch_part, args.threads)
         return
-    exe = build_ours()
+    exe = args.exe or build_ours()
     names = {"generate1": "generate batch=1", "generate16": "generate batch=16",
              "train": "forward+backward"}
     rows = []
