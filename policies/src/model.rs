@@ -664,7 +664,10 @@ fn linear(
     bias: bool,
     device: &Device,
 ) -> Result<Linear, WeightsError> {
-    let weight = w.take_tensor::<2>(&format!("{name}.weight"), &[out, inp], device)?.transpose();
+    // Transposed once here into a contiguous `[in, out]` buffer: a transposed view would be
+    // copied to contiguous memory by burn's `linear` on every call (every decoding step).
+    let hf = w.take_tensor::<2>(&format!("{name}.weight"), &[out, inp], device)?;
+    let weight = Tensor::<2>::from_data(hf.transpose().into_data(), device);
     let bias = if bias {
         Some(Param::from_tensor(w.take_tensor::<1>(&format!("{name}.bias"), &[out], device)?))
     } else {
