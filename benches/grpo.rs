@@ -3,8 +3,13 @@
 //!
 //! Run: `cargo bench --bench grpo` (release). Prints, for the `micro` and `tiny` presets, 16
 //! prompts x 8 samples of up to 24 new tokens after a 33-token prompt (the quickstart's arith
-//! prompt length), then one `Trainer::update` on those 128 rows with alternating rewards, the
-//! best of three each. Environment and scoring time are measured by the runner bench.
+//! prompt length), then one `Trainer::update` on those 128 rows with the quickstart's settings
+//! (lr 1e-4, clip 0.2 / 0.28, everything else `TrainConfig::default()`), the best of three each.
+//! Rewards alternate within each group (1, 0, 1, 0, ...), so every group has signal and all 128
+//! rows carry loss, as in an iteration where the tasks are neither solved nor hopeless.
+//! Arguments `micro` and `tiny` pick presets (default: both); each line ends with the process's
+//! peak resident memory so far. Environment and scoring time are measured by the runner bench.
+//! The PyTorch side of the comparison is `benches/grpo_torch.py`.
 
 use rlvr::engine::{Group, Outcome, Reward, Rubric, Sample, Status, Task, Trajectory};
 use rlvr::policies::algo::{TrainConfig, Trainer};
@@ -16,9 +21,24 @@ use rlvr::policies::tokenizer::{ChatTemplate, Tokenizer};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The peak resident set size of this process in MiB (Linux `VmHWM`; 0 elsewhere).
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
 fn main() {
+    let parts: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let device = rlvr::policies::burn::tensor::Device::flex();
     for (name, config) in [("micro", ModelConfig::micro()), ("tiny", ModelConfig::tiny())] {
+        if !parts.is_empty() && !parts.iter().any(|p| p == name) {
+            continue;
+        }
         let model = Model::random(&config, 0, &device).expect("model");
         let mut policy =
             LmPolicy::new(model, Tokenizer::Bytes, ChatTemplate::chatml(), SamplingConfig::default(), vec![])
@@ -34,8 +54,7 @@ fn main() {
             best_gen = best_gen.min(t.elapsed().as_secs_f64());
         }
         let new_tokens: usize = out.iter().map(|g| g.tokens.len()).sum();
-        let rubric = Rubric::new()
-            .term("r", 1.0, |_: &Task, tr: &Trajectory| Ok(Reward::from(tr.tokens.len().is_multiple_of(2))));
+        let rubric = |win: bool| Rubric::new().term("r", 1.0, move |_: &Task, _: &Trajectory| Ok(Reward::from(win)));
         let task = Arc::new(Task::new("t", serde_json::json!({})));
         let groups: Vec<Group> = out
             .chunks(8)
@@ -48,7 +67,7 @@ fn main() {
                         let mut tr = Trajectory { status: Status::Terminated, ..Trajectory::default() };
                         tr.push_context(&prompt);
                         tr.push_sampled(&o.tokens, &o.logprobs);
-                        let outcome = Outcome::Scored(rubric.score(&task, &tr));
+                        let outcome = Outcome::Scored(rubric(i % 2 == 0).score(&task, &tr));
                         Sample { sample_index: i as u32, seed: 0, trajectory: tr, outcome }
                     })
                     .collect();
@@ -56,7 +75,8 @@ fn main() {
             })
             .collect();
         let mut trainer =
-            Trainer::new(TrainConfig { lr: 1e-4, ..TrainConfig::default() }, &mut policy, 24, 24).expect("trainer");
+            Trainer::new(TrainConfig { lr: 1e-4, clip_high: 0.28, ..TrainConfig::default() }, &mut policy, 24, 24)
+                .expect("trainer");
         let mut best_update = f64::MAX;
         let mut rows = 0.0;
         for it in 0..3 {
@@ -68,10 +88,12 @@ fn main() {
         let total_tokens = rows as usize * prompt.len() + new_tokens;
         println!(
             "grpo {name}: generate {new_tokens} tokens in {best_gen:.3} s ({:.0} tokens/s); update on {rows} rows \
-             ({total_tokens} tokens) in {best_update:.3} s ({:.0} tokens/s); iteration {:.0} sampled tokens/s",
+             ({total_tokens} tokens) in {best_update:.3} s ({:.0} tokens/s); iteration {:.0} sampled tokens/s; \
+             peak rss {:.1} MiB",
             new_tokens as f64 / best_gen,
             total_tokens as f64 / best_update,
             new_tokens as f64 / (best_gen + best_update),
+            peak_rss_mib(),
         );
     }
 }
