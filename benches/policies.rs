@@ -57,8 +57,7 @@ fn main() {
     if wanted("train") {
         let ad = device.autodiff();
         let model = Model::random(&config, 0, &ad).expect("tiny model");
-        let seqs: Vec<Vec<u32>> =
-            (0..4).map(|r| (0..256).map(|i| ((i * 7 + r * 13) % 256) as u32).collect()).collect();
+        let seqs: Vec<Vec<u32>> = (0..4).map(|r| (0..256).map(|i| ((i * 7 + r * 13) % 256) as u32).collect()).collect();
         let refs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
         let mut best = f64::MAX;
         for i in 0..4 {
