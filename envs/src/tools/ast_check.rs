@@ -246,32 +246,28 @@ fn simple(doc: &Json, call: &Call, expected: &Json) -> Result<Result<(), Mismatc
         } else {
             None
         };
-        let mut value = value.clone();
-        if type_name == "tuple"
-            && let Val::Tuple(items) = value
-        {
-            value = Val::List(items);
-        }
-        if type_name == "float" {
-            match &value {
-                Val::Int(i) => value = Val::Float(*i as f64),
-                Val::BigInt(s) => value = Val::Float(s.parse().unwrap_or(f64::INFINITY)),
-                _ => {}
-            }
-        }
-        let is_variable = match type_check(param, &value, &acceptable, type_name, expected_type, nested) {
+        // A tuple is read as a list where the doc says `tuple`; an int as a float where it says
+        // `float`. Other values are checked as given, without a copy.
+        let converted = match (type_name, value) {
+            ("tuple", Val::Tuple(items)) => Some(Val::List(items.clone())),
+            ("float", Val::Int(i)) => Some(Val::Float(*i as f64)),
+            ("float", Val::BigInt(s)) => Some(Val::Float(s.parse().unwrap_or(f64::INFINITY))),
+            _ => None,
+        };
+        let value = converted.as_ref().unwrap_or(value);
+        let is_variable = match type_check(param, value, &acceptable, type_name, expected_type, nested) {
             Ok(v) => v,
             Err(m) => return Ok(Err(m)),
         };
         if !is_variable {
             let r = if expected_type == PyType::Dict {
-                Some(dict_checker(param, &value, &acceptable)?)
+                Some(dict_checker(param, value, &acceptable)?)
             } else if expected_type == PyType::List && nested == Some(PyType::Dict) {
-                Some(list_dict_checker(param, &value, &acceptable)?)
+                Some(list_dict_checker(param, value, &acceptable)?)
             } else if expected_type == PyType::Str {
-                Some(string_checker(param, &value, &acceptable))
+                Some(string_checker(param, value, &acceptable))
             } else if expected_type == PyType::List {
-                Some(list_checker(param, &value, &acceptable)?)
+                Some(list_checker(param, value, &acceptable)?)
             } else {
                 None
             };
@@ -282,7 +278,7 @@ fn simple(doc: &Json, call: &Call, expected: &Json) -> Result<Result<(), Mismatc
                 continue;
             }
         }
-        if !py_in(&value, &acceptable) {
+        if !py_in(value, &acceptable) {
             return Ok(miss(
                 "value_error:others",
                 format!(
@@ -367,11 +363,15 @@ fn type_check(
 
 /// Removes spaces and `,./-_*^`, lower-cases, and turns `'` into `"`.
 pub fn standardize(s: &str) -> String {
+    standardized(s).collect()
+}
+
+/// The characters of [`standardize`], without building the string.
+fn standardized(s: &str) -> impl Iterator<Item = char> + '_ {
     s.chars()
         .filter(|c| !matches!(c, ' ' | ',' | '.' | '/' | '-' | '_' | '*' | '^'))
         .flat_map(char::to_lowercase)
         .map(|c| if c == '\'' { '"' } else { c })
-        .collect()
 }
 
 fn std_val(v: &Val) -> Val {
@@ -382,8 +382,8 @@ fn std_val(v: &Val) -> Val {
 }
 
 fn string_checker(param: &str, value: &Val, acceptable: &[Val]) -> Result<(), Mismatch> {
-    let given = value.as_str().map(standardize).unwrap_or_default();
-    if acceptable.iter().filter_map(Val::as_str).any(|a| standardize(a) == given) {
+    let given = value.as_str().unwrap_or_default();
+    if acceptable.iter().filter_map(Val::as_str).any(|a| standardized(given).eq(standardized(a))) {
         return Ok(());
     }
     miss(

@@ -69,12 +69,13 @@ fn err<T>(kind: &'static str, message: impl Into<String>) -> Result<T, ParseErro
 
 /// The calls in `text`: `<tool_call>` blocks if it has any tag, Python syntax otherwise.
 pub fn parse_calls(text: &str) -> Result<Vec<Call>, ParseError> {
-    if text.contains("<tool_call>") || text.contains("</tool_call>") { parse_hermes(text) } else { parse_python(text) }
+    if has_tool_call_tag(text) { parse_hermes(text) } else { parse_python(text) }
 }
 
 /// True when `text` holds a `<tool_call>` tag, i.e. the model tried to call a tool.
 pub fn has_tool_call_tag(text: &str) -> bool {
-    text.contains("<tool_call>") || text.contains("</tool_call>")
+    // One byte search for `<` (cheap on text without tags) rather than two substring searches.
+    text.match_indices('<').any(|(i, _)| text[i..].starts_with("<tool_call>") || text[i..].starts_with("</tool_call>"))
 }
 
 /// Every `<tool_call>...</tool_call>` block of `text`, in order; text outside them is ignored.
@@ -354,11 +355,15 @@ enum Dialect {
     Json,
 }
 
-const KEYWORDS: &[&str] = &[
-    "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del", "elif", "else", "except",
-    "finally", "for", "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass", "raise",
-    "return", "try", "while", "with", "yield",
-];
+/// Python's keywords other than `True`, `False` and `None`.
+fn is_keyword(name: &str) -> bool {
+    matches!(
+        name,
+        "and" | "as" | "assert" | "async" | "await" | "break" | "class" | "continue" | "def" | "del" | "elif"
+            | "else" | "except" | "finally" | "for" | "from" | "global" | "if" | "import" | "in" | "is" | "lambda"
+            | "nonlocal" | "not" | "or" | "pass" | "raise" | "return" | "try" | "while" | "with" | "yield"
+    )
+}
 
 struct Parser<'a> {
     src: &'a str,
@@ -610,6 +615,15 @@ impl<'a> Parser<'a> {
 
     fn ident(&mut self) -> Option<&'a str> {
         let start = self.pos;
+        // All-ASCII names (nearly all of them) without decoding characters; a digit first or a
+        // non-ASCII character next takes the general loop below.
+        let b = self.rest().as_bytes();
+        let n = b.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+        let starts_with_digit = n > 0 && b[0].is_ascii_digit();
+        if !starts_with_digit && b.get(n).is_none_or(u8::is_ascii) {
+            self.pos = start + n;
+            return (n > 0).then(|| &self.src[start..start + n]);
+        }
         for (i, ch) in self.rest().char_indices() {
             let ok = ch == '_' || ch.is_alphabetic() || (i > 0 && ch.is_alphanumeric());
             if !ok {
@@ -637,7 +651,7 @@ impl<'a> Parser<'a> {
             "True" => return Ok(Expr::Const(Val::Bool(true))),
             "False" => return Ok(Expr::Const(Val::Bool(false))),
             "None" => return Ok(Expr::Const(Val::None)),
-            _ if KEYWORDS.contains(&first) => {
+            _ if is_keyword(first) => {
                 return self.fail(&format!("unsupported keyword `{first}`"));
             }
             _ => {}
@@ -694,7 +708,7 @@ impl<'a> Parser<'a> {
                 return self.fail("star arguments are not supported");
             }
             let save = self.pos;
-            let kw = self.ident().filter(|k| !KEYWORDS.contains(k) && !["True", "False", "None"].contains(k));
+            let kw = self.ident().filter(|k| !is_keyword(k) && !matches!(*k, "True" | "False" | "None"));
             self.ws();
             let is_kw = kw.is_some() && self.peek() == Some(b'=') && !self.rest().starts_with("==");
             if let (Some(k), true) = (kw, is_kw) {
@@ -752,6 +766,16 @@ impl<'a> Parser<'a> {
         }
         let triple = self.dialect == Dialect::Python && self.rest().as_bytes().starts_with(&[q, q, q]);
         self.pos += if triple { 3 } else { 1 };
+        if !triple {
+            // Most strings have no escapes: copy them whole when the closing quote comes first.
+            let json = self.dialect == Dialect::Json;
+            let rest = self.rest();
+            let special = rest.bytes().position(|c| c == q || c == b'\\' || c == b'\n' || (json && c < 0x20));
+            if let Some(i) = special.filter(|&i| rest.as_bytes()[i] == q) {
+                self.pos += i + 1;
+                return Ok(rest[..i].to_string());
+            }
+        }
         let mut out = String::new();
         loop {
             let rest = self.rest();
