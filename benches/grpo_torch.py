@@ -41,6 +41,8 @@ import subprocess
 import sys
 import time
 
+from torch_peer import build_bench, peak_rss_mib
+
 PRESETS = {
     "micro": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2),
     "tiny": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4),
@@ -51,15 +53,6 @@ STOP = (256, 258)
 PAD = 259
 CLIP_LOW, CLIP_HIGH, LR, GRAD_CLIP, STD_EPS = 0.2, 0.28, 1e-4, 1.0, 1e-6
 SCORE_CHUNK = 32
-
-
-def peak_rss_mib():
-    """This process's peak resident set size in MiB (Linux `VmHWM`), as the Rust side reads it."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def advantages(rewards):
@@ -181,21 +174,6 @@ def torch_preset(name, threads):
     }))
 
 
-def build_ours():
-    """Builds the Rust bench and returns the path of its executable."""
-    out = subprocess.run(
-        ["cargo", "bench", "--no-default-features", "--bench", "grpo", "--no-run",
-         "--message-format=json"],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    for line in out.splitlines():
-        msg = json.loads(line)
-        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "grpo" \
-                and msg.get("executable"):
-            return msg["executable"]
-    sys.exit("cargo did not report the grpo bench executable")
-
-
 def run_ours(exe, name, threads):
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     line = subprocess.run([exe, name], env=env, check=True, capture_output=True,
@@ -249,7 +227,7 @@ def main():
     if args.torch_preset:
         torch_preset(args.torch_preset, args.threads)
         return
-    exe = args.exe or build_ours()
+    exe = args.exe or build_bench("grpo")
     table = []
     version = "?"
     for name in args.presets.split(","):

@@ -28,17 +28,10 @@ import subprocess
 import sys
 import time
 
+from torch_peer import build_bench, peak_rss_mib
+
 PROMPT = list(b"Question: what is 17 + 25? Answer:")
 PARTS = ("generate1", "generate16", "train")
-
-
-def peak_rss_mib():
-    """This process's peak resident set size in MiB (Linux `VmHWM`), as the Rust side reads it."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def torch_part(part, threads):
@@ -92,21 +85,6 @@ def torch_part(part, threads):
                       "peak_rss_mib": peak_rss_mib(), "torch": torch.__version__}))
 
 
-def build_ours():
-    """Builds the Rust bench and returns the path of its executable."""
-    out = subprocess.run(
-        ["cargo", "bench", "--no-default-features", "--bench", "policies", "--no-run",
-         "--message-format=json"],
-        check=True, capture_output=True, text=True,
-    ).stdout
-    for line in out.splitlines():
-        msg = json.loads(line)
-        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "policies" \
-                and msg.get("executable"):
-            return msg["executable"]
-    sys.exit("cargo did not report the policies bench executable")
-
-
 def run_ours(exe, part, threads):
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
     text = subprocess.run([exe, part], env=env, check=True, capture_output=True, text=True).stdout
@@ -136,7 +114,7 @@ def main():
     if args.torch_part:
         torch_part(args.torch_part, args.threads)
         return
-    exe = args.exe or build_ours()
+    exe = args.exe or build_bench("policies")
     names = {"generate1": "generate batch=1", "generate16": "generate batch=16",
              "train": "forward+backward"}
     rows = []
