@@ -1,5 +1,5 @@
-//! `arith/arith-v0`: multi-digit addition, subtraction and multiplication, answered in
-//! `<answer>` tags.
+//! `arith/arith-v0`: multi-digit addition, subtraction, multiplication and comparison
+//! (`max`, `min`), answered in `<answer>` tags.
 //!
 //! The smallest complete environment: a seeded generator with disjoint train and test splits,
 //! optional retries (the environment says "not correct" and the episode goes on, which
@@ -16,6 +16,8 @@ use std::sync::Arc;
 /// The id this environment is registered under.
 pub const ID: &str = "arith/arith-v0";
 
+const OPS: [&str; 5] = ["+", "-", "*", "max", "min"];
+
 const SYSTEM: &str = "Solve the arithmetic problem. Give only the final integer inside <answer></answer> tags.";
 
 /// Settings of `[env.config]`.
@@ -26,8 +28,14 @@ pub struct ArithConfig {
     pub min_digits: u32,
     /// Most digits of an operand, at most 18. Default 3.
     pub max_digits: u32,
-    /// Operators to draw from: any of `+`, `-`, `*`. Default `["+", "*"]`.
+    /// Operators to draw from: any of `+`, `-`, `*`, `max`, `min` (the last two are asked as
+    /// `max(a, b)`). Default `["+", "*"]`.
     pub ops: Vec<String>,
+    /// Operands per problem, 2 to 8. With more than two, each gap draws its own infix operator
+    /// and `*` binds before `+` and `-` (`3 + 4 * 2` is 11); `max`/`min` take them all as
+    /// arguments. Default 2. More operands make a much larger problem space from the same
+    /// digits, so a small model has to learn the operation rather than a table of facts.
+    pub operands: u32,
     /// Answers allowed per episode; after a wrong one the environment says so and the episode
     /// goes on. Default 1 (single turn).
     pub attempts: u32,
@@ -48,6 +56,7 @@ impl Default for ArithConfig {
             min_digits: 1,
             max_digits: 3,
             ops: vec!["+".into(), "*".into()],
+            operands: 2,
             attempts: 1,
             test_size: 256,
             test_per_mille: 100,
@@ -68,8 +77,18 @@ impl ArithConfig {
         if self.ops.is_empty() {
             return Err("ops must name at least one operator".into());
         }
-        if let Some(op) = self.ops.iter().find(|o| !["+", "-", "*"].contains(&o.as_str())) {
-            return Err(format!("unknown operator `{op}`; use +, - or *").into());
+        if let Some(op) = self.ops.iter().find(|o| !OPS.contains(&o.as_str())) {
+            return Err(format!("unknown operator `{op}`; use one of {}", OPS.join(", ")).into());
+        }
+        if !(2..=8).contains(&self.operands) {
+            return Err(format!("operands must lie in 2..=8, got {}", self.operands).into());
+        }
+        if self.ops.iter().any(|o| o == "*") && self.max_digits * self.operands > 36 {
+            return Err(format!(
+                "with `*`, max_digits x operands must be at most 36 (the product must fit in 128 bits), got {} x {}",
+                self.max_digits, self.operands
+            )
+            .into());
         }
         if self.attempts == 0 {
             return Err("attempts must be at least 1".into());
@@ -113,18 +132,51 @@ impl TaskSource for ArithTasks {
     fn task(&self, split: Split, index: u64) -> Result<Task, BoxError> {
         let c = &self.config;
         draw_split_task(self.seed, split, index, c.test_per_mille, |h| {
-            let op = c.ops[(seed::mix(h ^ 1) % c.ops.len() as u64) as usize].as_str();
-            let a = operand(h ^ 2, c.min_digits, c.max_digits);
-            let b = operand(h ^ 3, c.min_digits, c.max_digits);
-            let answer = match op {
-                "+" => a + b,
-                "-" => a - b,
-                _ => a * b,
+            let n = c.operands as u64;
+            // Two-operand problems keep the draws they always had (`h ^ 1..3`).
+            let pick = |i: u64| c.ops[(seed::mix(h ^ (i << 8) ^ 1) % c.ops.len() as u64) as usize].as_str();
+            let values: Vec<i128> = (0..n)
+                .map(|i| operand(if i == 1 { h ^ 3 } else { h ^ (i << 8) ^ 2 }, c.min_digits, c.max_digits))
+                .collect();
+            let (answer, question) = match pick(0) {
+                f @ ("max" | "min") => {
+                    let answer = if f == "max" { values.iter().max() } else { values.iter().min() };
+                    let args: Vec<String> = values.iter().map(i128::to_string).collect();
+                    (answer.copied().unwrap_or_default(), format!("{f}({})", args.join(", ")))
+                }
+                _ => {
+                    // A `max`/`min` drawn for a later gap of an infix chain reads as `+`.
+                    let infix: Vec<&str> =
+                        (0..n - 1).map(pick).map(|o| if matches!(o, "max" | "min") { "+" } else { o }).collect();
+                    (evaluate(&values, &infix), render(&values, &infix))
+                }
             };
-            let question = format!("{a} {op} {b}");
             Ok((question.clone(), json!({ "question": question, "answer": answer.to_string() })))
         })
     }
+}
+
+/// `values[0] infix[0] values[1] ...` with `*` before `+` and `-`.
+fn evaluate(values: &[i128], infix: &[&str]) -> i128 {
+    let (mut total, mut product) = (0, values[0]);
+    let mut sign = 1;
+    for (&op, &v) in infix.iter().zip(&values[1..]) {
+        if op == "*" {
+            product *= v;
+        } else {
+            total += sign * product;
+            (sign, product) = (if op == "-" { -1 } else { 1 }, v);
+        }
+    }
+    total + sign * product
+}
+
+fn render(values: &[i128], infix: &[&str]) -> String {
+    let mut out = values[0].to_string();
+    for (op, v) in infix.iter().zip(&values[1..]) {
+        out.push_str(&format!(" {op} {v}"));
+    }
+    out
 }
 
 /// One episode.
@@ -224,10 +276,67 @@ mod tests {
     }
 
     #[test]
+    fn chains_bind_multiplication_first() {
+        assert_eq!(evaluate(&[3, 4, 2], &["+", "*"]), 11);
+        assert_eq!(evaluate(&[3, 4, 2], &["*", "-"]), 10);
+        assert_eq!(evaluate(&[9, 2, 3, 4], &["-", "*", "+"]), 7);
+        assert_eq!(evaluate(&[5, 7], &["-"]), -2);
+        assert_eq!(render(&[9, 2, 3], &["-", "*"]), "9 - 2 * 3");
+    }
+
+    #[test]
+    fn problems_state_their_answer() {
+        for (ops, operands) in [("[\"+\", \"-\", \"*\"]", 3), ("[\"max\"]", 3), ("[\"min\"]", 2)] {
+            let cfg: Config = toml::from_str(&format!("ops = {ops}\noperands = {operands}")).unwrap();
+            let spec = spec(&cfg, 7).unwrap();
+            for i in 0..200 {
+                let task = spec.tasks.task(Split::Train, i).unwrap();
+                let (q, a) = (task.str_field("question").unwrap(), task.str_field("answer").unwrap());
+                let a: i128 = a.parse().unwrap();
+                if let Some(args) = q.strip_prefix("max(").or_else(|| q.strip_prefix("min(")) {
+                    let v: Vec<i128> = args.trim_end_matches(')').split(", ").map(|x| x.parse().unwrap()).collect();
+                    assert_eq!(v.len(), operands);
+                    let want = if q.starts_with("max") { v.iter().max() } else { v.iter().min() };
+                    assert_eq!(Some(&a), want, "{q}");
+                } else {
+                    let t: Vec<&str> = q.split(' ').collect();
+                    assert_eq!(t.len(), 2 * operands - 1, "{q}");
+                    let v: Vec<i128> = t.iter().step_by(2).map(|x| x.parse().unwrap()).collect();
+                    let o: Vec<&str> = t.iter().skip(1).step_by(2).copied().collect();
+                    // Worked by hand: fold products first, then add and subtract.
+                    let mut terms = vec![(1, v[0])];
+                    for (op, x) in o.iter().zip(&v[1..]) {
+                        match *op {
+                            "*" => terms.last_mut().unwrap().1 *= x,
+                            "-" => terms.push((-1, *x)),
+                            _ => terms.push((1, *x)),
+                        }
+                    }
+                    assert_eq!(a, terms.iter().map(|(s, x)| s * x).sum::<i128>(), "{q}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn two_operand_problems_are_unchanged_by_chains() {
+        // Pinned from before chains existed (a run of the older build drew the same problems):
+        // a config's problems are part of its published results.
+        let t = ArithTasks::new(ArithConfig::default(), 0).unwrap();
+        let q: Vec<String> =
+            (0..3).map(|i| t.task(Split::Train, i).unwrap().str_field("question").unwrap().to_string()).collect();
+        assert_eq!(q, ["75 * 226", "44 + 420", "65 * 62"]);
+    }
+
+    #[test]
     fn bad_config_is_an_error_naming_the_problem() {
         let cfg: Config = toml::from_str("max_digits = 40").unwrap();
         assert!(spec(&cfg, 0).err().unwrap().to_string().contains("max_digits <= 18"));
         let cfg: Config = toml::from_str("ops = [\"/\"]").unwrap();
         assert!(spec(&cfg, 0).err().unwrap().to_string().contains("unknown operator `/`"));
+        let cfg: Config = toml::from_str("operands = 9").unwrap();
+        assert!(spec(&cfg, 0).err().unwrap().to_string().contains("operands must lie in 2..=8"));
+        let cfg: Config = toml::from_str("max_digits = 18\noperands = 3").unwrap();
+        assert!(spec(&cfg, 0).err().unwrap().to_string().contains("at most 36"));
     }
 }
