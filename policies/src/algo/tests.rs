@@ -71,6 +71,25 @@ fn a_grpo_step_raises_the_rewarded_sample_and_lowers_the_other() {
 }
 
 #[test]
+fn warmup_ramps_the_learning_rate_then_holds_it() {
+    let f: Vec<f64> = (0..5).map(|i| warmup_factor(i, 4)).collect();
+    assert_eq!(f, [0.25, 0.5, 0.75, 1.0, 1.0]);
+    assert_eq!(warmup_factor(0, 0), 1.0);
+    // The factor reaches the optimiser: a step in warmup moves the weights less.
+    let moved = |warmup| {
+        let mut p = policy(1);
+        let before = logp(&p, GOOD);
+        let config = TrainConfig { lr: 1e-2, warmup, ..TrainConfig::default() };
+        let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
+        let m = t.update(&mut p, &[group(&[GOOD, BAD])], 0).unwrap();
+        (logp(&p, GOOD) - before, m["train/lr"])
+    };
+    let ((full, lr_full), (ramped, lr_ramped)) = (moved(0), moved(10));
+    assert_eq!((lr_full, lr_ramped), (1e-2, 1e-3));
+    assert!(full > ramped && ramped > 0.0, "{full} vs {ramped}");
+}
+
+#[test]
 fn flat_groups_and_overlong_samples_are_left_out() {
     let mut p = policy(2);
     let config = TrainConfig { lr: 1e-2, overlong_filter: true, ..TrainConfig::default() };
