@@ -3,6 +3,7 @@ after the SFT warm start, and after GRPO, read from each run's run.db.
 
     python3 scripts/quickstart_seeds.py            # seeds 0 1 2, builds and runs the release binary
     python3 scripts/quickstart_seeds.py --seeds 0 1 2 3 --exp examples/quickstart.toml
+    python3 scripts/quickstart_seeds.py --rlvr path/to/rlvr   # a binary already built
 
 Each seed runs `rlvr run EXP --set run.seed=S --out runs/quickstart-seedS` (an existing run
 directory is reused, not rerun) and then `rlvr report` on it, so every run's curves are in
@@ -28,9 +29,12 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--exp", default="examples/quickstart.toml")
+    ap.add_argument("--rlvr", help="an rlvr binary to use instead of building the release one")
     args = ap.parse_args()
-    subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
-    rlvr = os.path.join("target", "release", "rlvr")
+    rlvr = args.rlvr
+    if rlvr is None:
+        subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
+        rlvr = os.path.join("target", "release", "rlvr")
     rows = []
     for seed in args.seeds:
         out = f"runs/quickstart-seed{seed}"
@@ -50,6 +54,9 @@ def main():
     for seed, before, sft, final, best, it, wall in rows:
         f = lambda x: "n/a" if x is None else f"{x:.3f}"
         print(f"| {seed} | {f(before)} | {f(sft)} | {f(final)} (iteration {it}) | {f(best)} | {wall:.0f} |")
+    if len(rows) > 1 and all(r[2] is not None and r[3] is not None for r in rows):
+        mean = lambda i: sum(r[i] for r in rows) / len(rows)
+        print(f"| mean | {mean(1):.3f} | {mean(2):.3f} | {mean(3):.3f} | {mean(4):.3f} | {mean(6):.0f} |")
 
 
 if __name__ == "__main__":
