@@ -260,6 +260,62 @@ pub fn py_in(x: &Val, list: &[Val]) -> bool {
     list.iter().any(|y| py_eq(x, y))
 }
 
+/// Python's `type()` of the value [`Val::from_json`] makes of `v`.
+pub fn json_py_type(v: &Json) -> PyType {
+    match v {
+        Json::Null => PyType::None,
+        Json::Bool(_) => PyType::Bool,
+        Json::Number(n) if n.is_i64() || n.is_u64() => PyType::Int,
+        Json::Number(_) => PyType::Float,
+        Json::String(_) => PyType::Str,
+        Json::Array(_) => PyType::List,
+        Json::Object(_) => PyType::Dict,
+    }
+}
+
+/// `py_eq(a, &Val::from_json(b))`, without converting `b`: ground truth is compared where it lies.
+pub fn py_eq_json(a: &Val, b: &Json) -> bool {
+    match (a, b) {
+        (Val::None, Json::Null) => true,
+        (Val::Str(x), Json::String(y)) => x == y,
+        (Val::List(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq_json(p, q)),
+        // JSON object keys are strings, unique, and a string equals only a string.
+        (Val::Dict(x), Json::Object(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| k.as_str().and_then(|k| y.get(k)).is_some_and(|w| py_eq_json(v, w)))
+        }
+        (Val::BigInt(x), Json::Number(n)) => match json_num(n) {
+            Num::I(_) => false,
+            Num::F(f) => f.is_finite() && f.fract() == 0.0 && format!("{f:.0}") == *x,
+        },
+        (Val::BigInt(_), _) => false,
+        _ => {
+            let y = match b {
+                Json::Bool(v) => Num::I(i128::from(*v)),
+                Json::Number(n) => json_num(n),
+                _ => return false,
+            };
+            match (num(a), y) {
+                (Some(Num::I(x)), Num::I(y)) => x == y,
+                (Some(Num::I(i)), Num::F(f)) | (Some(Num::F(f)), Num::I(i)) => int_eq_float(i, f),
+                (Some(Num::F(x)), Num::F(y)) => x == y,
+                _ => false,
+            }
+        }
+    }
+}
+
+/// A JSON number as [`Val::from_json`] reads it.
+fn json_num(n: &serde_json::Number) -> Num {
+    if let Some(i) = n.as_i64() {
+        Num::I(i.into())
+    } else if let Some(u) = n.as_u64() {
+        Num::I(u.into())
+    } else {
+        Num::F(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
 enum Num {
     I(i128),
     F(f64),
@@ -301,6 +357,53 @@ mod tests {
             (Val::Str("a".into()), Val::Bool(true)),
         ]);
         assert!(py_eq(&a, &b), "dicts compare unordered, numbers by value");
+    }
+
+    #[test]
+    fn equality_with_json_agrees_with_converting_first() {
+        let vals = [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(1),
+            json!(-1),
+            json!(1.0),
+            json!(1.5),
+            json!(0.0),
+            json!(u64::MAX),
+            json!(1e41),
+            json!(1e300),
+            json!(""),
+            json!("1"),
+            json!("a"),
+            json!([]),
+            json!([1]),
+            json!([1.0]),
+            json!([true, "a"]),
+            json!([[1], {"a": 1}]),
+            json!({}),
+            json!({"a": 1}),
+            json!({"a": 1.0}),
+            json!({"a": 1, "b": [1, 2.5]}),
+            json!({"b": [1, 2.5], "a": true}),
+        ];
+        let mut given: Vec<Val> = vals.iter().map(Val::from_json).collect();
+        given.extend([
+            Val::Tuple(vec![Val::Int(1)]),
+            Val::BigInt("100000000000000000000000000000000000000000".into()),
+            Val::BigInt("18446744073709551615".into()),
+            Val::Float(f64::NAN),
+            Val::Float(f64::INFINITY),
+            Val::Dict(vec![(Val::Int(1), Val::Int(1))]),
+            Val::Dict(vec![(Val::Str("a".into()), Val::Bool(true))]),
+        ]);
+        for a in &given {
+            for b in &vals {
+                assert_eq!(py_eq_json(a, b), py_eq(a, &Val::from_json(b)), "{} == {b}", a.repr());
+                assert_eq!(json_py_type(b), Val::from_json(b).py_type());
+            }
+        }
     }
 
     #[test]
