@@ -14,6 +14,7 @@ use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task,
 use rlvr_envs::tools::ast_check::{self, Mismatch, category};
 use rlvr_envs::tools::exec;
 use rlvr_envs::tools::parse::{Call, parse_calls};
+use rlvr_envs::tools::value::field;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -26,7 +27,10 @@ pub struct AstMatchConfig {}
 pub fn ast_verdict(task: &Task, completion: &str) -> Result<(Vec<Call>, Option<Mismatch>), RewardError> {
     let functions = array_field(task, "functions")?;
     let truth = array_field(task, "ground_truth")?;
-    let cat = task.str_field("category").map_err(RewardError)?;
+    let cat = match field(&task.data, "category") {
+        Some(Value::String(c)) => c.as_str(),
+        _ => task.str_field("category").map_err(RewardError)?,
+    };
     let calls = match parse_calls(completion) {
         Ok(c) => c,
         Err(e) => {
@@ -44,7 +48,7 @@ pub fn ast_verdict(task: &Task, completion: &str) -> Result<(Vec<Call>, Option<M
 }
 
 fn array_field<'a>(task: &'a Task, key: &str) -> Result<&'a [Value], RewardError> {
-    match task.data.get(key) {
+    match field(&task.data, key) {
         Some(Value::Array(a)) => Ok(a),
         Some(_) => Err(RewardError(format!("task {}: field `{key}` must be an array", task.id))),
         None => Err(RewardError(format!("task {}: missing field `{key}`", task.id))),

@@ -22,7 +22,7 @@
 //! to some hosted models' native function calling).
 
 use super::parse::Call;
-use super::value::{PyType, Val, json_py_type, py_eq_json, str_repr};
+use super::value::{PyType, Val, field, json_py_type, map_field, py_eq_json, str_repr};
 use serde::Serialize;
 use serde_json::{Map as JsonMap, Value as Json};
 use std::borrow::Cow;
@@ -119,7 +119,7 @@ pub fn check(functions: &[Json], truth: &[Json], test_category: &str, calls: &[C
 /// A wrong function name is `unknown_tool` when no offered function has that name.
 fn refine_tool_category(mut m: Mismatch, functions: &[Json], calls: &[Call]) -> Mismatch {
     if m.category == category::WRONG_TOOL {
-        let offered = |n: &str| functions.iter().any(|f| f.get("name").and_then(Json::as_str) == Some(n));
+        let offered = |n: &str| functions.iter().any(|f| field(f, "name").and_then(Json::as_str) == Some(n));
         if calls.iter().any(|c| !offered(&c.name)) {
             m.category = category::UNKNOWN_TOOL;
         }
@@ -138,7 +138,7 @@ fn expected_name(truth: &Json) -> Result<&str, TaskError> {
 fn find_doc<'a>(functions: &'a [Json], name: &str) -> Result<&'a Json, TaskError> {
     functions
         .iter()
-        .find(|f| f.get("name").and_then(Json::as_str) == Some(name))
+        .find(|f| field(f, "name").and_then(Json::as_str) == Some(name))
         .ok_or_else(|| TaskError(format!("ground truth names `{name}`, which has no function doc")))
 }
 
@@ -210,20 +210,17 @@ struct Expected<'a> {
 impl<'a> Expected<'a> {
     /// `doc` and one expected `{func: {param: [values]}}`; a malformed one is the task's fault.
     fn new(doc: &'a Json, expected: &'a Json) -> Result<Self, TaskError> {
-        let truth = expected
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Json::as_object)
-            .ok_or_else(|| TaskError(format!("ground truth entry is not {{func: {{param: [...]}}}}: {expected}")))?;
+        let truth =
+            expected.as_object().and_then(|o| o.values().next()).and_then(Json::as_object).ok_or_else(|| {
+                TaskError(format!("ground truth entry is not {{func: {{param: [...]}}}}: {expected}"))
+            })?;
         let func_name =
-            doc.get("name").and_then(Json::as_str).ok_or_else(|| TaskError("function doc without a name".into()))?;
-        let params = doc.get("parameters").ok_or_else(|| TaskError(format!("`{func_name}` has no parameters")))?;
-        let props = params
-            .get("properties")
+            field(doc, "name").and_then(Json::as_str).ok_or_else(|| TaskError("function doc without a name".into()))?;
+        let params = field(doc, "parameters").ok_or_else(|| TaskError(format!("`{func_name}` has no parameters")))?;
+        let props = field(params, "properties")
             .and_then(Json::as_object)
             .ok_or_else(|| TaskError(format!("`{func_name}` has no parameter properties")))?;
-        let required = params
-            .get("required")
+        let required = field(params, "required")
             .and_then(Json::as_array)
             .ok_or_else(|| TaskError(format!("`{func_name}` has no `required` list")))?;
         Ok(Self { func_name, props, required, truth })
@@ -248,7 +245,7 @@ impl<'a> Expected<'a> {
             }
         }
         for (param, value) in &call.args {
-            let (Some(details), Some(acceptable)) = (self.props.get(param), self.truth.get(param)) else {
+            let (Some(details), Some(acceptable)) = (map_field(self.props, param), map_field(self.truth, param)) else {
                 return Ok(miss(
                     "simple_function_checker:unexpected_param",
                     format!("Unexpected parameter: '{param}'."),
@@ -283,16 +280,14 @@ fn check_param(
     details: &Json,
     acceptable: &[Json],
 ) -> Result<Result<(), Mismatch>, TaskError> {
-    let type_name = details
-        .get("type")
+    let type_name = field(details, "type")
         .and_then(Json::as_str)
         .ok_or_else(|| TaskError(format!("`{func_name}.{param}` has no type")))?;
     let expected_type =
         doc_type(type_name).ok_or_else(|| TaskError(format!("`{func_name}.{param}`: unknown type `{type_name}`")))?;
     let nested = if type_name == "array" || type_name == "tuple" {
-        let item = details
-            .get("items")
-            .and_then(|i| i.get("type"))
+        let item = field(details, "items")
+            .and_then(|i| field(i, "type"))
             .and_then(Json::as_str)
             .ok_or_else(|| TaskError(format!("`{func_name}.{param}` has no item type")))?;
         Some(doc_type(item).ok_or_else(|| TaskError(format!("`{func_name}.{param}`: unknown item type `{item}`")))?)
@@ -326,7 +321,11 @@ fn check_param(
     if !acceptable.iter().any(|a| py_eq_json(value, a)) {
         return Ok(miss(
             "value_error:others",
-            format!("Invalid value for parameter '{param}': {}. Expected one of {}.", value.repr(), repr_list(acceptable)),
+            format!(
+                "Invalid value for parameter '{param}': {}. Expected one of {}.",
+                value.repr(),
+                repr_list(acceptable)
+            ),
         ));
     }
     Ok(Ok(()))
@@ -376,7 +375,12 @@ fn type_check(
     }
 }
 
-fn type_check_quiet(value: &Val, acceptable: &[Json], expected: PyType, nested: Option<PyType>) -> Result<bool, TypeFail> {
+fn type_check_quiet(
+    value: &Val,
+    acceptable: &[Json],
+    expected: PyType,
+    nested: Option<PyType>,
+) -> Result<bool, TypeFail> {
     let pa_type = answer_type(acceptable);
     let is_variable = pa_type.is_some_and(|t| t != expected);
     let mut nested_failed = false;
@@ -519,7 +523,7 @@ fn dict_checker(param: &str, value: &Val, acceptable: &[Json]) -> Result<Result<
         };
         // Keys of a JSON object are strings, and a string equals only a string.
         let lookup = |k: &Val| match k {
-            Val::Str(s) => cand.get(s.as_str()),
+            Val::Str(s) => map_field(cand, s),
             _ => None,
         };
         result = Ok(());

@@ -152,15 +152,31 @@ pub fn parse_python(text: &str) -> Result<Vec<Call>, ParseError> {
         return err("too_long", format!("{} bytes exceeds the limit of {MAX_LEN}", text.len()));
     }
     let s = text.trim_matches(|c| c == '`' || c == '\n' || c == ' ');
-    let mut owned = String::with_capacity(s.len() + 2);
-    if !s.starts_with('[') {
-        owned.push('[');
+    // The text is copied only when a bracket must be added. BFCL then strips whitespace and `'`
+    // from both ends, which does nothing to text that starts with `[` and ends with `]`.
+    let owned;
+    let cleaned = if s.starts_with('[') && s.ends_with(']') {
+        s
+    } else {
+        let mut o = String::with_capacity(s.len() + 2);
+        if !s.starts_with('[') {
+            o.push('[');
+        }
+        o.push_str(s);
+        if !s.ends_with(']') {
+            o.push(']');
+        }
+        owned = o;
+        owned.as_str()
+    };
+    match Parser::new(cleaned, Dialect::Python).fast_calls() {
+        Some(calls) => Ok(calls),
+        None => python_calls(cleaned),
     }
-    owned.push_str(s);
-    if !s.ends_with(']') {
-        owned.push(']');
-    }
-    let cleaned = owned.trim().trim_matches('\'');
+}
+
+/// The general path of [`parse_python`] on bracketed text: the syntax tree, then values.
+fn python_calls(cleaned: &str) -> Result<Vec<Call>, ParseError> {
     let expr = Parser::new(cleaned, Dialect::Python).whole_expr()?;
     let elts = match expr {
         Expr::Call { .. } => vec![expr],
@@ -404,6 +420,222 @@ struct Parser<'a> {
 impl<'a> Parser<'a> {
     fn new(src: &'a str, dialect: Dialect) -> Self {
         Self { src, pos: 0, depth: 0, dialect }
+    }
+
+    /// The common case in one pass, straight to values: `[name(kw=value, ...), ...]` whose
+    /// values are literals, names, and lists, tuples and dicts of them. `None` sends the text
+    /// to the general path (syntax tree, then values), which gives every error and every rarer
+    /// form; where this succeeds, that path would return the same calls. A keyword value this
+    /// pass does not read is read by the general path where it stands.
+    fn fast_calls(&mut self) -> Option<Vec<Call>> {
+        self.ws();
+        if !self.eat("[") {
+            return None;
+        }
+        let mut calls = Vec::new();
+        let mut trailing = false;
+        loop {
+            self.ws();
+            if self.eat("]") {
+                break;
+            }
+            if !calls.is_empty() && !trailing {
+                return None;
+            }
+            calls.push(self.fast_call()?);
+            self.ws();
+            trailing = self.eat(",");
+        }
+        self.ws();
+        (self.pos == self.src.len()).then_some(calls)
+    }
+
+    /// One call, as [`Self::name_or_call`] and [`Self::call`] read it.
+    fn fast_call(&mut self) -> Option<Call> {
+        self.ws();
+        let first = self.ident()?;
+        if is_keyword(first) || matches!(first, "True" | "False" | "None") || matches!(self.peek(), Some(b'\'' | b'"'))
+        {
+            return None;
+        }
+        let mut name = first.to_string();
+        loop {
+            let save = self.pos;
+            self.ws();
+            if self.eat(".") {
+                self.ws();
+                name.push('.');
+                name.push_str(self.ident()?);
+            } else {
+                self.pos = save;
+                break;
+            }
+        }
+        self.ws();
+        if !self.eat("(") {
+            return None;
+        }
+        let mut args: Vec<(String, Val)> = Vec::new();
+        let mut positional = false;
+        let mut trailing = false;
+        loop {
+            self.ws();
+            if self.eat(")") {
+                break;
+            }
+            if (positional || !args.is_empty()) && !trailing {
+                return None;
+            }
+            if self.peek() == Some(b'*') {
+                return None;
+            }
+            let save = self.pos;
+            let kw = self.ident().filter(|k| !is_keyword(k) && !matches!(*k, "True" | "False" | "None"));
+            self.ws();
+            match kw {
+                Some(k) if self.peek() == Some(b'=') && !self.rest().starts_with("==") => {
+                    self.pos += 1;
+                    if args.iter().any(|(old, _)| old == k) {
+                        return None;
+                    }
+                    let start = self.pos;
+                    let v = match self.fast_value(0) {
+                        Some(v) => v,
+                        None => {
+                            // The general path, at the nesting depth it would have here.
+                            self.pos = start;
+                            self.depth = 4;
+                            resolve(self.expr().ok()?).ok()?
+                        }
+                    };
+                    args.push((k.to_string(), v));
+                }
+                _ => {
+                    // Positional arguments are read and dropped, as BFCL does.
+                    self.pos = save;
+                    if !args.is_empty() {
+                        return None;
+                    }
+                    self.depth = 4;
+                    self.expr().ok()?;
+                    positional = true;
+                }
+            }
+            self.ws();
+            trailing = self.eat(",");
+        }
+        Some(Call { name, args })
+    }
+
+    /// A literal, a bare name (as a string), or a list, tuple or dict of them, followed by no
+    /// operator: what [`resolve`] would make of [`Self::expr`] there. `None` for anything else.
+    fn fast_value(&mut self, depth: usize) -> Option<Val> {
+        if depth > 16 {
+            return None;
+        }
+        self.ws();
+        let v = match self.peek()? {
+            b'"' | b'\'' => match self.strings().ok()? {
+                Expr::Const(v) => v,
+                _ => return None,
+            },
+            b'0'..=b'9' | b'.' => match self.number().ok()? {
+                Expr::Const(v) => v,
+                _ => return None,
+            },
+            // `-1`, and by BFCL's quirk `+1`, negate a number.
+            b'-' | b'+' => {
+                self.pos += 1;
+                self.ws();
+                if !matches!(self.peek(), Some(b'0'..=b'9' | b'.')) {
+                    return None;
+                }
+                match self.number().ok()? {
+                    Expr::Const(v) => negate(&v).ok()?,
+                    _ => return None,
+                }
+            }
+            b'[' => {
+                self.pos += 1;
+                Val::List(self.fast_items(b']', depth)?.0)
+            }
+            b'(' => {
+                self.pos += 1;
+                let (mut items, trailing) = self.fast_items(b')', depth)?;
+                if items.len() == 1 && !trailing { items.pop()? } else { Val::Tuple(items) }
+            }
+            b'{' => {
+                self.pos += 1;
+                let mut out: Vec<(Val, Val)> = Vec::new();
+                let mut trailing = false;
+                loop {
+                    self.ws();
+                    if self.eat("}") {
+                        break;
+                    }
+                    if !out.is_empty() && !trailing {
+                        return None;
+                    }
+                    let k = self.fast_value(depth + 1)?;
+                    self.ws();
+                    if !self.eat(":") || matches!(k, Val::List(_) | Val::Dict(_)) {
+                        return None;
+                    }
+                    let v = self.fast_value(depth + 1)?;
+                    match out.iter_mut().find(|(old, _)| py_eq(old, &k)) {
+                        Some(slot) => slot.1 = v,
+                        None => out.push((k, v)),
+                    }
+                    self.ws();
+                    trailing = self.eat(",");
+                }
+                Val::Dict(out)
+            }
+            _ => {
+                let name = self.ident()?;
+                match name {
+                    "True" => Val::Bool(true),
+                    "False" => Val::Bool(false),
+                    "None" => Val::None,
+                    _ if is_keyword(name) || matches!(self.peek(), Some(b'\'' | b'"')) => return None,
+                    _ => {
+                        let save = self.pos;
+                        self.ws();
+                        if matches!(self.peek(), Some(b'.' | b'(')) {
+                            return None;
+                        }
+                        self.pos = save;
+                        Val::Str(name.to_string())
+                    }
+                }
+            }
+        };
+        let save = self.pos;
+        self.ws();
+        if matches!(self.peek(), Some(b'*' | b'/' | b'%' | b'+' | b'-')) {
+            return None;
+        }
+        self.pos = save;
+        Some(v)
+    }
+
+    /// Items up to `close` for [`Self::fast_value`], and whether a comma trails.
+    fn fast_items(&mut self, close: u8, depth: usize) -> Option<(Vec<Val>, bool)> {
+        let mut items = Vec::new();
+        let mut trailing = false;
+        loop {
+            self.ws();
+            if self.peek() == Some(close) {
+                self.pos += 1;
+                return Some((items, trailing));
+            }
+            if !items.is_empty() && !trailing {
+                return None;
+            }
+            items.push(self.fast_value(depth + 1)?);
+            self.ws();
+            trailing = self.eat(",");
+        }
     }
 
     fn fail<T>(&self, what: &str) -> Result<T, ParseError> {
@@ -997,6 +1229,52 @@ mod tests {
         );
         assert_eq!(parse_calls("[a(), b(x=\"y\" 'z')]").unwrap()[1].arg("x").unwrap().repr(), "'yz'");
         assert_eq!(parse_calls("").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn one_pass_reading_agrees_with_the_syntax_tree() {
+        let texts = [
+            "[f(a=1, b='x', c=[1, 2.5, -3], d=(1,), e=(2), f={'k': [True, None]}, g=name, h=+4, i=-.5)]",
+            "[a.b . c(x = 'p' \"q\", y={'k': 1, 'k': 2, 1: 'one', True: 't'}), g(), h(1, 2, z=3)]",
+            "[f(a=1e400, b=123456789012345678901234567890123456789012, c=0x1f, d=1_000, e=r'a\\b', f=u'x')]",
+            "[f(a=g(k=1), b=math.sqrt(2), c=2*3, d=-x, e=--1, f=-2**2, g=[1, 2] + [3], h='a' 'b' + 'c')]",
+            "[f(a={1, 2}, b=[1, 2][0], c=x.y, d=(1, 2), e={(1, 2): 3}, f={[1]: 2}, g=-True, h={})]",
+            "[f(a=1), g(b=2),]",
+            "[f(a=1) + g(b=2)]",
+            "[f(a=1)] * 2",
+            "[f(a=1, a=2)]",
+            "[f(a=1, 2)]",
+            "[f(*a)]",
+            "[1, f()]",
+            "[[f()]]",
+            "[f(a=1) # comment\n]",
+            "[f(a=[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]])]",
+            "[True(a=1)]",
+            "[f(a=1 < 2)]",
+            "[f(a=lambda: 1)]",
+            "[f(a=b'x')]",
+            "[f(a='unterminated)]",
+            "[f(a=1.)]",
+            "[f(a=.)]",
+            "[f(if=1)]",
+            "[f(a=None, b=False, c=(), d=[], e=[1,], f=(1, 2,), g={'a': 1,})]",
+        ];
+        for text in texts {
+            let fast = Parser::new(text, Dialect::Python).fast_calls();
+            let general = python_calls(text);
+            match (&fast, &general) {
+                (None, _) => {}
+                (Some(f), Ok(g)) => {
+                    let f: Vec<String> = f.iter().map(Call::to_python).collect();
+                    let g: Vec<String> = g.iter().map(Call::to_python).collect();
+                    assert_eq!(f, g, "{text}");
+                }
+                (Some(_), Err(e)) => panic!("{text}: the one pass read what the general path rejects ({e})"),
+            }
+        }
+        // The common forms take the one pass.
+        assert!(Parser::new(texts[0], Dialect::Python).fast_calls().is_some());
+        assert!(Parser::new(texts[5], Dialect::Python).fast_calls().is_some());
     }
 
     #[test]

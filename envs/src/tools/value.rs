@@ -260,6 +260,28 @@ pub fn py_in(x: &Val, list: &[Val]) -> bool {
     list.iter().any(|y| py_eq(x, y))
 }
 
+/// `v[key]` when `v` is an object; see [`map_field`].
+pub fn field<'a>(v: &'a Json, key: &str) -> Option<&'a Json> {
+    match v {
+        Json::Object(m) => map_field(m, key),
+        _ => None,
+    }
+}
+
+/// `m[key]`, found by a scan that compares lengths before text.
+///
+/// `serde_json`'s own lookup walks its B-tree comparing key text in order, reading each key's
+/// heap string on the way. A task is typically seen once per completion, so those strings are
+/// not in cache, and the misses cost more than the comparisons. Most keys of a tool doc differ
+/// in length from the one sought, so a scan reads about one key string per lookup. Large
+/// objects still use the tree.
+pub fn map_field<'a>(m: &'a serde_json::Map<String, Json>, key: &str) -> Option<&'a Json> {
+    if m.len() > 24 {
+        return m.get(key);
+    }
+    m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+}
+
 /// Python's `type()` of the value [`Val::from_json`] makes of `v`.
 pub fn json_py_type(v: &Json) -> PyType {
     match v {
@@ -282,7 +304,7 @@ pub fn py_eq_json(a: &Val, b: &Json) -> bool {
         // JSON object keys are strings, unique, and a string equals only a string.
         (Val::Dict(x), Json::Object(y)) => {
             x.len() == y.len()
-                && x.iter().all(|(k, v)| k.as_str().and_then(|k| y.get(k)).is_some_and(|w| py_eq_json(v, w)))
+                && x.iter().all(|(k, v)| k.as_str().and_then(|k| map_field(y, k)).is_some_and(|w| py_eq_json(v, w)))
         }
         (Val::BigInt(x), Json::Number(n)) => match json_num(n) {
             Num::I(_) => false,
