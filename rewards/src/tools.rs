@@ -55,27 +55,31 @@ fn array_field<'a>(task: &'a Task, key: &str) -> Result<&'a [Value], RewardError
     }
 }
 
-/// Builds `tools/ast-match`: `ast_match` (weight 1) and the metrics `error_<category>`.
+/// Builds `tools/ast-match`: `ast_match` (weight 1) and the metrics `error_<category>`, all
+/// from one verdict per completion.
 pub fn ast_rubric(config: &Config) -> Result<Rubric, BoxError> {
     let _: AstMatchConfig = parse_config(config)?;
-    let mut rubric = Rubric::new().term("ast_match", 1.0, |task: &Task, tr: &Trajectory| {
+    let terms = std::iter::once(("ast_match".to_string(), 1.0))
+        .chain(category::ALL.iter().map(|cat| (format!("error_{cat}"), 0.0)));
+    Ok(Rubric::new().group(terms, |task: &Task, tr: &Trajectory| {
         let (calls, mismatch) = ast_verdict(task, tr.final_answer())?;
-        let calls: Vec<String> = calls.iter().map(Call::to_python).collect();
-        Ok(match mismatch {
-            None => Reward::with_info(1.0, json!({ "category": null, "calls": calls })),
-            Some(m) => Reward::with_info(
-                0.0,
-                json!({ "category": m.category, "bfcl_error_type": m.bfcl_error_type, "error": m.message, "calls": calls }),
-            ),
-        })
+        Ok(ast_rewards(&calls, mismatch.as_ref()))
+    }))
+}
+
+/// The rewards of `tools/ast-match` from one verdict: `ast_match`, then one per category.
+fn ast_rewards(calls: &[Call], mismatch: Option<&Mismatch>) -> Vec<Reward> {
+    let calls: Vec<String> = calls.iter().map(Call::to_python).collect();
+    let mut out = Vec::with_capacity(1 + category::ALL.len());
+    out.push(match mismatch {
+        None => Reward::with_info(1.0, json!({ "category": null, "calls": calls })),
+        Some(m) => Reward::with_info(
+            0.0,
+            json!({ "category": m.category, "bfcl_error_type": m.bfcl_error_type, "error": m.message, "calls": calls }),
+        ),
     });
-    for cat in category::ALL {
-        rubric = rubric.metric(format!("error_{cat}"), move |task: &Task, tr: &Trajectory| {
-            let (_, mismatch) = ast_verdict(task, tr.final_answer())?;
-            Ok(Reward::from(mismatch.is_some_and(|m| m.category == cat)))
-        });
-    }
-    Ok(rubric)
+    out.extend(category::ALL.iter().map(|cat| Reward::from(mismatch.is_some_and(|m| m.category == *cat))));
+    out
 }
 
 /// Builds `tools/exec-match`: `exec_match` (weight 1: final state and answer equal the gold
@@ -149,6 +153,63 @@ mod tests {
         let s = score("area(r=");
         assert_eq!(s.terms[0].info["category"], "malformed_syntax");
         assert_eq!(s.get("error_malformed_syntax"), Some(1.0));
+    }
+
+    /// The terms as they were computed before they shared one verdict: each on its own.
+    fn per_term(task: &Task, completion: &str) -> Vec<(String, f64, Value)> {
+        let (calls, mismatch) = ast_verdict(task, completion).unwrap();
+        let calls: Vec<String> = calls.iter().map(Call::to_python).collect();
+        let info = match &mismatch {
+            None => json!({ "category": null, "calls": calls }),
+            Some(m) => {
+                json!({ "category": m.category, "bfcl_error_type": m.bfcl_error_type, "error": m.message, "calls": calls })
+            }
+        };
+        let mut out = vec![("ast_match".to_string(), if mismatch.is_none() { 1.0 } else { 0.0 }, info)];
+        for cat in category::ALL {
+            let (_, m) = ast_verdict(task, completion).unwrap();
+            out.push((
+                format!("error_{cat}"),
+                if m.is_some_and(|m| m.category == cat) { 1.0 } else { 0.0 },
+                Value::Null,
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn terms_from_one_verdict_agree_with_terms_computed_alone() {
+        let rubric = ast_rubric(&Config::new()).unwrap();
+        let names: Vec<&str> = rubric.terms().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ast_match",
+                "error_malformed_syntax",
+                "error_unknown_tool",
+                "error_wrong_tool",
+                "error_missing_required",
+                "error_wrong_type",
+                "error_value_not_allowed",
+                "error_extra_parameter",
+                "error_wrong_count"
+            ]
+        );
+        let weights: Vec<f64> = rubric.terms().iter().map(|t| t.weight).collect();
+        assert_eq!(weights, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        let fixture = include_str!("../../envs/src/tools/fixture/bfcl/cases.jsonl");
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, line) in fixture.lines().enumerate() {
+            let case: Value = serde_json::from_str(line).unwrap();
+            let task = Task::new(i.to_string(), case["task"].clone());
+            let completion = case["completion"].as_str().unwrap();
+            let s = rubric.score(&task, &Trajectory::from_completion(vec![], completion));
+            let got: Vec<(String, f64, Value)> =
+                s.terms.iter().map(|t| (t.name.clone(), t.value.clone().unwrap(), t.info.clone())).collect();
+            assert_eq!(got, per_term(&task, completion), "line {}", i + 1);
+            seen.insert(s.terms[0].info["category"].as_str().unwrap_or("match").to_string());
+        }
+        assert!(seen.len() >= 6, "the fixture exercises most categories: {seen:?}");
     }
 
     #[test]
