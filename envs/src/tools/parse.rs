@@ -111,16 +111,18 @@ pub fn parse_hermes(text: &str) -> Result<Vec<Call>, ParseError> {
 
 fn hermes_block(body: &str, index: usize) -> Result<Call, ParseError> {
     let v = Parser::new(body.trim(), Dialect::Json).whole()?;
-    let Val::Dict(fields) = v else {
+    let Val::Dict(mut fields) = v else {
         return err("not_a_call", format!("tool call {index} is not a JSON object"));
     };
-    let get = |k: &str| fields.iter().find(|(key, _)| key.as_str() == Some(k)).map(|(_, v)| v);
-    let Some(Val::Str(name)) = get("name") else {
+    let find = |fields: &[(Val, Val)], k: &str| fields.iter().position(|(key, _)| key.as_str() == Some(k));
+    let Some(name_at) = find(&fields, "name").filter(|&i| matches!(fields[i].1, Val::Str(_))) else {
         return err("not_a_call", format!("tool call {index} has no string `name`"));
     };
-    let args = match get("arguments").or_else(|| get("parameters")) {
+    let args_at = find(&fields, "arguments").or_else(|| find(&fields, "parameters"));
+    // The values are moved out of the parsed object, not copied.
+    let args = match args_at.map(|i| std::mem::replace(&mut fields[i].1, Val::None)) {
         None => Vec::new(),
-        Some(Val::Dict(d)) => dict_to_args(d.clone(), index)?,
+        Some(Val::Dict(d)) => dict_to_args(d, index)?,
         // Some models send the arguments as a JSON string holding the object.
         Some(Val::Str(s)) => match Parser::new(s.trim(), Dialect::Json).whole()? {
             Val::Dict(d) => dict_to_args(d, index)?,
@@ -132,7 +134,10 @@ fn hermes_block(body: &str, index: usize) -> Result<Call, ParseError> {
             return err("not_a_call", format!("tool call {index}: `arguments` is not an object"));
         }
     };
-    Ok(Call { name: name.clone(), args })
+    let Val::Str(name) = std::mem::replace(&mut fields[name_at].1, Val::None) else {
+        unreachable!("checked to be a string above");
+    };
+    Ok(Call { name, args })
 }
 
 fn dict_to_args(d: Vec<(Val, Val)>, index: usize) -> Result<Vec<(String, Val)>, ParseError> {
@@ -371,43 +376,34 @@ enum Dialect {
     Json,
 }
 
-/// Python's keywords other than `True`, `False` and `None`.
+/// Python's keywords other than `True`, `False` and `None` (by first letter: most names are
+/// rejected without comparing any text).
 fn is_keyword(name: &str) -> bool {
-    matches!(
-        name,
-        "and"
-            | "as"
-            | "assert"
-            | "async"
-            | "await"
-            | "break"
-            | "class"
-            | "continue"
-            | "def"
-            | "del"
-            | "elif"
-            | "else"
-            | "except"
-            | "finally"
-            | "for"
-            | "from"
-            | "global"
-            | "if"
-            | "import"
-            | "in"
-            | "is"
-            | "lambda"
-            | "nonlocal"
-            | "not"
-            | "or"
-            | "pass"
-            | "raise"
-            | "return"
-            | "try"
-            | "while"
-            | "with"
-            | "yield"
-    )
+    let candidates: &[&str] = match name.as_bytes().first() {
+        Some(b'a') => &["and", "as", "assert", "async", "await"],
+        Some(b'b') => &["break"],
+        Some(b'c') => &["class", "continue"],
+        Some(b'd') => &["def", "del"],
+        Some(b'e') => &["elif", "else", "except"],
+        Some(b'f') => &["finally", "for", "from"],
+        Some(b'g') => &["global"],
+        Some(b'i') => &["if", "import", "in", "is"],
+        Some(b'l') => &["lambda"],
+        Some(b'n') => &["nonlocal", "not"],
+        Some(b'o') => &["or"],
+        Some(b'p') => &["pass"],
+        Some(b'r') => &["raise", "return"],
+        Some(b't') => &["try"],
+        Some(b'w') => &["while", "with"],
+        Some(b'y') => &["yield"],
+        _ => return false,
+    };
+    candidates.contains(&name)
+}
+
+/// `True`, `False` or `None`.
+fn is_constant_name(name: &str) -> bool {
+    matches!(name.as_bytes().first(), Some(b'T' | b'F' | b'N')) && matches!(name, "True" | "False" | "None")
 }
 
 struct Parser<'a> {
@@ -453,24 +449,29 @@ impl<'a> Parser<'a> {
     /// One call, as [`Self::name_or_call`] and [`Self::call`] read it.
     fn fast_call(&mut self) -> Option<Call> {
         self.ws();
+        let start = self.pos;
         let first = self.ident()?;
-        if is_keyword(first) || matches!(first, "True" | "False" | "None") || matches!(self.peek(), Some(b'\'' | b'"'))
-        {
+        if is_keyword(first) || is_constant_name(first) || matches!(self.peek(), Some(b'\'' | b'"')) {
             return None;
         }
-        let mut name = first.to_string();
+        // A dotted name written without spaces is copied whole; one with spaces (rare) is left
+        // to the general path.
         loop {
             let save = self.pos;
             self.ws();
-            if self.eat(".") {
-                self.ws();
-                name.push('.');
-                name.push_str(self.ident()?);
-            } else {
+            if self.pos != save {
+                if self.peek() == Some(b'.') {
+                    return None;
+                }
                 self.pos = save;
                 break;
             }
+            if !self.eat(".") {
+                break;
+            }
+            self.ident()?;
         }
+        let name = self.src[start..self.pos].to_string();
         self.ws();
         if !self.eat("(") {
             return None;
@@ -490,7 +491,7 @@ impl<'a> Parser<'a> {
                 return None;
             }
             let save = self.pos;
-            let kw = self.ident().filter(|k| !is_keyword(k) && !matches!(*k, "True" | "False" | "None"));
+            let kw = self.ident().filter(|k| !is_keyword(k) && !is_constant_name(k));
             self.ws();
             match kw {
                 Some(k) if self.peek() == Some(b'=') && !self.rest().starts_with("==") => {
@@ -619,6 +620,86 @@ impl<'a> Parser<'a> {
         Some(v)
     }
 
+    /// One JSON value straight to a value, as [`Self::atom`] then [`resolve`] read it in the JSON
+    /// dialect; `None` for anything that path would reject or that nests deeply, so that it
+    /// gives the error.
+    fn fast_json(&mut self, depth: usize) -> Option<Val> {
+        if depth > 16 {
+            return None;
+        }
+        self.ws();
+        Some(match self.peek()? {
+            b'"' => match self.strings().ok()? {
+                Expr::Const(v) => v,
+                _ => return None,
+            },
+            b'0'..=b'9' | b'.' | b'-' => match self.number().ok()? {
+                Expr::Const(v) => v,
+                _ => return None,
+            },
+            b'[' => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                let mut trailing = false;
+                loop {
+                    self.ws();
+                    if self.eat("]") {
+                        if trailing {
+                            return None;
+                        }
+                        break;
+                    }
+                    if !items.is_empty() && !trailing {
+                        return None;
+                    }
+                    items.push(self.fast_json(depth + 1)?);
+                    self.ws();
+                    trailing = self.eat(",");
+                }
+                Val::List(items)
+            }
+            b'{' => {
+                self.pos += 1;
+                let mut out: Vec<(Val, Val)> = Vec::new();
+                let mut trailing = false;
+                loop {
+                    self.ws();
+                    if self.eat("}") {
+                        if trailing {
+                            return None;
+                        }
+                        break;
+                    }
+                    if !out.is_empty() && !trailing {
+                        return None;
+                    }
+                    if self.peek() != Some(b'"') {
+                        return None;
+                    }
+                    let Expr::Const(k) = self.strings().ok()? else { return None };
+                    self.ws();
+                    if !self.eat(":") {
+                        return None;
+                    }
+                    let v = self.fast_json(depth + 1)?;
+                    match out.iter_mut().find(|(old, _)| py_eq(old, &k)) {
+                        Some(slot) => slot.1 = v,
+                        None => out.push((k, v)),
+                    }
+                    self.ws();
+                    trailing = self.eat(",");
+                }
+                Val::Dict(out)
+            }
+            _ => match self.ident()? {
+                "true" => Val::Bool(true),
+                "false" => Val::Bool(false),
+                "null" => Val::None,
+                _ => return None,
+            },
+        })
+    }
+
     /// Items up to `close` for [`Self::fast_value`], and whether a comma trails.
     fn fast_items(&mut self, close: u8, depth: usize) -> Option<(Vec<Val>, bool)> {
         let mut items = Vec::new();
@@ -644,6 +725,15 @@ impl<'a> Parser<'a> {
 
     /// One JSON value filling the whole input.
     fn whole(&mut self) -> Result<Val, ParseError> {
+        if self.dialect == Dialect::Json {
+            if let Some(v) = self.fast_json(0) {
+                self.ws();
+                if self.pos == self.src.len() {
+                    return Ok(v);
+                }
+            }
+            self.pos = 0;
+        }
         let e = self.whole_expr()?;
         // JSON has no expressions beyond literals; the JSON dialect never builds anything else.
         resolve(e)
@@ -969,7 +1059,7 @@ impl<'a> Parser<'a> {
                 return self.fail("star arguments are not supported");
             }
             let save = self.pos;
-            let kw = self.ident().filter(|k| !is_keyword(k) && !matches!(*k, "True" | "False" | "None"));
+            let kw = self.ident().filter(|k| !is_keyword(k) && !is_constant_name(k));
             self.ws();
             let is_kw = kw.is_some() && self.peek() == Some(b'=') && !self.rest().starts_with("==");
             if let (Some(k), true) = (kw, is_kw) {
@@ -1179,7 +1269,14 @@ impl<'a> Parser<'a> {
         if self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
             return self.fail("unsupported number literal");
         }
-        let text: String = self.src[start..self.pos].chars().filter(|&c| c != '_').collect();
+        let raw = &self.src[start..self.pos];
+        let filtered: String;
+        let text = if raw.contains('_') {
+            filtered = raw.chars().filter(|&c| c != '_').collect();
+            filtered.as_str()
+        } else {
+            raw
+        };
         if float {
             match text.parse::<f64>() {
                 Ok(f) if f.is_finite() || self.dialect == Dialect::Python => Ok(Expr::Const(Val::Float(f))),
@@ -1258,6 +1355,7 @@ mod tests {
             "[f(a=.)]",
             "[f(if=1)]",
             "[f(a=None, b=False, c=(), d=[], e=[1,], f=(1, 2,), g={'a': 1,})]",
+            "[a . b(x=1), a.\\\nb(x=1), a.b .c(x=1), a.1(x=1), a.(x=1), a.if(x=1)]",
         ];
         for text in texts {
             let fast = Parser::new(text, Dialect::Python).fast_calls();
@@ -1275,6 +1373,53 @@ mod tests {
         // The common forms take the one pass.
         assert!(Parser::new(texts[0], Dialect::Python).fast_calls().is_some());
         assert!(Parser::new(texts[5], Dialect::Python).fast_calls().is_some());
+    }
+
+    #[test]
+    fn one_pass_json_agrees_with_the_syntax_tree() {
+        let texts = [
+            r#"{"name": "f", "arguments": {"a": [1, -2.5e3, true, null, "x\u00e9"], "b": {"c": {}}, "a": 3}}"#,
+            r#" [ 1 , 2 ] "#,
+            r#"[1, 2,]"#,
+            r#"{"a": 1,}"#,
+            r#"{'a': 1}"#,
+            r#"{1: 2}"#,
+            r#"[01]"#,
+            r#"[1e999]"#,
+            r#"[NaN]"#,
+            r#"{"a" 1}"#,
+            r#"[1] x"#,
+            r#"[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]"#,
+        ];
+        for text in texts {
+            let fast = Parser::new(text, Dialect::Json).fast_json(0);
+            let mut general = Parser::new(text, Dialect::Json);
+            let general = general.whole_expr().and_then(resolve);
+            match (fast, general) {
+                (None, _) => {}
+                (Some(f), Ok(g)) => assert_eq!(f.repr(), g.repr(), "{text}"),
+                (Some(f), Err(e)) => {
+                    // The one pass may stop early; `whole` then still requires the end of input.
+                    let mut p = Parser::new(text, Dialect::Json);
+                    p.fast_json(0);
+                    p.ws();
+                    assert!(p.pos != text.len(), "{text}: read {} where the general path fails ({e})", f.repr());
+                }
+            }
+        }
+        assert!(Parser::new(texts[0], Dialect::Json).fast_json(0).is_some());
+    }
+
+    #[test]
+    fn keywords_are_pythons() {
+        let python = "and as assert async await break class continue def del elif else except finally for from \
+                      global if import in is lambda nonlocal not or pass raise return try while with yield";
+        for k in python.split_whitespace() {
+            assert!(is_keyword(k), "{k}");
+        }
+        for name in ["", "a", "True", "None", "radius", "format", "ifs", "i", "yields", "Lambda", "_if"] {
+            assert!(!is_keyword(name), "{name}");
+        }
     }
 
     #[test]
