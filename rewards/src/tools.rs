@@ -86,21 +86,23 @@ fn ast_rewards(calls: &[Call], mismatch: Option<&Mismatch>) -> Vec<Reward> {
 /// ones), and the metrics `answer_match`, `state_match` and `tool_errors` (calls that failed).
 pub fn exec_rubric(config: &Config) -> Result<Rubric, BoxError> {
     let _: AstMatchConfig = parse_config(config)?;
-    let replay = |task: &Task, tr: &Trajectory| {
+    let terms = [("exec_match", 1.0), ("answer_match", 0.0), ("state_match", 0.0), ("tool_errors", 0.0)];
+    Ok(Rubric::new().group(terms, |task: &Task, tr: &Trajectory| {
         let turns: Vec<&str> = tr.assistant_messages().map(|m| m.content.as_str()).collect();
-        exec::replay(task, &turns).map_err(|e| RewardError(format!("task {}: {e}", task.id)))
-    };
-    Ok(Rubric::new()
-        .term("exec_match", 1.0, move |task: &Task, tr: &Trajectory| {
-            let r = replay(task, tr)?;
-            let ok = r.answer_match && r.state_match;
-            Ok(Reward::with_info(f64::from(u8::from(ok)), serde_json::to_value(&r).unwrap_or(Value::Null)))
-        })
-        .metric("answer_match", move |task: &Task, tr: &Trajectory| Ok(Reward::from(replay(task, tr)?.answer_match)))
-        .metric("state_match", move |task: &Task, tr: &Trajectory| Ok(Reward::from(replay(task, tr)?.state_match)))
-        .metric("tool_errors", move |task: &Task, tr: &Trajectory| {
-            Ok(Reward::from(replay(task, tr)?.errors.len() as f64))
-        }))
+        let r = exec::replay(task, &turns).map_err(|e| RewardError(format!("task {}: {e}", task.id)))?;
+        Ok(exec_rewards(&r))
+    }))
+}
+
+/// The rewards of `tools/exec-match` from one replay, in the order of its terms.
+fn exec_rewards(r: &exec::Replay) -> Vec<Reward> {
+    let ok = r.answer_match && r.state_match;
+    vec![
+        Reward::with_info(f64::from(u8::from(ok)), serde_json::to_value(r).unwrap_or(Value::Null)),
+        Reward::from(r.answer_match),
+        Reward::from(r.state_match),
+        Reward::from(r.errors.len() as f64),
+    ]
 }
 
 /// Registers `tools/ast-match` and `tools/exec-match`.
@@ -210,6 +212,84 @@ mod tests {
             seen.insert(s.terms[0].info["category"].as_str().unwrap_or("match").to_string());
         }
         assert!(seen.len() >= 6, "the fixture exercises most categories: {seen:?}");
+    }
+
+    /// `tools/exec-match` as it was computed before its terms shared one replay: each term
+    /// replays the episode on its own.
+    fn exec_per_term(task: &Task, tr: &Trajectory) -> Vec<(String, Result<f64, String>, Value)> {
+        let replay = || {
+            let turns: Vec<&str> = tr.assistant_messages().map(|m| m.content.as_str()).collect();
+            exec::replay(task, &turns).map_err(|e| format!("task {}: {e}", task.id))
+        };
+        let term = |name: &str, r: Result<(f64, Value), String>| match r {
+            Ok((v, info)) => (name.to_string(), Ok(v), info),
+            Err(e) => (name.to_string(), Err(e), Value::Null),
+        };
+        let b = |x: bool| if x { 1.0 } else { 0.0 };
+        vec![
+            term(
+                "exec_match",
+                replay().map(|r| (b(r.answer_match && r.state_match), serde_json::to_value(&r).unwrap())),
+            ),
+            term("answer_match", replay().map(|r| (b(r.answer_match), Value::Null))),
+            term("state_match", replay().map(|r| (b(r.state_match), Value::Null))),
+            term("tool_errors", replay().map(|r| (r.errors.len() as f64, Value::Null))),
+        ]
+    }
+
+    #[test]
+    fn exec_terms_from_one_replay_agree_with_terms_computed_alone() {
+        use rlvr_engine::{Message, Split};
+        let rubric = exec_rubric(&Config::new()).unwrap();
+        let names: Vec<&str> = rubric.terms().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["exec_match", "answer_match", "state_match", "tool_errors"]);
+        let weights: Vec<f64> = rubric.terms().iter().map(|t| t.weight).collect();
+        assert_eq!(weights, [1.0, 0.0, 0.0, 0.0]);
+        let spec = exec::spec(&toml::from_str("levels = [1, 2, 3]").unwrap(), 7).unwrap();
+        let mut outcomes = std::collections::BTreeSet::new();
+        for i in 0..40u64 {
+            let task = spec.tasks.task(Split::Train, i).unwrap();
+            let mut gold = vec![Message::user("q")];
+            loop {
+                let m = exec::gold(&task, &gold).unwrap();
+                let done = m.starts_with("<answer>");
+                gold.push(Message::assistant(m));
+                if done {
+                    break;
+                }
+                gold.push(Message::tool("tools", "ok"));
+            }
+            // The gold episode, then variants that fail in different ways.
+            let n = gold.len();
+            let mut episodes = vec![gold.clone()];
+            episodes.push(gold[..n - 1].to_vec());
+            let mut wrong = gold.clone();
+            wrong[n - 1] = Message::assistant("<answer>-1</answer>");
+            episodes.push(wrong);
+            let mut broken = gold.clone();
+            broken.insert(1, Message::assistant("[launch(x=1), inventory_remove(item='nope', quantity=-3)]"));
+            broken.insert(2, Message::assistant("<tool_call>{\"name\": "));
+            episodes.push(broken);
+            if n > 2 {
+                episodes.push([&gold[..1], &gold[n - 1..]].concat());
+            }
+            for messages in episodes {
+                let tr = Trajectory { messages, ..Trajectory::default() };
+                let s = rubric.score(&task, &tr);
+                let got: Vec<(String, Result<f64, String>, Value)> =
+                    s.terms.iter().map(|t| (t.name.clone(), t.value.clone(), t.info.clone())).collect();
+                assert_eq!(got, exec_per_term(&task, &tr), "task {i}");
+                outcomes.insert(got.iter().map(|t| t.1.clone().unwrap().to_string()).collect::<Vec<_>>().join(","));
+            }
+        }
+        assert!(outcomes.len() >= 4, "the episodes reach several outcomes: {outcomes:?}");
+        let broken = Task::new("b", json!({"tools": [], "answer": "1", "state": {}}));
+        let tr = Trajectory::from_completion(vec![], "<answer>1</answer>");
+        let s = rubric.score(&broken, &tr);
+        let got: Vec<(String, Result<f64, String>, Value)> =
+            s.terms.iter().map(|t| (t.name.clone(), t.value.clone(), t.info.clone())).collect();
+        assert_eq!(got, exec_per_term(&broken, &tr));
+        assert!(got.iter().all(|t| t.1.as_ref().is_err_and(|e| e.contains("gold_state"))), "{got:?}");
     }
 
     #[test]
