@@ -22,7 +22,7 @@
 //! to some hosted models' native function calling).
 
 use super::parse::Call;
-use super::value::{PyType, Val, field, json_py_type, map_field, py_eq_json, str_repr};
+use super::value::{PyType, Val, field, json_py_type, map_field, py_eq_json, str_repr, write_json_repr};
 use serde::Serialize;
 use serde_json::{Map as JsonMap, Value as Json};
 use std::borrow::Cow;
@@ -333,7 +333,15 @@ fn check_param(
 
 /// Python's repr of a list of JSON values, for messages.
 fn repr_list(items: &[Json]) -> String {
-    Val::List(items.iter().map(Val::from_json).collect()).repr()
+    let mut out = String::from("[");
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_json_repr(x, &mut out);
+    }
+    out.push(']');
+    out
 }
 
 /// The type of the first acceptable value that is not `""`.

@@ -150,7 +150,7 @@ impl Val {
             }
             Val::BigInt(s) => out.push_str(s),
             Val::Float(f) => out.push_str(&float_repr(*f)),
-            Val::Str(s) => out.push_str(&str_repr(s)),
+            Val::Str(s) => write_str_repr(s, out),
             Val::List(v) => {
                 out.push('[');
                 join(out, v);
@@ -209,10 +209,59 @@ pub fn float_repr(f: f64) -> String {
     }
 }
 
+/// `Val::from_json(v).repr()`, appended to `out` without building the value.
+pub fn write_json_repr(v: &Json, out: &mut String) {
+    use std::fmt::Write;
+    match v {
+        Json::Null => out.push_str("None"),
+        Json::Bool(true) => out.push_str("True"),
+        Json::Bool(false) => out.push_str("False"),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                let _ = write!(out, "{i}");
+            } else if let Some(u) = n.as_u64() {
+                let _ = write!(out, "{u}");
+            } else {
+                out.push_str(&float_repr(n.as_f64().unwrap_or(f64::NAN)));
+            }
+        }
+        Json::String(s) => write_str_repr(s, out),
+        Json::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json_repr(x, out);
+            }
+            out.push(']');
+        }
+        Json::Object(o) => {
+            out.push('{');
+            for (i, (k, x)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_str_repr(k, out);
+                out.push_str(": ");
+                write_json_repr(x, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
 /// Python's `repr` of a string: single quotes unless the text has `'` and no `"`.
 pub fn str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
+    write_str_repr(s, &mut out);
+    out
+}
+
+/// [`str_repr`], appended to `out`.
+fn write_str_repr(s: &str, out: &mut String) {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    out.reserve(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -229,7 +278,6 @@ pub fn str_repr(s: &str) -> String {
         }
     }
     out.push(quote);
-    out
 }
 
 /// Python's `a == b` over the modelled types: numbers compare by value across `bool`, `int` and
