@@ -152,12 +152,21 @@ fn parallel_no_order(functions: &[Json], calls: &[Call], truth: &[Json]) -> Resu
     for (i, expected) in truth.iter().enumerate() {
         let doc = find_doc(functions, expected_name(expected)?)?;
         let expected = Expected::new(doc, expected)?;
+        // The last failure's message is the one reported; a wrong name, the common failure
+        // here, is only noted, and its message written if it turns out to be the last.
         let mut last = None;
+        let mut last_wrong_name = None;
         for (j, call) in calls.iter().enumerate() {
             let used = if used_vec.is_empty() { used_bits & (1 << j) != 0 } else { used_vec[j] };
             if used {
                 continue;
             }
+            if call.name != expected.func_name {
+                last = None;
+                last_wrong_name = Some(j);
+                continue;
+            }
+            last_wrong_name = None;
             match expected.check(call)? {
                 Ok(()) => {
                     if used_vec.is_empty() {
@@ -170,6 +179,9 @@ fn parallel_no_order(functions: &[Json], calls: &[Call], truth: &[Json]) -> Resu
                 }
                 Err(m) => last = Some(m),
             }
+        }
+        if let Some(j) = last_wrong_name {
+            last = expected.check(&calls[j])?.err();
         }
         if let Some(m) = last {
             // BFCL reports `cannot_find_match`; the category is that of the last candidate tried.
