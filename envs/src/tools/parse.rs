@@ -90,13 +90,13 @@ pub fn parse_hermes(text: &str) -> Result<Vec<Call>, ParseError> {
     let mut calls = Vec::new();
     let mut rest = text;
     loop {
-        let open = rest.find(OPEN);
-        let close = rest.find(CLOSE);
+        let open = find_tag(rest, OPEN);
+        let close = find_tag(rest, CLOSE);
         match (open, close) {
             (None, None) => break,
             (Some(o), Some(c)) if o < c => {
                 let body = &rest[o + OPEN.len()..c];
-                if body.contains(OPEN) {
+                if find_tag(body, OPEN).is_some() {
                     return err("unbalanced_tags", "a <tool_call> opens before the previous one closes");
                 }
                 calls.push(hermes_block(body, calls.len())?);
@@ -107,6 +107,12 @@ pub fn parse_hermes(text: &str) -> Result<Vec<Call>, ParseError> {
         }
     }
     Ok(calls)
+}
+
+/// `text.find(tag)` for a tag that starts with `<`: a byte search for `<`, then a comparison,
+/// which is cheaper than setting up a substring search on short text.
+fn find_tag(text: &str, tag: &str) -> Option<usize> {
+    text.match_indices('<').map(|(i, _)| i).find(|&i| text[i..].starts_with(tag))
 }
 
 fn hermes_block(body: &str, index: usize) -> Result<Call, ParseError> {
