@@ -34,7 +34,8 @@
 //!   keep per-episode state in fields. Instances run on the worker pool, hence `Send`.
 //! - [`Policy`]: one per run, on the runner's thread; generates a whole batch per call.
 //! - [`Rubric`]: shared by every worker (`Arc`); each term is a pure function, so scoring
-//!   needs no locks and a saved run can be rescored.
+//!   needs no locks and a saved run can be rescored. Terms that come from one verdict are added
+//!   together with [`Rubric::group`], which computes the verdict once per episode.
 //! - [`Runner`]: owns the worker pool (threads started once); `rollout` runs one batch.
 //! - [`Registry`]: builders by id; building an environment or reward reads its TOML config.
 //!
@@ -62,7 +63,7 @@ pub use env::{EnvError, Environment, OrderEnforcing, Status, Step};
 pub use message::{Message, Role};
 pub use policy::{Action, GenRequest, Policy, PolicyError};
 pub use registry::{Config, EnvFactory, EnvSpec, GoldPlayer, PolicyContext, Registry, RegistryError, parse_config};
-pub use reward::{Reward, RewardError, RewardFn, Rubric, Scored, Term, TermScore};
+pub use reward::{Reward, RewardError, RewardFn, RewardsFn, Rubric, Scored, Term, TermScore};
 pub use runner::{Rollout, RolloutConfig, RolloutStats, Runner, Sampling};
 pub use task::{Split, Task, TaskSource, TaskStream, VecTasks, draw_split_task};
 pub use trajectory::{Group, Outcome, Sample, Stage, Trajectory};

@@ -70,6 +70,24 @@ where
     }
 }
 
+/// Several terms judged by one call: one reward per term, in the order the terms were given.
+///
+/// For verifiers whose terms all come from one expensive verdict (a match and its per-category
+/// error metrics), so that the verdict is computed once per episode, not once per term.
+pub trait RewardsFn: Send + Sync {
+    /// Judges one finished episode, for every term of the group.
+    fn score_all(&self, task: &Task, trajectory: &Trajectory) -> Result<Vec<Reward>, RewardError>;
+}
+
+impl<F> RewardsFn for F
+where
+    F: Fn(&Task, &Trajectory) -> Result<Vec<Reward>, RewardError> + Send + Sync,
+{
+    fn score_all(&self, task: &Task, trajectory: &Trajectory) -> Result<Vec<Reward>, RewardError> {
+        self(task, trajectory)
+    }
+}
+
 /// One named term of a rubric. Weight 0 makes it a metric: logged, not rewarded.
 #[derive(Clone)]
 pub struct Term {
@@ -77,8 +95,37 @@ pub struct Term {
     pub name: String,
     /// Weight in the total.
     pub weight: f64,
-    /// The verifier.
+    /// The verifier. For a term of a group, this runs the whole group and keeps this term's
+    /// reward; [`Rubric::score`] runs each group once instead.
     pub func: Arc<dyn RewardFn>,
+    group: Option<Member>,
+}
+
+/// A term's place in its group.
+#[derive(Clone)]
+struct Member {
+    group: Arc<dyn RewardsFn>,
+    index: usize,
+    len: usize,
+}
+
+impl Member {
+    /// This term's reward among the group's.
+    fn pick(&self, all: &Result<Vec<Reward>, RewardError>) -> Result<Reward, RewardError> {
+        match all {
+            Ok(rewards) if rewards.len() == self.len => Ok(rewards[self.index].clone()),
+            Ok(rewards) => {
+                Err(RewardError(format!("returned {} rewards for a group of {} terms", rewards.len(), self.len)))
+            }
+            Err(e) => Err(e.clone()),
+        }
+    }
+}
+
+impl RewardFn for Member {
+    fn score(&self, task: &Task, trajectory: &Trajectory) -> Result<Reward, RewardError> {
+        self.pick(&self.group.score_all(task, trajectory))
+    }
 }
 
 /// Named, weighted reward terms; the total is their weighted sum.
@@ -102,7 +149,25 @@ impl Rubric {
 
     /// Adds a weighted term.
     pub fn term(mut self, name: impl Into<String>, weight: f64, func: impl RewardFn + 'static) -> Self {
-        self.terms.push(Term { name: name.into(), weight, func: Arc::new(func) });
+        self.terms.push(Term { name: name.into(), weight, func: Arc::new(func), group: None });
+        self
+    }
+
+    /// Adds the named, weighted `terms` (weight 0 for a metric), all judged by one call of
+    /// `func` per episode, which returns their rewards in this order. If it errs or panics,
+    /// every term of the group keeps that error.
+    pub fn group<N: Into<String>>(
+        mut self,
+        terms: impl IntoIterator<Item = (N, f64)>,
+        func: impl RewardsFn + 'static,
+    ) -> Self {
+        let terms: Vec<(String, f64)> = terms.into_iter().map(|(n, w)| (n.into(), w)).collect();
+        let group: Arc<dyn RewardsFn> = Arc::new(func);
+        let len = terms.len();
+        for (index, (name, weight)) in terms.into_iter().enumerate() {
+            let member = Member { group: Arc::clone(&group), index, len };
+            self.terms.push(Term { name, weight, func: Arc::new(member.clone()), group: Some(member) });
+        }
         self
     }
 
@@ -130,12 +195,26 @@ impl Rubric {
     /// Scores one episode. A term that errs, panics or returns a non-finite value keeps its
     /// error; the other terms are still computed.
     pub fn score(&self, task: &Task, trajectory: &Trajectory) -> Scored {
+        // Each group runs once; its rewards are kept for its other terms.
+        let mut groups: Vec<(*const (), Result<Vec<Reward>, RewardError>)> = Vec::new();
         let terms = self
             .terms
             .iter()
             .map(|t| {
-                let result = catch_unwind(AssertUnwindSafe(|| t.func.score(task, trajectory)))
-                    .unwrap_or_else(|panic| Err(RewardError(format!("panicked: {}", panic_message(&*panic)))));
+                let result = match &t.group {
+                    None => caught(|| t.func.score(task, trajectory)),
+                    Some(m) => {
+                        let key = Arc::as_ptr(&m.group) as *const ();
+                        let i = match groups.iter().position(|(k, _)| *k == key) {
+                            Some(i) => i,
+                            None => {
+                                groups.push((key, caught(|| m.group.score_all(task, trajectory))));
+                                groups.len() - 1
+                            }
+                        };
+                        m.pick(&groups[i].1)
+                    }
+                };
                 let (value, info) = match result {
                     Ok(r) if r.value.is_finite() => (Ok(r.value), r.info),
                     Ok(r) => (Err(format!("returned a non-finite value ({})", r.value)), r.info),
@@ -146,6 +225,12 @@ impl Rubric {
             .collect();
         Scored { terms }
     }
+}
+
+/// `f()`, with a panic turned into an error.
+fn caught<T>(f: impl FnOnce() -> Result<T, RewardError>) -> Result<T, RewardError> {
+    catch_unwind(AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(RewardError(format!("panicked: {}", panic_message(&*panic)))))
 }
 
 /// The text of a caught panic payload.
@@ -234,6 +319,41 @@ mod tests {
         assert!(s.terms[2].value.as_ref().unwrap_err().contains("non-finite"));
         assert_eq!(s.get("ok"), Some(1.0));
         assert!(s.error().unwrap().starts_with("err: gold query failed; panic: panicked: boom"));
+    }
+
+    #[test]
+    fn a_group_runs_once_per_episode_and_shares_its_errors() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&calls);
+        let r = Rubric::new().metric("before", |_: &Task, _: &Trajectory| Ok(Reward::from(2.0))).group(
+            [("a", 1.0), ("b", 0.0), ("c", 0.5)],
+            move |_: &Task, _: &Trajectory| {
+                counter.fetch_add(1, Ordering::SeqCst);
+                Ok(vec![Reward::with_info(1.0, json!({"why": "a"})), Reward::from(3.0), Reward::from(f64::NAN)])
+            },
+        );
+        let s = r.score(&task(), &Trajectory::default());
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "one call for the three terms");
+        let names: Vec<&str> = s.terms.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["before", "a", "b", "c"]);
+        assert_eq!((s.get("a"), s.get("b")), (Some(1.0), Some(3.0)));
+        assert_eq!(s.terms[1].info, json!({"why": "a"}));
+        assert!(s.terms[3].value.as_ref().unwrap_err().contains("non-finite"));
+        assert_eq!(r.max_total(), 1.5);
+        // A term's own `func` still gives its reward alone.
+        assert_eq!(r.terms()[2].func.score(&task(), &Trajectory::default()).unwrap().value, 3.0);
+
+        let failing = Rubric::new()
+            .group([("x", 1.0), ("y", 0.0)], |_: &Task, _: &Trajectory| Err(RewardError::new("bad task")))
+            .group([("p", 1.0)], |_: &Task, _: &Trajectory| -> Result<Vec<Reward>, RewardError> { panic!("boom") })
+            .group([("q", 1.0), ("r", 1.0)], |_: &Task, _: &Trajectory| Ok(vec![Reward::from(1.0)]));
+        let s = failing.score(&task(), &Trajectory::default());
+        assert_eq!(s.terms[0].value, Err("bad task".into()));
+        assert_eq!(s.terms[1].value, Err("bad task".into()));
+        assert_eq!(s.terms[2].value, Err("panicked: boom".into()));
+        assert_eq!(s.terms[3].value, Err("returned 1 rewards for a group of 2 terms".into()));
+        assert_eq!(s.total(), None);
     }
 
     #[test]

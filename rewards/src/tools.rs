@@ -14,6 +14,7 @@ use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task,
 use rlvr_envs::tools::ast_check::{self, Mismatch, category};
 use rlvr_envs::tools::exec;
 use rlvr_envs::tools::parse::{Call, parse_calls};
+use rlvr_envs::tools::value::field;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -26,7 +27,10 @@ pub struct AstMatchConfig {}
 pub fn ast_verdict(task: &Task, completion: &str) -> Result<(Vec<Call>, Option<Mismatch>), RewardError> {
     let functions = array_field(task, "functions")?;
     let truth = array_field(task, "ground_truth")?;
-    let cat = task.str_field("category").map_err(RewardError)?;
+    let cat = match field(&task.data, "category") {
+        Some(Value::String(c)) => c.as_str(),
+        _ => task.str_field("category").map_err(RewardError)?,
+    };
     let calls = match parse_calls(completion) {
         Ok(c) => c,
         Err(e) => {
@@ -44,55 +48,61 @@ pub fn ast_verdict(task: &Task, completion: &str) -> Result<(Vec<Call>, Option<M
 }
 
 fn array_field<'a>(task: &'a Task, key: &str) -> Result<&'a [Value], RewardError> {
-    match task.data.get(key) {
+    match field(&task.data, key) {
         Some(Value::Array(a)) => Ok(a),
         Some(_) => Err(RewardError(format!("task {}: field `{key}` must be an array", task.id))),
         None => Err(RewardError(format!("task {}: missing field `{key}`", task.id))),
     }
 }
 
-/// Builds `tools/ast-match`: `ast_match` (weight 1) and the metrics `error_<category>`.
+/// Builds `tools/ast-match`: `ast_match` (weight 1) and the metrics `error_<category>`, all
+/// from one verdict per completion.
 pub fn ast_rubric(config: &Config) -> Result<Rubric, BoxError> {
     let _: AstMatchConfig = parse_config(config)?;
-    let mut rubric = Rubric::new().term("ast_match", 1.0, |task: &Task, tr: &Trajectory| {
+    let terms = std::iter::once(("ast_match".to_string(), 1.0))
+        .chain(category::ALL.iter().map(|cat| (format!("error_{cat}"), 0.0)));
+    Ok(Rubric::new().group(terms, |task: &Task, tr: &Trajectory| {
         let (calls, mismatch) = ast_verdict(task, tr.final_answer())?;
-        let calls: Vec<String> = calls.iter().map(Call::to_python).collect();
-        Ok(match mismatch {
-            None => Reward::with_info(1.0, json!({ "category": null, "calls": calls })),
-            Some(m) => Reward::with_info(
-                0.0,
-                json!({ "category": m.category, "bfcl_error_type": m.bfcl_error_type, "error": m.message, "calls": calls }),
-            ),
-        })
+        Ok(ast_rewards(&calls, mismatch.as_ref()))
+    }))
+}
+
+/// The rewards of `tools/ast-match` from one verdict: `ast_match`, then one per category.
+fn ast_rewards(calls: &[Call], mismatch: Option<&Mismatch>) -> Vec<Reward> {
+    let calls: Vec<String> = calls.iter().map(Call::to_python).collect();
+    let mut out = Vec::with_capacity(1 + category::ALL.len());
+    out.push(match mismatch {
+        None => Reward::with_info(1.0, json!({ "category": null, "calls": calls })),
+        Some(m) => Reward::with_info(
+            0.0,
+            json!({ "category": m.category, "bfcl_error_type": m.bfcl_error_type, "error": m.message, "calls": calls }),
+        ),
     });
-    for cat in category::ALL {
-        rubric = rubric.metric(format!("error_{cat}"), move |task: &Task, tr: &Trajectory| {
-            let (_, mismatch) = ast_verdict(task, tr.final_answer())?;
-            Ok(Reward::from(mismatch.is_some_and(|m| m.category == cat)))
-        });
-    }
-    Ok(rubric)
+    out.extend(category::ALL.iter().map(|cat| Reward::from(mismatch.is_some_and(|m| m.category == *cat))));
+    out
 }
 
 /// Builds `tools/exec-match`: `exec_match` (weight 1: final state and answer equal the gold
 /// ones), and the metrics `answer_match`, `state_match` and `tool_errors` (calls that failed).
 pub fn exec_rubric(config: &Config) -> Result<Rubric, BoxError> {
     let _: AstMatchConfig = parse_config(config)?;
-    let replay = |task: &Task, tr: &Trajectory| {
+    let terms = [("exec_match", 1.0), ("answer_match", 0.0), ("state_match", 0.0), ("tool_errors", 0.0)];
+    Ok(Rubric::new().group(terms, |task: &Task, tr: &Trajectory| {
         let turns: Vec<&str> = tr.assistant_messages().map(|m| m.content.as_str()).collect();
-        exec::replay(task, &turns).map_err(|e| RewardError(format!("task {}: {e}", task.id)))
-    };
-    Ok(Rubric::new()
-        .term("exec_match", 1.0, move |task: &Task, tr: &Trajectory| {
-            let r = replay(task, tr)?;
-            let ok = r.answer_match && r.state_match;
-            Ok(Reward::with_info(f64::from(u8::from(ok)), serde_json::to_value(&r).unwrap_or(Value::Null)))
-        })
-        .metric("answer_match", move |task: &Task, tr: &Trajectory| Ok(Reward::from(replay(task, tr)?.answer_match)))
-        .metric("state_match", move |task: &Task, tr: &Trajectory| Ok(Reward::from(replay(task, tr)?.state_match)))
-        .metric("tool_errors", move |task: &Task, tr: &Trajectory| {
-            Ok(Reward::from(replay(task, tr)?.errors.len() as f64))
-        }))
+        let r = exec::replay(task, &turns).map_err(|e| RewardError(format!("task {}: {e}", task.id)))?;
+        Ok(exec_rewards(&r))
+    }))
+}
+
+/// The rewards of `tools/exec-match` from one replay, in the order of its terms.
+fn exec_rewards(r: &exec::Replay) -> Vec<Reward> {
+    let ok = r.answer_match && r.state_match;
+    vec![
+        Reward::with_info(f64::from(u8::from(ok)), serde_json::to_value(r).unwrap_or(Value::Null)),
+        Reward::from(r.answer_match),
+        Reward::from(r.state_match),
+        Reward::from(r.errors.len() as f64),
+    ]
 }
 
 /// Registers `tools/ast-match` and `tools/exec-match`.
@@ -145,6 +155,141 @@ mod tests {
         let s = score("area(r=");
         assert_eq!(s.terms[0].info["category"], "malformed_syntax");
         assert_eq!(s.get("error_malformed_syntax"), Some(1.0));
+    }
+
+    /// The terms as they were computed before they shared one verdict: each on its own.
+    fn per_term(task: &Task, completion: &str) -> Vec<(String, f64, Value)> {
+        let (calls, mismatch) = ast_verdict(task, completion).unwrap();
+        let calls: Vec<String> = calls.iter().map(Call::to_python).collect();
+        let info = match &mismatch {
+            None => json!({ "category": null, "calls": calls }),
+            Some(m) => {
+                json!({ "category": m.category, "bfcl_error_type": m.bfcl_error_type, "error": m.message, "calls": calls })
+            }
+        };
+        let mut out = vec![("ast_match".to_string(), if mismatch.is_none() { 1.0 } else { 0.0 }, info)];
+        for cat in category::ALL {
+            let (_, m) = ast_verdict(task, completion).unwrap();
+            out.push((
+                format!("error_{cat}"),
+                if m.is_some_and(|m| m.category == cat) { 1.0 } else { 0.0 },
+                Value::Null,
+            ));
+        }
+        out
+    }
+
+    #[test]
+    fn terms_from_one_verdict_agree_with_terms_computed_alone() {
+        let rubric = ast_rubric(&Config::new()).unwrap();
+        let names: Vec<&str> = rubric.terms().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "ast_match",
+                "error_malformed_syntax",
+                "error_unknown_tool",
+                "error_wrong_tool",
+                "error_missing_required",
+                "error_wrong_type",
+                "error_value_not_allowed",
+                "error_extra_parameter",
+                "error_wrong_count"
+            ]
+        );
+        let weights: Vec<f64> = rubric.terms().iter().map(|t| t.weight).collect();
+        assert_eq!(weights, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+        let fixture = include_str!("../../envs/src/tools/fixture/bfcl/cases.jsonl");
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, line) in fixture.lines().enumerate() {
+            let case: Value = serde_json::from_str(line).unwrap();
+            let task = Task::new(i.to_string(), case["task"].clone());
+            let completion = case["completion"].as_str().unwrap();
+            let s = rubric.score(&task, &Trajectory::from_completion(vec![], completion));
+            let got: Vec<(String, f64, Value)> =
+                s.terms.iter().map(|t| (t.name.clone(), t.value.clone().unwrap(), t.info.clone())).collect();
+            assert_eq!(got, per_term(&task, completion), "line {}", i + 1);
+            seen.insert(s.terms[0].info["category"].as_str().unwrap_or("match").to_string());
+        }
+        assert!(seen.len() >= 6, "the fixture exercises most categories: {seen:?}");
+    }
+
+    /// `tools/exec-match` as it was computed before its terms shared one replay: each term
+    /// replays the episode on its own.
+    fn exec_per_term(task: &Task, tr: &Trajectory) -> Vec<(String, Result<f64, String>, Value)> {
+        let replay = || {
+            let turns: Vec<&str> = tr.assistant_messages().map(|m| m.content.as_str()).collect();
+            exec::replay(task, &turns).map_err(|e| format!("task {}: {e}", task.id))
+        };
+        let term = |name: &str, r: Result<(f64, Value), String>| match r {
+            Ok((v, info)) => (name.to_string(), Ok(v), info),
+            Err(e) => (name.to_string(), Err(e), Value::Null),
+        };
+        let b = |x: bool| if x { 1.0 } else { 0.0 };
+        vec![
+            term(
+                "exec_match",
+                replay().map(|r| (b(r.answer_match && r.state_match), serde_json::to_value(&r).unwrap())),
+            ),
+            term("answer_match", replay().map(|r| (b(r.answer_match), Value::Null))),
+            term("state_match", replay().map(|r| (b(r.state_match), Value::Null))),
+            term("tool_errors", replay().map(|r| (r.errors.len() as f64, Value::Null))),
+        ]
+    }
+
+    #[test]
+    fn exec_terms_from_one_replay_agree_with_terms_computed_alone() {
+        use rlvr_engine::{Message, Split};
+        let rubric = exec_rubric(&Config::new()).unwrap();
+        let names: Vec<&str> = rubric.terms().iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["exec_match", "answer_match", "state_match", "tool_errors"]);
+        let weights: Vec<f64> = rubric.terms().iter().map(|t| t.weight).collect();
+        assert_eq!(weights, [1.0, 0.0, 0.0, 0.0]);
+        let spec = exec::spec(&toml::from_str("levels = [1, 2, 3]").unwrap(), 7).unwrap();
+        let mut outcomes = std::collections::BTreeSet::new();
+        for i in 0..40u64 {
+            let task = spec.tasks.task(Split::Train, i).unwrap();
+            let mut gold = vec![Message::user("q")];
+            loop {
+                let m = exec::gold(&task, &gold).unwrap();
+                let done = m.starts_with("<answer>");
+                gold.push(Message::assistant(m));
+                if done {
+                    break;
+                }
+                gold.push(Message::tool("tools", "ok"));
+            }
+            // The gold episode, then variants that fail in different ways.
+            let n = gold.len();
+            let mut episodes = vec![gold.clone()];
+            episodes.push(gold[..n - 1].to_vec());
+            let mut wrong = gold.clone();
+            wrong[n - 1] = Message::assistant("<answer>-1</answer>");
+            episodes.push(wrong);
+            let mut broken = gold.clone();
+            broken.insert(1, Message::assistant("[launch(x=1), inventory_remove(item='nope', quantity=-3)]"));
+            broken.insert(2, Message::assistant("<tool_call>{\"name\": "));
+            episodes.push(broken);
+            if n > 2 {
+                episodes.push([&gold[..1], &gold[n - 1..]].concat());
+            }
+            for messages in episodes {
+                let tr = Trajectory { messages, ..Trajectory::default() };
+                let s = rubric.score(&task, &tr);
+                let got: Vec<(String, Result<f64, String>, Value)> =
+                    s.terms.iter().map(|t| (t.name.clone(), t.value.clone(), t.info.clone())).collect();
+                assert_eq!(got, exec_per_term(&task, &tr), "task {i}");
+                outcomes.insert(got.iter().map(|t| t.1.clone().unwrap().to_string()).collect::<Vec<_>>().join(","));
+            }
+        }
+        assert!(outcomes.len() >= 4, "the episodes reach several outcomes: {outcomes:?}");
+        let broken = Task::new("b", json!({"tools": [], "answer": "1", "state": {}}));
+        let tr = Trajectory::from_completion(vec![], "<answer>1</answer>");
+        let s = rubric.score(&broken, &tr);
+        let got: Vec<(String, Result<f64, String>, Value)> =
+            s.terms.iter().map(|t| (t.name.clone(), t.value.clone(), t.info.clone())).collect();
+        assert_eq!(got, exec_per_term(&broken, &tr));
+        assert!(got.iter().all(|t| t.1.as_ref().is_err_and(|e| e.contains("gold_state"))), "{got:?}");
     }
 
     #[test]

@@ -22,9 +22,10 @@
 //! to some hosted models' native function calling).
 
 use super::parse::Call;
-use super::value::{PyType, Val, py_eq, py_in};
+use super::value::{PyType, Val, field, json_py_type, map_field, py_eq_json, str_repr, write_json_repr};
 use serde::Serialize;
-use serde_json::Value as Json;
+use serde_json::{Map as JsonMap, Value as Json};
+use std::borrow::Cow;
 
 /// The coarse error categories every failure maps to (shared with schema validation).
 pub mod category {
@@ -91,6 +92,9 @@ fn miss(bfcl_error_type: &'static str, message: impl Into<String>) -> Result<(),
 
 /// Checks parsed `calls` against a BFCL task: its function docs, its ground truth (a list of
 /// `{func: {param: [acceptable values]}}`) and its category name.
+///
+/// The task's JSON is read where it lies: each expected call's doc and truth are looked up once
+/// per check, and acceptable values are compared with the arguments without being converted.
 pub fn check(functions: &[Json], truth: &[Json], test_category: &str, calls: &[Call]) -> Verdict {
     let r = if test_category.contains("parallel") {
         parallel_no_order(functions, calls, truth)?
@@ -100,14 +104,14 @@ pub fn check(functions: &[Json], truth: &[Json], test_category: &str, calls: &[C
         } else {
             let first = truth.first().ok_or_else(|| TaskError("ground truth is empty".into()))?;
             let doc = find_doc(functions, expected_name(first)?)?;
-            simple(doc, &calls[0], first)?
+            Expected::new(doc, first)?.check(&calls[0])?
         }
     } else if calls.len() != 1 {
         miss("simple_function_checker:wrong_count", "Wrong number of functions.")
     } else {
         let doc = functions.first().ok_or_else(|| TaskError("task has no function docs".into()))?;
         let first = truth.first().ok_or_else(|| TaskError("ground truth is empty".into()))?;
-        simple(doc, &calls[0], first)?
+        Expected::new(doc, first)?.check(&calls[0])?
     };
     Ok(r.map_err(|m| refine_tool_category(m, functions, calls)))
 }
@@ -115,7 +119,7 @@ pub fn check(functions: &[Json], truth: &[Json], test_category: &str, calls: &[C
 /// A wrong function name is `unknown_tool` when no offered function has that name.
 fn refine_tool_category(mut m: Mismatch, functions: &[Json], calls: &[Call]) -> Mismatch {
     if m.category == category::WRONG_TOOL {
-        let offered = |n: &str| functions.iter().any(|f| f.get("name").and_then(Json::as_str) == Some(n));
+        let offered = |n: &str| functions.iter().any(|f| field(f, "name").and_then(Json::as_str) == Some(n));
         if calls.iter().any(|c| !offered(&c.name)) {
             m.category = category::UNKNOWN_TOOL;
         }
@@ -134,7 +138,7 @@ fn expected_name(truth: &Json) -> Result<&str, TaskError> {
 fn find_doc<'a>(functions: &'a [Json], name: &str) -> Result<&'a Json, TaskError> {
     functions
         .iter()
-        .find(|f| f.get("name").and_then(Json::as_str) == Some(name))
+        .find(|f| field(f, "name").and_then(Json::as_str) == Some(name))
         .ok_or_else(|| TaskError(format!("ground truth names `{name}`, which has no function doc")))
 }
 
@@ -142,22 +146,42 @@ fn parallel_no_order(functions: &[Json], calls: &[Call], truth: &[Json]) -> Resu
     if calls.len() != truth.len() {
         return Ok(miss("parallel_function_checker_no_order:wrong_count", "Wrong number of functions."));
     }
-    let mut used = vec![false; calls.len()];
+    // At most 64 calls tracked in a bit set; longer outputs (never seen in BFCL) take a vector.
+    let mut used_bits = 0u64;
+    let mut used_vec = if calls.len() > 64 { vec![false; calls.len()] } else { Vec::new() };
     for (i, expected) in truth.iter().enumerate() {
         let doc = find_doc(functions, expected_name(expected)?)?;
+        let expected = Expected::new(doc, expected)?;
+        // The last failure's message is the one reported; a wrong name, the common failure
+        // here, is only noted, and its message written if it turns out to be the last.
         let mut last = None;
+        let mut last_wrong_name = None;
         for (j, call) in calls.iter().enumerate() {
-            if used[j] {
+            let used = if used_vec.is_empty() { used_bits & (1 << j) != 0 } else { used_vec[j] };
+            if used {
                 continue;
             }
-            match simple(doc, call, expected)? {
+            if call.name != expected.func_name {
+                last = None;
+                last_wrong_name = Some(j);
+                continue;
+            }
+            last_wrong_name = None;
+            match expected.check(call)? {
                 Ok(()) => {
-                    used[j] = true;
+                    if used_vec.is_empty() {
+                        used_bits |= 1 << j;
+                    } else {
+                        used_vec[j] = true;
+                    }
                     last = None;
                     break;
                 }
                 Err(m) => last = Some(m),
             }
+        }
+        if let Some(j) = last_wrong_name {
+            last = expected.check(&calls[j])?.err();
         }
         if let Some(m) = last {
             // BFCL reports `cannot_find_match`; the category is that of the last candidate tried.
@@ -187,134 +211,196 @@ fn doc_type(name: &str) -> Option<PyType> {
     })
 }
 
-/// `simple_function_checker` for one call against one expected `{func: {param: [values]}}`.
-fn simple(doc: &Json, call: &Call, expected: &Json) -> Result<Result<(), Mismatch>, TaskError> {
-    let truth = expected
-        .as_object()
-        .and_then(|o| o.values().next())
-        .and_then(Json::as_object)
-        .ok_or_else(|| TaskError(format!("ground truth entry is not {{func: {{param: [...]}}}}: {expected}")))?;
-    let func_name =
-        doc.get("name").and_then(Json::as_str).ok_or_else(|| TaskError("function doc without a name".into()))?;
-    let params = doc.get("parameters").ok_or_else(|| TaskError(format!("`{func_name}` has no parameters")))?;
-    let props = params
-        .get("properties")
-        .and_then(Json::as_object)
-        .ok_or_else(|| TaskError(format!("`{func_name}` has no parameter properties")))?;
-    let required = params
-        .get("required")
-        .and_then(Json::as_array)
-        .ok_or_else(|| TaskError(format!("`{func_name}` has no `required` list")))?;
+/// One expected call: its function doc's parts and its truth, looked up once.
+struct Expected<'a> {
+    func_name: &'a str,
+    props: &'a JsonMap<String, Json>,
+    required: &'a [Json],
+    truth: &'a JsonMap<String, Json>,
+}
 
-    if call.name != func_name {
-        return Ok(miss(
-            "simple_function_checker:wrong_func_name",
-            format!("Function name '{func_name}' not found in model output (got '{}').", call.name),
-        ));
+impl<'a> Expected<'a> {
+    /// `doc` and one expected `{func: {param: [values]}}`; a malformed one is the task's fault.
+    fn new(doc: &'a Json, expected: &'a Json) -> Result<Self, TaskError> {
+        let truth =
+            expected.as_object().and_then(|o| o.values().next()).and_then(Json::as_object).ok_or_else(|| {
+                TaskError(format!("ground truth entry is not {{func: {{param: [...]}}}}: {expected}"))
+            })?;
+        let func_name =
+            field(doc, "name").and_then(Json::as_str).ok_or_else(|| TaskError("function doc without a name".into()))?;
+        let params = field(doc, "parameters").ok_or_else(|| TaskError(format!("`{func_name}` has no parameters")))?;
+        let props = field(params, "properties")
+            .and_then(Json::as_object)
+            .ok_or_else(|| TaskError(format!("`{func_name}` has no parameter properties")))?;
+        let required = field(params, "required")
+            .and_then(Json::as_array)
+            .ok_or_else(|| TaskError(format!("`{func_name}` has no `required` list")))?;
+        Ok(Self { func_name, props, required, truth })
     }
-    for r in required {
-        let r = r.as_str().ok_or_else(|| TaskError(format!("`{func_name}`: non-string in `required`")))?;
-        if call.arg(r).is_none() {
-            return Ok(miss("simple_function_checker:missing_required", format!("Missing required parameter: '{r}'.")));
+
+    /// `simple_function_checker` for one call.
+    fn check(&self, call: &Call) -> Result<Result<(), Mismatch>, TaskError> {
+        let func_name = self.func_name;
+        if call.name != func_name {
+            return Ok(miss(
+                "simple_function_checker:wrong_func_name",
+                format!("Function name '{func_name}' not found in model output (got '{}').", call.name),
+            ));
         }
-    }
-    for (param, value) in &call.args {
-        let (Some(details), Some(acceptable)) = (props.get(param), truth.get(param)) else {
-            return Ok(miss("simple_function_checker:unexpected_param", format!("Unexpected parameter: '{param}'.")));
-        };
-        let acceptable: Vec<Val> = match Val::from_json(acceptable) {
-            Val::List(v) => v,
-            _ => {
-                return Err(TaskError(format!("acceptable values of `{param}` are not a list")));
+        for r in self.required {
+            let r = r.as_str().ok_or_else(|| TaskError(format!("`{func_name}`: non-string in `required`")))?;
+            if call.arg(r).is_none() {
+                return Ok(miss(
+                    "simple_function_checker:missing_required",
+                    format!("Missing required parameter: '{r}'."),
+                ));
             }
-        };
-        let type_name = details
-            .get("type")
-            .and_then(Json::as_str)
-            .ok_or_else(|| TaskError(format!("`{func_name}.{param}` has no type")))?;
-        let expected_type = doc_type(type_name)
-            .ok_or_else(|| TaskError(format!("`{func_name}.{param}`: unknown type `{type_name}`")))?;
-        let nested = if type_name == "array" || type_name == "tuple" {
-            let item = details
-                .pointer("/items/type")
-                .and_then(Json::as_str)
-                .ok_or_else(|| TaskError(format!("`{func_name}.{param}` has no item type")))?;
-            Some(
-                doc_type(item)
-                    .ok_or_else(|| TaskError(format!("`{func_name}.{param}`: unknown item type `{item}`")))?,
-            )
-        } else {
-            None
-        };
-        // A tuple is read as a list where the doc says `tuple`; an int as a float where it says
-        // `float`. Other values are checked as given, without a copy.
-        let converted = match (type_name, value) {
-            ("tuple", Val::Tuple(items)) => Some(Val::List(items.clone())),
-            ("float", Val::Int(i)) => Some(Val::Float(*i as f64)),
-            ("float", Val::BigInt(s)) => Some(Val::Float(s.parse().unwrap_or(f64::INFINITY))),
-            _ => None,
-        };
-        let value = converted.as_ref().unwrap_or(value);
-        let is_variable = match type_check(param, value, &acceptable, type_name, expected_type, nested) {
-            Ok(v) => v,
-            Err(m) => return Ok(Err(m)),
-        };
-        if !is_variable {
-            let r = if expected_type == PyType::Dict {
-                Some(dict_checker(param, value, &acceptable)?)
-            } else if expected_type == PyType::List && nested == Some(PyType::Dict) {
-                Some(list_dict_checker(param, value, &acceptable)?)
-            } else if expected_type == PyType::Str {
-                Some(string_checker(param, value, &acceptable))
-            } else if expected_type == PyType::List {
-                Some(list_checker(param, value, &acceptable)?)
-            } else {
-                None
+        }
+        for (param, value) in &call.args {
+            let (Some(details), Some(acceptable)) = (map_field(self.props, param), map_field(self.truth, param)) else {
+                return Ok(miss(
+                    "simple_function_checker:unexpected_param",
+                    format!("Unexpected parameter: '{param}'."),
+                ));
             };
-            if let Some(r) = r {
-                if r.is_err() {
-                    return Ok(r);
-                }
-                continue;
+            let Json::Array(acceptable) = acceptable else {
+                return Err(TaskError(format!("acceptable values of `{param}` are not a list")));
+            };
+            let r = check_param(func_name, param, value, details, acceptable)?;
+            if r.is_err() {
+                return Ok(r);
             }
         }
-        if !py_in(value, &acceptable) {
-            return Ok(miss(
-                "value_error:others",
-                format!(
-                    "Invalid value for parameter '{param}': {}. Expected one of {}.",
-                    value.repr(),
-                    Val::List(acceptable).repr()
-                ),
-            ));
+        for (param, acceptable) in self.truth {
+            let optional = acceptable.as_array().is_some_and(|a| a.iter().any(|v| v.as_str() == Some("")));
+            if !optional && call.arg(param).is_none() {
+                return Ok(miss(
+                    "simple_function_checker:missing_optional",
+                    format!("Optional parameter '{param}' not provided and not marked as optional."),
+                ));
+            }
+        }
+        Ok(Ok(()))
+    }
+}
+
+/// One given argument against its doc entry (`details`) and its acceptable values.
+fn check_param(
+    func_name: &str,
+    param: &str,
+    value: &Val,
+    details: &Json,
+    acceptable: &[Json],
+) -> Result<Result<(), Mismatch>, TaskError> {
+    let type_name = field(details, "type")
+        .and_then(Json::as_str)
+        .ok_or_else(|| TaskError(format!("`{func_name}.{param}` has no type")))?;
+    let expected_type =
+        doc_type(type_name).ok_or_else(|| TaskError(format!("`{func_name}.{param}`: unknown type `{type_name}`")))?;
+    let nested = if type_name == "array" || type_name == "tuple" {
+        let item = field(details, "items")
+            .and_then(|i| field(i, "type"))
+            .and_then(Json::as_str)
+            .ok_or_else(|| TaskError(format!("`{func_name}.{param}` has no item type")))?;
+        Some(doc_type(item).ok_or_else(|| TaskError(format!("`{func_name}.{param}`: unknown item type `{item}`")))?)
+    } else {
+        None
+    };
+    // A tuple is read as a list where the doc says `tuple`; an int as a float where it says
+    // `float`. Other values are checked as given, without a copy.
+    let converted = match (type_name, value) {
+        ("tuple", Val::Tuple(items)) => Some(Val::List(items.clone())),
+        ("float", Val::Int(i)) => Some(Val::Float(*i as f64)),
+        ("float", Val::BigInt(s)) => Some(Val::Float(s.parse().unwrap_or(f64::INFINITY))),
+        _ => None,
+    };
+    let value = converted.as_ref().unwrap_or(value);
+    let is_variable = match type_check(param, value, acceptable, type_name, expected_type, nested) {
+        Ok(v) => v,
+        Err(m) => return Ok(Err(m)),
+    };
+    if !is_variable {
+        if expected_type == PyType::Dict {
+            return dict_checker(param, value, acceptable);
+        } else if expected_type == PyType::List && nested == Some(PyType::Dict) {
+            return list_dict_checker(param, value, acceptable);
+        } else if expected_type == PyType::Str {
+            return Ok(string_checker(param, value, acceptable));
+        } else if expected_type == PyType::List {
+            return list_checker(param, value, acceptable);
         }
     }
-    for (param, acceptable) in truth {
-        let optional = acceptable.as_array().is_some_and(|a| a.iter().any(|v| v.as_str() == Some("")));
-        if call.arg(param).is_none() && !optional {
-            return Ok(miss(
-                "simple_function_checker:missing_optional",
-                format!("Optional parameter '{param}' not provided and not marked as optional."),
-            ));
-        }
+    if !acceptable.iter().any(|a| py_eq_json(value, a)) {
+        return Ok(miss(
+            "value_error:others",
+            format!(
+                "Invalid value for parameter '{param}': {}. Expected one of {}.",
+                value.repr(),
+                repr_list(acceptable)
+            ),
+        ));
     }
     Ok(Ok(()))
 }
 
+/// Python's repr of a list of JSON values, for messages.
+fn repr_list(items: &[Json]) -> String {
+    let mut out = String::from("[");
+    for (i, x) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        write_json_repr(x, &mut out);
+    }
+    out.push(']');
+    out
+}
+
 /// The type of the first acceptable value that is not `""`.
-fn answer_type(acceptable: &[Val]) -> Option<PyType> {
-    acceptable.iter().find(|v| !v.is_empty_str()).map(Val::py_type)
+fn answer_type(acceptable: &[Json]) -> Option<PyType> {
+    acceptable.iter().find(|v| v.as_str() != Some("")).map(json_py_type)
+}
+
+/// How [`type_check`] failed; the message is written only for the outermost check.
+enum TypeFail {
+    Nested,
+    Simple,
 }
 
 /// BFCL's `type_checker`: `Ok(is_variable)` or the type error. Nested checks go one level deep.
 fn type_check(
     param: &str,
     value: &Val,
-    acceptable: &[Val],
+    acceptable: &[Json],
     type_name: &str,
     expected: PyType,
     nested: Option<PyType>,
 ) -> Result<bool, Mismatch> {
+    match type_check_quiet(value, acceptable, expected, nested) {
+        Ok(v) => Ok(v),
+        Err(TypeFail::Nested) => miss(
+            "type_error:nested",
+            format!("Nested type checking failed for parameter '{param}'. Expected outer type {type_name} with inner type {}. Parameter value: {}.", nested.map_or("", PyType::name), value.repr()),
+        )
+        .map(|()| false),
+        Err(TypeFail::Simple) => miss(
+            "type_error:simple",
+            format!(
+                "Incorrect type for parameter '{param}'. Expected type {type_name}, got {}. Parameter value: {}.",
+                value.py_type().name(),
+                value.repr()
+            ),
+        )
+        .map(|()| false),
+    }
+}
+
+fn type_check_quiet(
+    value: &Val,
+    acceptable: &[Json],
+    expected: PyType,
+    nested: Option<PyType>,
+) -> Result<bool, TypeFail> {
     let pa_type = answer_type(acceptable);
     let is_variable = pa_type.is_some_and(|t| t != expected);
     let mut nested_failed = false;
@@ -329,9 +415,7 @@ fn type_check(
         for candidate in acceptable {
             // A candidate that is not a list (such as `""`) passes without looking, as in BFCL.
             let ok = match candidate {
-                Val::List(cand) => {
-                    items.iter().all(|it| type_check(param, it, cand, inner.name(), inner, None).is_ok())
-                }
+                Json::Array(cand) => items.iter().all(|it| type_check_quiet(it, cand, inner, None).is_ok()),
                 _ => true,
             };
             if ok {
@@ -341,24 +425,9 @@ fn type_check(
         nested_failed = true;
     }
     if pa_type == Some(value.py_type()) {
-        if nested_failed {
-            return miss(
-                "type_error:nested",
-                format!("Nested type checking failed for parameter '{param}'. Expected outer type {type_name} with inner type {}. Parameter value: {}.", nested.map_or("", PyType::name), value.repr()),
-            )
-            .map(|()| false);
-        }
-        return Ok(true);
+        return if nested_failed { Err(TypeFail::Nested) } else { Ok(true) };
     }
-    miss(
-        "type_error:simple",
-        format!(
-            "Incorrect type for parameter '{param}'. Expected type {type_name}, got {}. Parameter value: {}.",
-            value.py_type().name(),
-            value.repr()
-        ),
-    )
-    .map(|()| false)
+    Err(TypeFail::Simple)
 }
 
 /// Removes spaces and `,./-_*^`, lower-cases, and turns `'` into `"`.
@@ -374,6 +443,22 @@ fn standardized(s: &str) -> impl Iterator<Item = char> + '_ {
         .map(|c| if c == '\'' { '"' } else { c })
 }
 
+/// `standardize(a) == standardize(b)` without building either string.
+fn standardized_eq(a: &str, b: &str) -> bool {
+    if a == b {
+        return true;
+    }
+    if a.is_ascii() && b.is_ascii() {
+        fn norm(s: &str) -> impl Iterator<Item = u8> + '_ {
+            s.bytes()
+                .filter(|c| !matches!(c, b' ' | b',' | b'.' | b'/' | b'-' | b'_' | b'*' | b'^'))
+                .map(|c| if c == b'\'' { b'"' } else { c.to_ascii_lowercase() })
+        }
+        return norm(a).eq(norm(b));
+    }
+    standardized(a).eq(standardized(b))
+}
+
 fn std_val(v: &Val) -> Val {
     match v {
         Val::Str(s) => Val::Str(standardize(s)),
@@ -381,9 +466,19 @@ fn std_val(v: &Val) -> Val {
     }
 }
 
-fn string_checker(param: &str, value: &Val, acceptable: &[Val]) -> Result<(), Mismatch> {
+/// `std_val(a) == std_val(b)` in Python, with `b` as JSON: strings compare standardised, other
+/// values as they are.
+fn std_eq_json(a: &Val, b: &Json) -> bool {
+    match (a, b) {
+        (Val::Str(x), Json::String(y)) => standardized_eq(x, y),
+        (Val::Str(_), _) | (_, Json::String(_)) => false,
+        _ => py_eq_json(a, b),
+    }
+}
+
+fn string_checker(param: &str, value: &Val, acceptable: &[Json]) -> Result<(), Mismatch> {
     let given = value.as_str().unwrap_or_default();
-    if acceptable.iter().filter_map(Val::as_str).any(|a| standardized(given).eq(standardized(a))) {
+    if acceptable.iter().filter_map(Json::as_str).any(|a| standardized_eq(given, a)) {
         return Ok(());
     }
     miss(
@@ -391,47 +486,44 @@ fn string_checker(param: &str, value: &Val, acceptable: &[Val]) -> Result<(), Mi
         format!(
             "Invalid value for parameter '{param}': {}. Expected one of {}. Case insensitive.",
             value.repr(),
-            Val::List(acceptable.to_vec()).repr()
+            repr_list(acceptable)
         ),
     )
 }
 
 /// Python iterates a candidate: a list gives its items; a string its characters (so `""` is an
-/// empty list); anything else is a broken task.
-fn iterate(candidate: &Val, param: &str) -> Result<Vec<Val>, TaskError> {
+/// empty list); a dict its keys; anything else is a broken task.
+fn iterate<'j>(candidate: &'j Json, param: &str) -> Result<Cow<'j, [Json]>, TaskError> {
     match candidate {
-        Val::List(v) | Val::Tuple(v) => Ok(v.clone()),
-        Val::Str(s) => Ok(s.chars().map(|c| Val::Str(c.to_string())).collect()),
-        Val::Dict(d) => Ok(d.iter().map(|(k, _)| k.clone()).collect()),
-        other => Err(TaskError(format!("acceptable value {} of `{param}` is not a list", other.repr()))),
+        Json::Array(v) => Ok(Cow::Borrowed(v)),
+        Json::String(s) => Ok(Cow::Owned(s.chars().map(|c| Json::String(c.to_string())).collect())),
+        Json::Object(d) => Ok(Cow::Owned(d.keys().map(|k| Json::String(k.clone())).collect())),
+        other => {
+            Err(TaskError(format!("acceptable value {} of `{param}` is not a list", Val::from_json(other).repr())))
+        }
     }
 }
 
-fn list_checker(param: &str, value: &Val, acceptable: &[Val]) -> Result<Result<(), Mismatch>, TaskError> {
-    let given: Vec<Val> = match value {
-        Val::List(v) | Val::Tuple(v) => v.iter().map(std_val).collect(),
+fn list_checker(param: &str, value: &Val, acceptable: &[Json]) -> Result<Result<(), Mismatch>, TaskError> {
+    let given: &[Val] = match value {
+        Val::List(v) | Val::Tuple(v) => v,
         _ => {
             return Ok(miss("type_error:simple", format!("Parameter '{param}' is not a list.")));
         }
     };
-    let given = Val::List(given);
     for candidate in acceptable {
-        let cand = Val::List(iterate(candidate, param)?.iter().map(std_val).collect());
-        if py_eq(&given, &cand) {
+        let cand = iterate(candidate, param)?;
+        if given.len() == cand.len() && given.iter().zip(cand.iter()).all(|(g, c)| std_eq_json(g, c)) {
             return Ok(Ok(()));
         }
     }
     Ok(miss(
         "value_error:list/tuple",
-        format!(
-            "Invalid value for parameter '{param}': {}. Expected one of {}.",
-            value.repr(),
-            Val::List(acceptable.to_vec()).repr()
-        ),
+        format!("Invalid value for parameter '{param}': {}. Expected one of {}.", value.repr(), repr_list(acceptable)),
     ))
 }
 
-fn dict_checker(param: &str, value: &Val, acceptable: &[Val]) -> Result<Result<(), Mismatch>, TaskError> {
+fn dict_checker(param: &str, value: &Val, acceptable: &[Json]) -> Result<Result<(), Mismatch>, TaskError> {
     let Val::Dict(given) = value else {
         return Ok(miss(
             "type_error:nested",
@@ -440,21 +532,29 @@ fn dict_checker(param: &str, value: &Val, acceptable: &[Val]) -> Result<Result<(
     };
     let mut result = miss("dict_checker:unclear", "");
     for candidate in acceptable {
-        if candidate.is_empty_str() {
+        if candidate.as_str() == Some("") {
             continue;
         }
-        let Val::Dict(cand) = candidate else {
-            return Err(TaskError(format!("acceptable value {} of `{param}` is not a dict", candidate.repr())));
+        let Json::Object(cand) = candidate else {
+            return Err(TaskError(format!(
+                "acceptable value {} of `{param}` is not a dict",
+                Val::from_json(candidate).repr()
+            )));
         };
-        let lookup = |k: &Val| cand.iter().find(|(ck, _)| py_eq(ck, k)).map(|(_, v)| v);
+        // Keys of a JSON object are strings, and a string equals only a string.
+        let lookup = |k: &Val| match k {
+            Val::Str(s) => map_field(cand, s),
+            _ => None,
+        };
         result = Ok(());
         for (k, v) in given {
             let Some(allowed) = lookup(k) else {
                 result = miss("value_error:dict_key", format!("Unexpected dict key parameter: {}.", k.repr()));
                 break;
             };
-            let allowed: Vec<Val> = iterate(allowed, param)?.iter().map(std_val).collect();
-            if !py_in(&std_val(v), &allowed) {
+            let allowed = iterate(allowed, param)?;
+            if !allowed.iter().any(|a| std_eq_json(v, a)) {
+                let allowed: Vec<Val> = allowed.iter().map(|a| std_val(&Val::from_json(a))).collect();
                 result = miss(
                     "value_error:dict_value",
                     format!(
@@ -469,12 +569,12 @@ fn dict_checker(param: &str, value: &Val, acceptable: &[Val]) -> Result<Result<(
         }
         for (k, allowed) in cand {
             let optional = match allowed {
-                Val::List(a) => a.iter().any(Val::is_empty_str),
-                Val::Str(s) => s.is_empty(),
+                Json::Array(a) => a.iter().any(|v| v.as_str() == Some("")),
+                Json::String(s) => s.is_empty(),
                 _ => false,
             };
-            if !given.iter().any(|(gk, _)| py_eq(gk, k)) && !optional {
-                result = miss("value_error:dict_key", format!("Missing dict key parameter: {}.", k.repr()));
+            if !optional && !given.iter().any(|(gk, _)| gk.as_str() == Some(k.as_str())) {
+                result = miss("value_error:dict_key", format!("Missing dict key parameter: {}.", str_repr(k)));
                 break;
             }
         }
@@ -485,7 +585,7 @@ fn dict_checker(param: &str, value: &Val, acceptable: &[Val]) -> Result<Result<(
     Ok(result)
 }
 
-fn list_dict_checker(param: &str, value: &Val, acceptable: &[Val]) -> Result<Result<(), Mismatch>, TaskError> {
+fn list_dict_checker(param: &str, value: &Val, acceptable: &[Json]) -> Result<Result<(), Mismatch>, TaskError> {
     let given: &[Val] = match value {
         Val::List(v) | Val::Tuple(v) => v,
         _ => {
@@ -500,7 +600,7 @@ fn list_dict_checker(param: &str, value: &Val, acceptable: &[Val]) -> Result<Res
             continue;
         }
         let mut all = true;
-        for (g, c) in given.iter().zip(&cand) {
+        for (g, c) in given.iter().zip(cand.iter()) {
             result = dict_checker(param, g, std::slice::from_ref(c))?;
             if result.is_err() {
                 all = false;

@@ -6,7 +6,6 @@
 //! - [`ast_check`]: the Berkeley Function Calling Leaderboard's AST checker, rule for rule.
 //! - [`backend`], [`exec`]: executable tools and the `tools/exec-v0` environment.
 //! - [`bfcl`]: BFCL data (fetched and cached at first use) and the `tools/bfcl-v0` environment.
-//! - [`bfcl`]: BFCL data (fetched and cached at first use) and the `tools/bfcl-v0` environment.
 
 pub mod ast_check;
 pub mod backend;

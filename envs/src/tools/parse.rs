@@ -90,13 +90,13 @@ pub fn parse_hermes(text: &str) -> Result<Vec<Call>, ParseError> {
     let mut calls = Vec::new();
     let mut rest = text;
     loop {
-        let open = rest.find(OPEN);
-        let close = rest.find(CLOSE);
+        let open = find_tag(rest, OPEN);
+        let close = find_tag(rest, CLOSE);
         match (open, close) {
             (None, None) => break,
             (Some(o), Some(c)) if o < c => {
                 let body = &rest[o + OPEN.len()..c];
-                if body.contains(OPEN) {
+                if find_tag(body, OPEN).is_some() {
                     return err("unbalanced_tags", "a <tool_call> opens before the previous one closes");
                 }
                 calls.push(hermes_block(body, calls.len())?);
@@ -109,18 +109,26 @@ pub fn parse_hermes(text: &str) -> Result<Vec<Call>, ParseError> {
     Ok(calls)
 }
 
+/// `text.find(tag)` for a tag that starts with `<`: a byte search for `<`, then a comparison,
+/// which is cheaper than setting up a substring search on short text.
+fn find_tag(text: &str, tag: &str) -> Option<usize> {
+    text.match_indices('<').map(|(i, _)| i).find(|&i| text[i..].starts_with(tag))
+}
+
 fn hermes_block(body: &str, index: usize) -> Result<Call, ParseError> {
     let v = Parser::new(body.trim(), Dialect::Json).whole()?;
-    let Val::Dict(fields) = v else {
+    let Val::Dict(mut fields) = v else {
         return err("not_a_call", format!("tool call {index} is not a JSON object"));
     };
-    let get = |k: &str| fields.iter().find(|(key, _)| key.as_str() == Some(k)).map(|(_, v)| v);
-    let Some(Val::Str(name)) = get("name") else {
+    let find = |fields: &[(Val, Val)], k: &str| fields.iter().position(|(key, _)| key.as_str() == Some(k));
+    let Some(name_at) = find(&fields, "name").filter(|&i| matches!(fields[i].1, Val::Str(_))) else {
         return err("not_a_call", format!("tool call {index} has no string `name`"));
     };
-    let args = match get("arguments").or_else(|| get("parameters")) {
+    let args_at = find(&fields, "arguments").or_else(|| find(&fields, "parameters"));
+    // The values are moved out of the parsed object, not copied.
+    let args = match args_at.map(|i| std::mem::replace(&mut fields[i].1, Val::None)) {
         None => Vec::new(),
-        Some(Val::Dict(d)) => dict_to_args(d.clone(), index)?,
+        Some(Val::Dict(d)) => dict_to_args(d, index)?,
         // Some models send the arguments as a JSON string holding the object.
         Some(Val::Str(s)) => match Parser::new(s.trim(), Dialect::Json).whole()? {
             Val::Dict(d) => dict_to_args(d, index)?,
@@ -132,7 +140,10 @@ fn hermes_block(body: &str, index: usize) -> Result<Call, ParseError> {
             return err("not_a_call", format!("tool call {index}: `arguments` is not an object"));
         }
     };
-    Ok(Call { name: name.clone(), args })
+    let Val::Str(name) = std::mem::replace(&mut fields[name_at].1, Val::None) else {
+        unreachable!("checked to be a string above");
+    };
+    Ok(Call { name, args })
 }
 
 fn dict_to_args(d: Vec<(Val, Val)>, index: usize) -> Result<Vec<(String, Val)>, ParseError> {
@@ -152,15 +163,31 @@ pub fn parse_python(text: &str) -> Result<Vec<Call>, ParseError> {
         return err("too_long", format!("{} bytes exceeds the limit of {MAX_LEN}", text.len()));
     }
     let s = text.trim_matches(|c| c == '`' || c == '\n' || c == ' ');
-    let mut owned = String::with_capacity(s.len() + 2);
-    if !s.starts_with('[') {
-        owned.push('[');
+    // The text is copied only when a bracket must be added. BFCL then strips whitespace and `'`
+    // from both ends, which does nothing to text that starts with `[` and ends with `]`.
+    let owned;
+    let cleaned = if s.starts_with('[') && s.ends_with(']') {
+        s
+    } else {
+        let mut o = String::with_capacity(s.len() + 2);
+        if !s.starts_with('[') {
+            o.push('[');
+        }
+        o.push_str(s);
+        if !s.ends_with(']') {
+            o.push(']');
+        }
+        owned = o;
+        owned.as_str()
+    };
+    match Parser::new(cleaned, Dialect::Python).fast_calls() {
+        Some(calls) => Ok(calls),
+        None => python_calls(cleaned),
     }
-    owned.push_str(s);
-    if !s.ends_with(']') {
-        owned.push(']');
-    }
-    let cleaned = owned.trim().trim_matches('\'');
+}
+
+/// The general path of [`parse_python`] on bracketed text: the syntax tree, then values.
+fn python_calls(cleaned: &str) -> Result<Vec<Call>, ParseError> {
     let expr = Parser::new(cleaned, Dialect::Python).whole_expr()?;
     let elts = match expr {
         Expr::Call { .. } => vec![expr],
@@ -355,43 +382,34 @@ enum Dialect {
     Json,
 }
 
-/// Python's keywords other than `True`, `False` and `None`.
+/// Python's keywords other than `True`, `False` and `None` (by first letter: most names are
+/// rejected without comparing any text).
 fn is_keyword(name: &str) -> bool {
-    matches!(
-        name,
-        "and"
-            | "as"
-            | "assert"
-            | "async"
-            | "await"
-            | "break"
-            | "class"
-            | "continue"
-            | "def"
-            | "del"
-            | "elif"
-            | "else"
-            | "except"
-            | "finally"
-            | "for"
-            | "from"
-            | "global"
-            | "if"
-            | "import"
-            | "in"
-            | "is"
-            | "lambda"
-            | "nonlocal"
-            | "not"
-            | "or"
-            | "pass"
-            | "raise"
-            | "return"
-            | "try"
-            | "while"
-            | "with"
-            | "yield"
-    )
+    let candidates: &[&str] = match name.as_bytes().first() {
+        Some(b'a') => &["and", "as", "assert", "async", "await"],
+        Some(b'b') => &["break"],
+        Some(b'c') => &["class", "continue"],
+        Some(b'd') => &["def", "del"],
+        Some(b'e') => &["elif", "else", "except"],
+        Some(b'f') => &["finally", "for", "from"],
+        Some(b'g') => &["global"],
+        Some(b'i') => &["if", "import", "in", "is"],
+        Some(b'l') => &["lambda"],
+        Some(b'n') => &["nonlocal", "not"],
+        Some(b'o') => &["or"],
+        Some(b'p') => &["pass"],
+        Some(b'r') => &["raise", "return"],
+        Some(b't') => &["try"],
+        Some(b'w') => &["while", "with"],
+        Some(b'y') => &["yield"],
+        _ => return false,
+    };
+    candidates.contains(&name)
+}
+
+/// `True`, `False` or `None`.
+fn is_constant_name(name: &str) -> bool {
+    matches!(name.as_bytes().first(), Some(b'T' | b'F' | b'N')) && matches!(name, "True" | "False" | "None")
 }
 
 struct Parser<'a> {
@@ -406,12 +424,322 @@ impl<'a> Parser<'a> {
         Self { src, pos: 0, depth: 0, dialect }
     }
 
+    /// The common case in one pass, straight to values: `[name(kw=value, ...), ...]` whose
+    /// values are literals, names, and lists, tuples and dicts of them. `None` sends the text
+    /// to the general path (syntax tree, then values), which gives every error and every rarer
+    /// form; where this succeeds, that path would return the same calls. A keyword value this
+    /// pass does not read is read by the general path where it stands.
+    fn fast_calls(&mut self) -> Option<Vec<Call>> {
+        self.ws();
+        if !self.eat("[") {
+            return None;
+        }
+        let mut calls = Vec::new();
+        let mut trailing = false;
+        loop {
+            self.ws();
+            if self.eat("]") {
+                break;
+            }
+            if !calls.is_empty() && !trailing {
+                return None;
+            }
+            calls.push(self.fast_call()?);
+            self.ws();
+            trailing = self.eat(",");
+        }
+        self.ws();
+        (self.pos == self.src.len()).then_some(calls)
+    }
+
+    /// One call, as [`Self::name_or_call`] and [`Self::call`] read it.
+    fn fast_call(&mut self) -> Option<Call> {
+        self.ws();
+        let start = self.pos;
+        let first = self.ident()?;
+        if is_keyword(first) || is_constant_name(first) || matches!(self.peek(), Some(b'\'' | b'"')) {
+            return None;
+        }
+        // A dotted name written without spaces is copied whole; one with spaces (rare) is left
+        // to the general path.
+        loop {
+            let save = self.pos;
+            self.ws();
+            if self.pos != save {
+                if self.peek() == Some(b'.') {
+                    return None;
+                }
+                self.pos = save;
+                break;
+            }
+            if !self.eat(".") {
+                break;
+            }
+            self.ident()?;
+        }
+        let name = self.src[start..self.pos].to_string();
+        self.ws();
+        if !self.eat("(") {
+            return None;
+        }
+        let mut args: Vec<(String, Val)> = Vec::new();
+        let mut positional = false;
+        let mut trailing = false;
+        loop {
+            self.ws();
+            if self.eat(")") {
+                break;
+            }
+            if (positional || !args.is_empty()) && !trailing {
+                return None;
+            }
+            if self.peek() == Some(b'*') {
+                return None;
+            }
+            let save = self.pos;
+            let kw = self.ident().filter(|k| !is_keyword(k) && !is_constant_name(k));
+            self.ws();
+            match kw {
+                Some(k) if self.peek() == Some(b'=') && !self.rest().starts_with("==") => {
+                    self.pos += 1;
+                    if args.iter().any(|(old, _)| old == k) {
+                        return None;
+                    }
+                    let start = self.pos;
+                    let v = match self.fast_value(0) {
+                        Some(v) => v,
+                        None => {
+                            // The general path, at the nesting depth it would have here.
+                            self.pos = start;
+                            self.depth = 4;
+                            resolve(self.expr().ok()?).ok()?
+                        }
+                    };
+                    args.push((k.to_string(), v));
+                }
+                _ => {
+                    // Positional arguments are read and dropped, as BFCL does.
+                    self.pos = save;
+                    if !args.is_empty() {
+                        return None;
+                    }
+                    self.depth = 4;
+                    self.expr().ok()?;
+                    positional = true;
+                }
+            }
+            self.ws();
+            trailing = self.eat(",");
+        }
+        Some(Call { name, args })
+    }
+
+    /// A literal, a bare name (as a string), or a list, tuple or dict of them, followed by no
+    /// operator: what [`resolve`] would make of [`Self::expr`] there. `None` for anything else.
+    fn fast_value(&mut self, depth: usize) -> Option<Val> {
+        if depth > 16 {
+            return None;
+        }
+        self.ws();
+        let v = match self.peek()? {
+            b'"' | b'\'' => match self.strings().ok()? {
+                Expr::Const(v) => v,
+                _ => return None,
+            },
+            b'0'..=b'9' | b'.' => match self.number().ok()? {
+                Expr::Const(v) => v,
+                _ => return None,
+            },
+            // `-1`, and by BFCL's quirk `+1`, negate a number.
+            b'-' | b'+' => {
+                self.pos += 1;
+                self.ws();
+                if !matches!(self.peek(), Some(b'0'..=b'9' | b'.')) {
+                    return None;
+                }
+                match self.number().ok()? {
+                    Expr::Const(v) => negate(&v).ok()?,
+                    _ => return None,
+                }
+            }
+            b'[' => {
+                self.pos += 1;
+                Val::List(self.fast_items(b']', depth)?.0)
+            }
+            b'(' => {
+                self.pos += 1;
+                let (mut items, trailing) = self.fast_items(b')', depth)?;
+                if items.len() == 1 && !trailing { items.pop()? } else { Val::Tuple(items) }
+            }
+            b'{' => {
+                self.pos += 1;
+                let mut out: Vec<(Val, Val)> = Vec::new();
+                let mut trailing = false;
+                loop {
+                    self.ws();
+                    if self.eat("}") {
+                        break;
+                    }
+                    if !out.is_empty() && !trailing {
+                        return None;
+                    }
+                    let k = self.fast_value(depth + 1)?;
+                    self.ws();
+                    if !self.eat(":") || matches!(k, Val::List(_) | Val::Dict(_)) {
+                        return None;
+                    }
+                    let v = self.fast_value(depth + 1)?;
+                    match out.iter_mut().find(|(old, _)| py_eq(old, &k)) {
+                        Some(slot) => slot.1 = v,
+                        None => out.push((k, v)),
+                    }
+                    self.ws();
+                    trailing = self.eat(",");
+                }
+                Val::Dict(out)
+            }
+            _ => {
+                let name = self.ident()?;
+                match name {
+                    "True" => Val::Bool(true),
+                    "False" => Val::Bool(false),
+                    "None" => Val::None,
+                    _ if is_keyword(name) || matches!(self.peek(), Some(b'\'' | b'"')) => return None,
+                    _ => {
+                        let save = self.pos;
+                        self.ws();
+                        if matches!(self.peek(), Some(b'.' | b'(')) {
+                            return None;
+                        }
+                        self.pos = save;
+                        Val::Str(name.to_string())
+                    }
+                }
+            }
+        };
+        let save = self.pos;
+        self.ws();
+        if matches!(self.peek(), Some(b'*' | b'/' | b'%' | b'+' | b'-')) {
+            return None;
+        }
+        self.pos = save;
+        Some(v)
+    }
+
+    /// One JSON value straight to a value, as [`Self::atom`] then [`resolve`] read it in the JSON
+    /// dialect; `None` for anything that path would reject or that nests deeply, so that it
+    /// gives the error.
+    fn fast_json(&mut self, depth: usize) -> Option<Val> {
+        if depth > 16 {
+            return None;
+        }
+        self.ws();
+        Some(match self.peek()? {
+            b'"' => match self.strings().ok()? {
+                Expr::Const(v) => v,
+                _ => return None,
+            },
+            b'0'..=b'9' | b'.' | b'-' => match self.number().ok()? {
+                Expr::Const(v) => v,
+                _ => return None,
+            },
+            b'[' => {
+                self.pos += 1;
+                let mut items = Vec::new();
+                let mut trailing = false;
+                loop {
+                    self.ws();
+                    if self.eat("]") {
+                        if trailing {
+                            return None;
+                        }
+                        break;
+                    }
+                    if !items.is_empty() && !trailing {
+                        return None;
+                    }
+                    items.push(self.fast_json(depth + 1)?);
+                    self.ws();
+                    trailing = self.eat(",");
+                }
+                Val::List(items)
+            }
+            b'{' => {
+                self.pos += 1;
+                let mut out: Vec<(Val, Val)> = Vec::new();
+                let mut trailing = false;
+                loop {
+                    self.ws();
+                    if self.eat("}") {
+                        if trailing {
+                            return None;
+                        }
+                        break;
+                    }
+                    if !out.is_empty() && !trailing {
+                        return None;
+                    }
+                    if self.peek() != Some(b'"') {
+                        return None;
+                    }
+                    let Expr::Const(k) = self.strings().ok()? else { return None };
+                    self.ws();
+                    if !self.eat(":") {
+                        return None;
+                    }
+                    let v = self.fast_json(depth + 1)?;
+                    match out.iter_mut().find(|(old, _)| py_eq(old, &k)) {
+                        Some(slot) => slot.1 = v,
+                        None => out.push((k, v)),
+                    }
+                    self.ws();
+                    trailing = self.eat(",");
+                }
+                Val::Dict(out)
+            }
+            _ => match self.ident()? {
+                "true" => Val::Bool(true),
+                "false" => Val::Bool(false),
+                "null" => Val::None,
+                _ => return None,
+            },
+        })
+    }
+
+    /// Items up to `close` for [`Self::fast_value`], and whether a comma trails.
+    fn fast_items(&mut self, close: u8, depth: usize) -> Option<(Vec<Val>, bool)> {
+        let mut items = Vec::new();
+        let mut trailing = false;
+        loop {
+            self.ws();
+            if self.peek() == Some(close) {
+                self.pos += 1;
+                return Some((items, trailing));
+            }
+            if !items.is_empty() && !trailing {
+                return None;
+            }
+            items.push(self.fast_value(depth + 1)?);
+            self.ws();
+            trailing = self.eat(",");
+        }
+    }
+
     fn fail<T>(&self, what: &str) -> Result<T, ParseError> {
         err("syntax", format!("{what} at byte {}", self.pos))
     }
 
     /// One JSON value filling the whole input.
     fn whole(&mut self) -> Result<Val, ParseError> {
+        if self.dialect == Dialect::Json {
+            if let Some(v) = self.fast_json(0) {
+                self.ws();
+                if self.pos == self.src.len() {
+                    return Ok(v);
+                }
+            }
+            self.pos = 0;
+        }
         let e = self.whole_expr()?;
         // JSON has no expressions beyond literals; the JSON dialect never builds anything else.
         resolve(e)
@@ -737,7 +1065,7 @@ impl<'a> Parser<'a> {
                 return self.fail("star arguments are not supported");
             }
             let save = self.pos;
-            let kw = self.ident().filter(|k| !is_keyword(k) && !matches!(*k, "True" | "False" | "None"));
+            let kw = self.ident().filter(|k| !is_keyword(k) && !is_constant_name(k));
             self.ws();
             let is_kw = kw.is_some() && self.peek() == Some(b'=') && !self.rest().starts_with("==");
             if let (Some(k), true) = (kw, is_kw) {
@@ -947,7 +1275,14 @@ impl<'a> Parser<'a> {
         if self.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
             return self.fail("unsupported number literal");
         }
-        let text: String = self.src[start..self.pos].chars().filter(|&c| c != '_').collect();
+        let raw = &self.src[start..self.pos];
+        let filtered: String;
+        let text = if raw.contains('_') {
+            filtered = raw.chars().filter(|&c| c != '_').collect();
+            filtered.as_str()
+        } else {
+            raw
+        };
         if float {
             match text.parse::<f64>() {
                 Ok(f) if f.is_finite() || self.dialect == Dialect::Python => Ok(Expr::Const(Val::Float(f))),
@@ -997,6 +1332,100 @@ mod tests {
         );
         assert_eq!(parse_calls("[a(), b(x=\"y\" 'z')]").unwrap()[1].arg("x").unwrap().repr(), "'yz'");
         assert_eq!(parse_calls("").unwrap().len(), 0);
+    }
+
+    #[test]
+    fn one_pass_reading_agrees_with_the_syntax_tree() {
+        let texts = [
+            "[f(a=1, b='x', c=[1, 2.5, -3], d=(1,), e=(2), f={'k': [True, None]}, g=name, h=+4, i=-.5)]",
+            "[a.b . c(x = 'p' \"q\", y={'k': 1, 'k': 2, 1: 'one', True: 't'}), g(), h(1, 2, z=3)]",
+            "[f(a=1e400, b=123456789012345678901234567890123456789012, c=0x1f, d=1_000, e=r'a\\b', f=u'x')]",
+            "[f(a=g(k=1), b=math.sqrt(2), c=2*3, d=-x, e=--1, f=-2**2, g=[1, 2] + [3], h='a' 'b' + 'c')]",
+            "[f(a={1, 2}, b=[1, 2][0], c=x.y, d=(1, 2), e={(1, 2): 3}, f={[1]: 2}, g=-True, h={})]",
+            "[f(a=1), g(b=2),]",
+            "[f(a=1) + g(b=2)]",
+            "[f(a=1)] * 2",
+            "[f(a=1, a=2)]",
+            "[f(a=1, 2)]",
+            "[f(*a)]",
+            "[1, f()]",
+            "[[f()]]",
+            "[f(a=1) # comment\n]",
+            "[f(a=[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]])]",
+            "[True(a=1)]",
+            "[f(a=1 < 2)]",
+            "[f(a=lambda: 1)]",
+            "[f(a=b'x')]",
+            "[f(a='unterminated)]",
+            "[f(a=1.)]",
+            "[f(a=.)]",
+            "[f(if=1)]",
+            "[f(a=None, b=False, c=(), d=[], e=[1,], f=(1, 2,), g={'a': 1,})]",
+            "[a . b(x=1), a.\\\nb(x=1), a.b .c(x=1), a.1(x=1), a.(x=1), a.if(x=1)]",
+        ];
+        for text in texts {
+            let fast = Parser::new(text, Dialect::Python).fast_calls();
+            let general = python_calls(text);
+            match (&fast, &general) {
+                (None, _) => {}
+                (Some(f), Ok(g)) => {
+                    let f: Vec<String> = f.iter().map(Call::to_python).collect();
+                    let g: Vec<String> = g.iter().map(Call::to_python).collect();
+                    assert_eq!(f, g, "{text}");
+                }
+                (Some(_), Err(e)) => panic!("{text}: the one pass read what the general path rejects ({e})"),
+            }
+        }
+        // The common forms take the one pass.
+        assert!(Parser::new(texts[0], Dialect::Python).fast_calls().is_some());
+        assert!(Parser::new(texts[5], Dialect::Python).fast_calls().is_some());
+    }
+
+    #[test]
+    fn one_pass_json_agrees_with_the_syntax_tree() {
+        let texts = [
+            r#"{"name": "f", "arguments": {"a": [1, -2.5e3, true, null, "x\u00e9"], "b": {"c": {}}, "a": 3}}"#,
+            r#" [ 1 , 2 ] "#,
+            r#"[1, 2,]"#,
+            r#"{"a": 1,}"#,
+            r#"{'a': 1}"#,
+            r#"{1: 2}"#,
+            r#"[01]"#,
+            r#"[1e999]"#,
+            r#"[NaN]"#,
+            r#"{"a" 1}"#,
+            r#"[1] x"#,
+            r#"[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]"#,
+        ];
+        for text in texts {
+            let fast = Parser::new(text, Dialect::Json).fast_json(0);
+            let mut general = Parser::new(text, Dialect::Json);
+            let general = general.whole_expr().and_then(resolve);
+            match (fast, general) {
+                (None, _) => {}
+                (Some(f), Ok(g)) => assert_eq!(f.repr(), g.repr(), "{text}"),
+                (Some(f), Err(e)) => {
+                    // The one pass may stop early; `whole` then still requires the end of input.
+                    let mut p = Parser::new(text, Dialect::Json);
+                    p.fast_json(0);
+                    p.ws();
+                    assert!(p.pos != text.len(), "{text}: read {} where the general path fails ({e})", f.repr());
+                }
+            }
+        }
+        assert!(Parser::new(texts[0], Dialect::Json).fast_json(0).is_some());
+    }
+
+    #[test]
+    fn keywords_are_pythons() {
+        let python = "and as assert async await break class continue def del elif else except finally for from \
+                      global if import in is lambda nonlocal not or pass raise return try while with yield";
+        for k in python.split_whitespace() {
+            assert!(is_keyword(k), "{k}");
+        }
+        for name in ["", "a", "True", "None", "radius", "format", "ifs", "i", "yields", "Lambda", "_if"] {
+            assert!(!is_keyword(name), "{name}");
+        }
     }
 
     #[test]

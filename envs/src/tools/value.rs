@@ -150,7 +150,7 @@ impl Val {
             }
             Val::BigInt(s) => out.push_str(s),
             Val::Float(f) => out.push_str(&float_repr(*f)),
-            Val::Str(s) => out.push_str(&str_repr(s)),
+            Val::Str(s) => write_str_repr(s, out),
             Val::List(v) => {
                 out.push('[');
                 join(out, v);
@@ -209,10 +209,59 @@ pub fn float_repr(f: f64) -> String {
     }
 }
 
+/// `Val::from_json(v).repr()`, appended to `out` without building the value.
+pub fn write_json_repr(v: &Json, out: &mut String) {
+    use std::fmt::Write;
+    match v {
+        Json::Null => out.push_str("None"),
+        Json::Bool(true) => out.push_str("True"),
+        Json::Bool(false) => out.push_str("False"),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                let _ = write!(out, "{i}");
+            } else if let Some(u) = n.as_u64() {
+                let _ = write!(out, "{u}");
+            } else {
+                out.push_str(&float_repr(n.as_f64().unwrap_or(f64::NAN)));
+            }
+        }
+        Json::String(s) => write_str_repr(s, out),
+        Json::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_json_repr(x, out);
+            }
+            out.push(']');
+        }
+        Json::Object(o) => {
+            out.push('{');
+            for (i, (k, x)) in o.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_str_repr(k, out);
+                out.push_str(": ");
+                write_json_repr(x, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
 /// Python's `repr` of a string: single quotes unless the text has `'` and no `"`.
 pub fn str_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
+    write_str_repr(s, &mut out);
+    out
+}
+
+/// [`str_repr`], appended to `out`.
+fn write_str_repr(s: &str, out: &mut String) {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    out.reserve(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
         match c {
@@ -229,7 +278,6 @@ pub fn str_repr(s: &str) -> String {
         }
     }
     out.push(quote);
-    out
 }
 
 /// Python's `a == b` over the modelled types: numbers compare by value across `bool`, `int` and
@@ -258,6 +306,84 @@ pub fn py_eq(a: &Val, b: &Val) -> bool {
 /// Python's `x in list` (equality only; Python also accepts identity, which only matters for NaN).
 pub fn py_in(x: &Val, list: &[Val]) -> bool {
     list.iter().any(|y| py_eq(x, y))
+}
+
+/// `v[key]` when `v` is an object; see [`map_field`].
+pub fn field<'a>(v: &'a Json, key: &str) -> Option<&'a Json> {
+    match v {
+        Json::Object(m) => map_field(m, key),
+        _ => None,
+    }
+}
+
+/// `m[key]`, found by a scan that compares lengths before text.
+///
+/// `serde_json`'s own lookup walks its B-tree comparing key text in order, reading each key's
+/// heap string on the way. A task is typically seen once per completion, so those strings are
+/// not in cache, and the misses cost more than the comparisons. Most keys of a tool doc differ
+/// in length from the one sought, so a scan reads about one key string per lookup. Large
+/// objects still use the tree.
+pub fn map_field<'a>(m: &'a serde_json::Map<String, Json>, key: &str) -> Option<&'a Json> {
+    if m.len() > 24 {
+        return m.get(key);
+    }
+    m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+}
+
+/// Python's `type()` of the value [`Val::from_json`] makes of `v`.
+pub fn json_py_type(v: &Json) -> PyType {
+    match v {
+        Json::Null => PyType::None,
+        Json::Bool(_) => PyType::Bool,
+        Json::Number(n) if n.is_i64() || n.is_u64() => PyType::Int,
+        Json::Number(_) => PyType::Float,
+        Json::String(_) => PyType::Str,
+        Json::Array(_) => PyType::List,
+        Json::Object(_) => PyType::Dict,
+    }
+}
+
+/// `py_eq(a, &Val::from_json(b))`, without converting `b`: ground truth is compared where it lies.
+pub fn py_eq_json(a: &Val, b: &Json) -> bool {
+    match (a, b) {
+        (Val::None, Json::Null) => true,
+        (Val::Str(x), Json::String(y)) => x == y,
+        (Val::List(x), Json::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| py_eq_json(p, q)),
+        // JSON object keys are strings, unique, and a string equals only a string.
+        (Val::Dict(x), Json::Object(y)) => {
+            x.len() == y.len()
+                && x.iter().all(|(k, v)| k.as_str().and_then(|k| map_field(y, k)).is_some_and(|w| py_eq_json(v, w)))
+        }
+        (Val::BigInt(x), Json::Number(n)) => match json_num(n) {
+            Num::I(_) => false,
+            Num::F(f) => f.is_finite() && f.fract() == 0.0 && format!("{f:.0}") == *x,
+        },
+        (Val::BigInt(_), _) => false,
+        _ => {
+            let y = match b {
+                Json::Bool(v) => Num::I(i128::from(*v)),
+                Json::Number(n) => json_num(n),
+                _ => return false,
+            };
+            match (num(a), y) {
+                (Some(Num::I(x)), Num::I(y)) => x == y,
+                (Some(Num::I(i)), Num::F(f)) | (Some(Num::F(f)), Num::I(i)) => int_eq_float(i, f),
+                (Some(Num::F(x)), Num::F(y)) => x == y,
+                _ => false,
+            }
+        }
+    }
+}
+
+/// A JSON number as [`Val::from_json`] reads it.
+fn json_num(n: &serde_json::Number) -> Num {
+    if let Some(i) = n.as_i64() {
+        Num::I(i.into())
+    } else if let Some(u) = n.as_u64() {
+        Num::I(u.into())
+    } else {
+        Num::F(n.as_f64().unwrap_or(f64::NAN))
+    }
 }
 
 enum Num {
@@ -301,6 +427,53 @@ mod tests {
             (Val::Str("a".into()), Val::Bool(true)),
         ]);
         assert!(py_eq(&a, &b), "dicts compare unordered, numbers by value");
+    }
+
+    #[test]
+    fn equality_with_json_agrees_with_converting_first() {
+        let vals = [
+            json!(null),
+            json!(true),
+            json!(false),
+            json!(0),
+            json!(1),
+            json!(-1),
+            json!(1.0),
+            json!(1.5),
+            json!(0.0),
+            json!(u64::MAX),
+            json!(1e41),
+            json!(1e300),
+            json!(""),
+            json!("1"),
+            json!("a"),
+            json!([]),
+            json!([1]),
+            json!([1.0]),
+            json!([true, "a"]),
+            json!([[1], {"a": 1}]),
+            json!({}),
+            json!({"a": 1}),
+            json!({"a": 1.0}),
+            json!({"a": 1, "b": [1, 2.5]}),
+            json!({"b": [1, 2.5], "a": true}),
+        ];
+        let mut given: Vec<Val> = vals.iter().map(Val::from_json).collect();
+        given.extend([
+            Val::Tuple(vec![Val::Int(1)]),
+            Val::BigInt("100000000000000000000000000000000000000000".into()),
+            Val::BigInt("18446744073709551615".into()),
+            Val::Float(f64::NAN),
+            Val::Float(f64::INFINITY),
+            Val::Dict(vec![(Val::Int(1), Val::Int(1))]),
+            Val::Dict(vec![(Val::Str("a".into()), Val::Bool(true))]),
+        ]);
+        for a in &given {
+            for b in &vals {
+                assert_eq!(py_eq_json(a, b), py_eq(a, &Val::from_json(b)), "{} == {b}", a.repr());
+                assert_eq!(json_py_type(b), Val::from_json(b).py_type());
+            }
+        }
     }
 
     #[test]
