@@ -220,10 +220,7 @@ fn resolve(e: Expr) -> Result<Val, ParseError> {
                 if matches!(k, Val::List(_) | Val::Dict(_)) {
                     return err("syntax", "unhashable dict key");
                 }
-                match out.iter_mut().find(|(old, _)| py_eq(old, &k)) {
-                    Some(slot) => slot.1 = v,
-                    None => out.push((k, v)),
-                }
+                insert(&mut out, k, v);
             }
             Val::Dict(out)
         }
@@ -589,10 +586,7 @@ impl<'a> Parser<'a> {
                         return None;
                     }
                     let v = self.fast_value(depth + 1)?;
-                    match out.iter_mut().find(|(old, _)| py_eq(old, &k)) {
-                        Some(slot) => slot.1 = v,
-                        None => out.push((k, v)),
-                    }
+                    insert(&mut out, k, v);
                     self.ws();
                     trailing = self.eat(",");
                 }
@@ -688,10 +682,7 @@ impl<'a> Parser<'a> {
                         return None;
                     }
                     let v = self.fast_json(depth + 1)?;
-                    match out.iter_mut().find(|(old, _)| py_eq(old, &k)) {
-                        Some(slot) => slot.1 = v,
-                        None => out.push((k, v)),
-                    }
+                    insert(&mut out, k, v);
                     self.ws();
                     trailing = self.eat(",");
                 }
@@ -1304,6 +1295,15 @@ impl<'a> Parser<'a> {
                 Err(_) => Ok(Expr::Const(Val::BigInt(text.trim_start_matches('0').to_string()))),
             }
         }
+    }
+}
+
+/// Sets `k` in a dict's pairs as Python does: a later equal key replaces the earlier value and
+/// keeps its place.
+fn insert(out: &mut Vec<(Val, Val)>, k: Val, v: Val) {
+    match out.iter_mut().find(|(old, _)| py_eq(old, &k)) {
+        Some(slot) => slot.1 = v,
+        None => out.push((k, v)),
     }
 }
 
