@@ -571,25 +571,16 @@ impl<'a> Parser<'a> {
             b'{' => {
                 self.pos += 1;
                 let mut out: Vec<(Val, Val)> = Vec::new();
-                let mut trailing = false;
-                loop {
-                    self.ws();
-                    if self.eat("}") {
-                        break;
-                    }
-                    if !out.is_empty() && !trailing {
+                self.fast_seq(b'}', true, |p| {
+                    let k = p.fast_value(depth + 1)?;
+                    p.ws();
+                    if !p.eat(":") || matches!(k, Val::List(_) | Val::Dict(_)) {
                         return None;
                     }
-                    let k = self.fast_value(depth + 1)?;
-                    self.ws();
-                    if !self.eat(":") || matches!(k, Val::List(_) | Val::Dict(_)) {
-                        return None;
-                    }
-                    let v = self.fast_value(depth + 1)?;
+                    let v = p.fast_value(depth + 1)?;
                     insert(&mut out, k, v);
-                    self.ws();
-                    trailing = self.eat(",");
-                }
+                    Some(())
+                })?;
                 Val::Dict(out)
             }
             _ => {
@@ -640,52 +631,25 @@ impl<'a> Parser<'a> {
             b'[' => {
                 self.pos += 1;
                 let mut items = Vec::new();
-                let mut trailing = false;
-                loop {
-                    self.ws();
-                    if self.eat("]") {
-                        if trailing {
-                            return None;
-                        }
-                        break;
-                    }
-                    if !items.is_empty() && !trailing {
-                        return None;
-                    }
-                    items.push(self.fast_json(depth + 1)?);
-                    self.ws();
-                    trailing = self.eat(",");
-                }
+                self.fast_seq(b']', false, |p| p.fast_json(depth + 1).map(|v| items.push(v)))?;
                 Val::List(items)
             }
             b'{' => {
                 self.pos += 1;
                 let mut out: Vec<(Val, Val)> = Vec::new();
-                let mut trailing = false;
-                loop {
-                    self.ws();
-                    if self.eat("}") {
-                        if trailing {
-                            return None;
-                        }
-                        break;
-                    }
-                    if !out.is_empty() && !trailing {
+                self.fast_seq(b'}', false, |p| {
+                    if p.peek() != Some(b'"') {
                         return None;
                     }
-                    if self.peek() != Some(b'"') {
+                    let Expr::Const(k) = p.strings().ok()? else { return None };
+                    p.ws();
+                    if !p.eat(":") {
                         return None;
                     }
-                    let Expr::Const(k) = self.strings().ok()? else { return None };
-                    self.ws();
-                    if !self.eat(":") {
-                        return None;
-                    }
-                    let v = self.fast_json(depth + 1)?;
+                    let v = p.fast_json(depth + 1)?;
                     insert(&mut out, k, v);
-                    self.ws();
-                    trailing = self.eat(",");
-                }
+                    Some(())
+                })?;
                 Val::Dict(out)
             }
             _ => match self.ident()? {
@@ -697,23 +661,36 @@ impl<'a> Parser<'a> {
         })
     }
 
-    /// Items up to `close` for [`Self::fast_value`], and whether a comma trails.
-    fn fast_items(&mut self, close: u8, depth: usize) -> Option<(Vec<Val>, bool)> {
-        let mut items = Vec::new();
-        let mut trailing = false;
+    /// Comma-separated items up to `close` for the fast readers, each read by `item`; returns
+    /// whether a comma trails (refused where JSON forbids it, `trailing_ok` false).
+    fn fast_seq(
+        &mut self,
+        close: u8,
+        trailing_ok: bool,
+        mut item: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<bool> {
+        let (mut trailing, mut first) = (false, true);
         loop {
             self.ws();
             if self.peek() == Some(close) {
                 self.pos += 1;
-                return Some((items, trailing));
+                return (trailing_ok || !trailing).then_some(trailing);
             }
-            if !items.is_empty() && !trailing {
+            if !first && !trailing {
                 return None;
             }
-            items.push(self.fast_value(depth + 1)?);
+            item(self)?;
+            first = false;
             self.ws();
             trailing = self.eat(",");
         }
+    }
+
+    /// Items up to `close` for [`Self::fast_value`], and whether a comma trails.
+    fn fast_items(&mut self, close: u8, depth: usize) -> Option<(Vec<Val>, bool)> {
+        let mut items = Vec::new();
+        let trailing = self.fast_seq(close, true, |p| p.fast_value(depth + 1).map(|v| items.push(v)))?;
+        Some((items, trailing))
     }
 
     fn fail<T>(&self, what: &str) -> Result<T, ParseError> {
