@@ -41,7 +41,7 @@ import subprocess
 import sys
 import time
 
-from torch_peer import build_bench, peak_rss_mib
+from torch_peer import build_bench, peak_rss_mib, run_torch_part
 
 PRESETS = {
     "micro": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2),
@@ -190,15 +190,6 @@ def run_ours(exe, name, threads):
     }
 
 
-def run_theirs(name, threads):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    text = subprocess.run(
-        [sys.executable, __file__, "--torch-preset", name, "--threads", str(threads)],
-        env=env, check=True, capture_output=True, text=True,
-    ).stdout
-    return json.loads(text.strip().splitlines()[-1])
-
-
 def rates(r):
     gen = r["new_tokens"] / r["generate_s"]
     upd = r["update_tokens"] / r["update_s"]
@@ -234,7 +225,7 @@ def main():
         ours, theirs = [], []
         for _ in range(args.rounds):
             ours.append(run_ours(exe, name, args.threads))
-            theirs.append(run_theirs(name, args.threads))
+            theirs.append(run_torch_part(__file__, "--torch-preset", name, args.threads))
             print(f"  {name}: {ours[-1]['line']}", file=sys.stderr)
             print(f"  {name}: torch {json.dumps(theirs[-1])}", file=sys.stderr)
         version = theirs[0]["torch"]

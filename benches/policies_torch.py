@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 
-from torch_peer import build_bench, peak_rss_mib
+from torch_peer import build_bench, peak_rss_mib, run_torch_part
 
 PROMPT = list(b"Question: what is 17 + 25? Answer:")
 PARTS = ("generate1", "generate16", "train")
@@ -95,15 +95,6 @@ def run_ours(exe, part, threads):
     return {"tokens_per_s": rate, "peak_rss_mib": peak, "line": line}
 
 
-def run_theirs(part, threads):
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    text = subprocess.run(
-        [sys.executable, __file__, "--torch-part", part, "--threads", str(threads)],
-        env=env, check=True, capture_output=True, text=True,
-    ).stdout
-    return json.loads(text.strip().splitlines()[-1])
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -123,7 +114,7 @@ def main():
         ours, theirs = [], []
         for _ in range(args.rounds):
             ours.append(run_ours(exe, part, args.threads))
-            theirs.append(run_theirs(part, args.threads))
+            theirs.append(run_torch_part(__file__, "--torch-part", part, args.threads))
         version = theirs[0]["torch"]
         o = max(ours, key=lambda r: r["tokens_per_s"])
         t = max(theirs, key=lambda r: r["tokens_per_s"])

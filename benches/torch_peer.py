@@ -1,7 +1,8 @@
-"""Pieces the PyTorch side-by-side scripts share: peak memory read as the Rust side reads it, and
-building one of our bench executables."""
+"""Pieces the PyTorch side-by-side scripts share: peak memory read as the Rust side reads it,
+building one of our bench executables, and running the PyTorch side in a process of its own."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -28,3 +29,14 @@ def build_bench(name):
                 and msg.get("executable"):
             return msg["executable"]
     sys.exit(f"cargo did not report the {name} bench executable")
+
+
+def run_torch_part(script, flag, value, threads):
+    """Runs `script FLAG VALUE --threads N` in a fresh Python process limited to `threads` threads
+    (so each part's peak memory is its own) and returns the JSON object on its last line."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    text = subprocess.run(
+        [sys.executable, script, flag, value, "--threads", str(threads)],
+        env=env, check=True, capture_output=True, text=True,
+    ).stdout
+    return json.loads(text.strip().splitlines()[-1])
