@@ -1,5 +1,6 @@
 //! One GRPO iteration's model work on the quickstart's shape, split: sampling the group answers
-//! and the update (no-grad scoring of old log-probs, forward and backward, AdamW).
+//! and the update (one forward and backward over the batch, whose detached log-probs are the old
+//! ones, then AdamW).
 //!
 //! Run: `cargo bench --bench grpo` (release). Prints, for the `micro` and `tiny` presets, 16
 //! prompts x 8 samples of up to 24 new tokens after a 33-token prompt (the quickstart's arith

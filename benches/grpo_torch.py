@@ -19,10 +19,10 @@ heads, vocab 260, tied embeddings, random N(0, 0.02) weights, fp32):
     out, as in policies/src/algo/mod.rs):
     1. rewards alternate within each group (1, 0, 1, 0, ...); GRPO advantages
        (r - mean) / (sample std + 1e-6), the same for every token of a sample;
-    2. no-grad "old" log-probs of all 128 rows in chunks of 32 (temperature 1), with the
-       per-token entropy our forward also returns;
-    3. one forward with grad over the 128 right-padded rows (one minibatch, one epoch: our
-       defaults), the clipped surrogate max(-A r, -A clip(r, 1 - 0.2, 1 + 0.28)) with
+    2. one forward with grad over the 128 right-padded rows (one minibatch, one epoch: our
+       defaults), with the per-token entropy our forward also returns; one step over the whole
+       batch, so the "old" log-probs are that forward's own, detached (no separate pass);
+    3. the clipped surrogate max(-A r, -A clip(r, 1 - 0.2, 1 + 0.28)) with
        r = exp(logp - old), token-mean over the sampled tokens; KL coefficient 0 (our default),
        so no reference model; the metrics we log (policy loss, clip fraction, entropy, k3 KL to
        the old policy);
@@ -52,7 +52,6 @@ GROUPS, GROUP_SIZE, MAX_NEW = 16, 8, 24
 STOP = (256, 258)
 PAD = 259
 CLIP_LOW, CLIP_HIGH, LR, GRAD_CLIP, STD_EPS = 0.2, 0.28, 1e-4, 1.0, 1e-6
-SCORE_CHUNK = 32
 
 
 def advantages(rewards):
@@ -123,19 +122,11 @@ def torch_preset(name, threads):
         for i, s in enumerate(seqs):
             mask[i, len(PROMPT) - 1:len(s) - 1] = 1.0
         adv = mask * torch.tensor(adv_rows)[:, None]
-        # Old log-probs, no grad, in chunks (the ratio's denominator), back on the host as ours.
-        model.eval()
-        old_rows = []
-        with torch.no_grad():
-            for c in range(0, rows, SCORE_CHUNK):
-                chunk = seqs[c:c + SCORE_CHUNK]
-                w = max(len(s) for s in chunk)
-                t = torch.tensor([s + [0] * (w - len(s)) for s in chunk])
-                lp, _ = forward(t, w)
-                old_rows += [lp[i, :len(s) - 1].tolist() for i, s in enumerate(chunk)]
-        old = torch.tensor([r + [0.0] * (width - 1 - len(r)) for r in old_rows])
+        # One step over the whole batch: the old log-probs (the ratio's denominator) are this
+        # forward's own, detached, as ours (and TRL's GRPO with one iteration) take them.
         model.train()
         logp, entropy = forward(tokens, width)
+        old = logp.detach()
         ratio = (logp - old).exp()
         unclipped = -adv * ratio
         clipped = -adv * ratio.clamp(1.0 - CLIP_LOW, 1.0 + CLIP_HIGH)

@@ -65,9 +65,33 @@ fn a_grpo_step_raises_the_rewarded_sample_and_lowers_the_other() {
     assert_eq!(m["train/rows"], 2.0);
     assert_eq!(m["train/tokens"], 6.0, "only the sampled tokens carry loss");
     // On-policy first step: the ratio is exactly 1, nothing is clipped.
-    assert_eq!(m["train/clip_frac"], 0.0);
+    assert_eq!((m["train/clip_frac"], m["train/approx_kl_old"]), (0.0, 0.0));
     assert!(m["loss/policy"].abs() < 1e-6, "the surrogate of centred advantages at ratio 1 is 0");
     assert!(m["train/grad_norm"] > 0.0 && m["train/entropy"] > 0.0);
+}
+
+#[test]
+fn the_training_forward_scores_a_batch_as_the_separate_scoring_pass_does() {
+    // A single step over the whole batch takes its old log-probs from the training forward (one
+    // padded batch, on the autodiff device) instead of the scoring pass (chunks of SCORE_CHUNK,
+    // each padded to its own width): the two must agree token for token.
+    let mut p = policy(3);
+    let t = Trainer::new(TrainConfig::default(), &mut p, 16, 16).unwrap();
+    let answers: Vec<Vec<u32>> = (0..40u32).map(|i| (0..1 + i % 7).map(|k| 20 + (i * 5 + k) % 11).collect()).collect();
+    let groups: Vec<Group> =
+        answers.chunks(2).map(|pair| group(&[&[pair[0].as_slice(), &[7]].concat(), &pair[1]])).collect();
+    let (mut rows, _) = t.rows(&p, &groups);
+    assert!(rows.len() > SCORE_CHUNK, "the scoring pass must take more than one chunk");
+    t.prepare(&p, &mut rows, 1.0).unwrap();
+    let model = p.model.clone().to_device(&autodiff_device(&p.model)).train();
+    let seqs: Vec<&[u32]> = rows.iter().map(|r| r.tokens.as_slice()).collect();
+    let lens: Vec<usize> = rows.iter().map(|r| r.mask.len()).collect();
+    let one = unpad2(forward(&model, &seqs, 1.0).unwrap().logp, &lens);
+    for (row, logp) in rows.iter().zip(&one) {
+        for (a, b) in row.old_logp.iter().zip(logp) {
+            assert!((a - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
 }
 
 #[test]
