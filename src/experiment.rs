@@ -74,7 +74,7 @@ pub struct RunConfig {
     #[serde(default = "default_eval_tasks")]
     pub eval_tasks: u64,
     /// Besides the greedy evaluation, sample this many episodes per held-out task and report
-    /// `eval/pass@k`; 0 or 1 skips it. Default 0.
+    /// `eval/pass@k` and `eval/sampled_accuracy`; 0 or 1 skips them. Default 0.
     #[serde(default)]
     pub eval_pass_k: u32,
     /// Groups per iteration whose trajectories are stored in `run.db`; all when absent.
@@ -422,7 +422,13 @@ fn warm_start(
     m.insert("time/sft_s".into(), report.seconds);
     if exp.run.eval_every > 0 {
         let (eval, _) = evaluate(runner, policy, env, rubric, exp)?;
-        m.insert("sft/eval_accuracy".into(), eval["eval/accuracy"]);
+        // Every evaluation metric, as it stands after the warm start (`sft/eval_accuracy`,
+        // `sft/eval_sampled_accuracy`, `sft/eval_pass@k`).
+        for (k, v) in eval {
+            if let Some(name) = k.strip_prefix("eval/") {
+                m.insert(format!("sft/eval_{name}"), v);
+            }
+        }
     }
     Ok(m)
 }
@@ -468,12 +474,15 @@ fn evaluate(
         let config = RolloutConfig { group_size: k, ..exp.rollout.clone() };
         let sampling = Sampling { seed: seed::derive(exp.run.seed, &[stream::EVAL, 1]), greedy: false };
         let sampled = runner.rollout(policy, env, rubric, tasks, &config, sampling)?;
-        let solved = sampled
-            .groups
-            .iter()
-            .filter(|g| g.samples.iter().any(|s| s.reward().is_some_and(|r| r >= max - 1e-9)))
-            .count();
+        let full = |s: &rlvr_engine::Sample| s.reward().is_some_and(|r| r >= max - 1e-9);
+        let solved = sampled.groups.iter().filter(|g| g.samples.iter().any(full)).count();
         m.insert(format!("eval/pass@{k}"), solved as f64 / sampled.groups.len().max(1) as f64);
+        // The same samples one at a time: the accuracy of the policy as it samples (pass@1 at
+        // its temperature, averaged over k draws), which is what RL at that temperature
+        // optimises; greedy accuracy moves only where the most likely answer changes.
+        let samples: Vec<_> = sampled.groups.iter().flat_map(|g| &g.samples).collect();
+        let right = samples.iter().filter(|s| full(s)).count();
+        m.insert("eval/sampled_accuracy".into(), right as f64 / samples.len().max(1) as f64);
     }
     Ok((m, rows))
 }

@@ -74,9 +74,20 @@ fn sft_then_grpo_runs_logs_and_resumes_to_the_same_run() {
         "train/grad_norm",
         "eval/accuracy",
         "eval/pass@2",
+        "eval/sampled_accuracy",
+        "sft/eval_pass@2",
+        "sft/eval_sampled_accuracy",
         "reward/mean",
     ] {
         assert!(names.contains(&name), "{name} missing from {names:?}");
+    }
+    // A task solved by one of its k samples counts in pass@k: the share of right samples can
+    // never exceed the share of tasks solved.
+    let at = |n: &str| m.iter().filter(|x| x.1 == n).map(|x| (x.0, x.2)).collect::<Vec<_>>();
+    let (sampled, pass) = (at("eval/sampled_accuracy"), at("eval/pass@2"));
+    assert_eq!(sampled.len(), pass.len());
+    for ((i, s), (j, p)) in sampled.iter().zip(&pass) {
+        assert!(i == j && (0.0..=*p).contains(s), "iteration {i}: sampled {s}, pass@2 {p}");
     }
     let first = |n: &str| m.iter().find(|x| x.1 == n).unwrap().2;
     assert!(first("sft/loss_last") < first("sft/loss_first"), "SFT lowered its loss");
