@@ -19,6 +19,36 @@ pub fn builtin_registry() -> engine::Registry {
     registry
 }
 
+/// Tells glibc's allocator to keep freed memory for reuse instead of handing it back to the
+/// kernel at once. A process-wide setting, so the library never calls it itself: the `rlvr`
+/// binary does at start, and so should a program that trains through the library.
+///
+/// Training allocates and frees the same tensor buffers (tens of MB each) every step. By default
+/// glibc serves such buffers with `mmap` and unmaps them on free, so each step faults in and
+/// zeroes fresh pages: on two cores that made a GRPO update of 500 sequences about 30% slower
+/// (about 8 of 30 s were kernel time; 2-4 s with this setting). The cost is that a process keeps
+/// up to 1 GiB of freed heap around. A `GLIBC_TUNABLES` setting, when present, wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+pub fn keep_freed_memory() {
+    if std::env::var_os("GLIBC_TUNABLES").is_some() {
+        return;
+    }
+    // SAFETY: mallopt only adjusts allocator parameters; call it before other threads exist.
+    #[allow(unsafe_code)]
+    unsafe {
+        // Older glibc refuses thresholds above 32 MiB; the largest it takes still helps.
+        if libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30) == 0 {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 32 << 20);
+        }
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 64 << 20);
+    }
+}
+
+/// Does nothing: the setting is glibc's.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn keep_freed_memory() {}
+
 pub mod cli;
 pub mod experiment;
 pub mod report;
