@@ -189,6 +189,19 @@ fn the_quickstart_runs_shortened() {
     assert!(s.last_metrics.contains_key("eval/accuracy") && s.last_metrics.contains_key("sft/eval_accuracy"));
 }
 
+/// The SmolLM2 example stays valid: it parses, and its environment and reward build (running it
+/// needs the model's wheel; the opt-in SmolLM2 test in rlvr-policies covers loading it).
+#[test]
+fn the_smollm2_example_parses_and_wires_up() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/smollm2.toml");
+    let exp = Experiment::load(Path::new(path), &[]).unwrap();
+    assert!(exp.train.is_some(), "the example trains");
+    let registry = rlvr::builtin_registry();
+    registry.make_env(&exp.env.id, &exp.env.config, 0).unwrap();
+    let reward = exp.reward.as_ref().expect("the example names its reward");
+    registry.make_reward(&reward.id, &reward.config).unwrap();
+}
+
 /// Dynamic sampling: a fresh model's groups are all flat (every answer wrong), so each iteration
 /// spends its extra rounds, trains on nothing, and says so in its metrics.
 #[test]
