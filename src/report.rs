@@ -46,9 +46,10 @@ pub fn report(dir: &Path) -> Result<Report> {
         ("time.png", "Time per iteration (s)", &["time/"]),
     ];
     for (file, title, prefixes) in groups {
+        // Failure counts (`eval/failed`, `sft/eval_failed`) would stretch the accuracy axis.
         let series: BTreeMap<&str, &Vec<(u64, f64)>> = metrics
             .iter()
-            .filter(|(k, v)| prefixes.iter().any(|p| k.starts_with(p)) && !v.is_empty() && !k.ends_with("/failed"))
+            .filter(|(k, v)| prefixes.iter().any(|p| k.starts_with(p)) && !v.is_empty() && !k.ends_with("failed"))
             .map(|(k, v)| (k.as_str(), v))
             .collect();
         if series.is_empty() {
