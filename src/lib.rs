@@ -21,7 +21,8 @@ pub fn builtin_registry() -> engine::Registry {
 
 /// Tells glibc's allocator to keep freed memory for reuse instead of handing it back to the
 /// kernel at once. A process-wide setting, so the library never calls it itself: the `rlvr`
-/// binary does at start, and so should a program that trains through the library.
+/// binary does at start, and so should a program that trains through the library (early: it
+/// shapes allocations made after it).
 ///
 /// Training allocates and frees the same tensor buffers (tens of MB each) every step. By default
 /// glibc serves such buffers with `mmap` and unmaps them on free, so each step faults in and
@@ -33,7 +34,8 @@ pub fn keep_freed_memory() {
     if std::env::var_os("GLIBC_TUNABLES").is_some() {
         return;
     }
-    // SAFETY: mallopt only adjusts allocator parameters; call it before other threads exist.
+    // SAFETY: mallopt takes the allocator's own lock and only changes tuning parameters, which
+    // apply to allocations made after it; it is sound at any time, most useful at start.
     #[allow(unsafe_code)]
     unsafe {
         // Older glibc refuses thresholds above 32 MiB; the largest it takes still helps.
