@@ -14,7 +14,6 @@ use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task,
 use rlvr_envs::tools::ast_check::{self, Mismatch, category};
 use rlvr_envs::tools::exec;
 use rlvr_envs::tools::parse::{Call, parse_calls};
-use rlvr_envs::tools::value::field;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -25,9 +24,21 @@ pub struct AstMatchConfig {}
 
 /// The verdict of BFCL's checker on one completion: the calls read, and the mismatch if any.
 pub fn ast_verdict(task: &Task, completion: &str) -> Result<(Vec<Call>, Option<Mismatch>), RewardError> {
-    let functions = array_field(task, "functions")?;
-    let truth = array_field(task, "ground_truth")?;
-    let cat = match field(&task.data, "category") {
+    // The three fields in one pass over the task's keys.
+    let (mut functions, mut truth, mut cat) = (None, None, None);
+    if let Value::Object(m) = &task.data {
+        for (k, v) in m {
+            match k.as_str() {
+                "functions" => functions = Some(v),
+                "ground_truth" => truth = Some(v),
+                "category" => cat = Some(v),
+                _ => {}
+            }
+        }
+    }
+    let functions = array_field(task, "functions", functions)?;
+    let truth = array_field(task, "ground_truth", truth)?;
+    let cat = match cat {
         Some(Value::String(c)) => c.as_str(),
         _ => task.str_field("category").map_err(RewardError)?,
     };
@@ -47,8 +58,8 @@ pub fn ast_verdict(task: &Task, completion: &str) -> Result<(Vec<Call>, Option<M
     Ok((calls, verdict.err()))
 }
 
-fn array_field<'a>(task: &'a Task, key: &str) -> Result<&'a [Value], RewardError> {
-    match field(&task.data, key) {
+fn array_field<'a>(task: &Task, key: &str, value: Option<&'a Value>) -> Result<&'a [Value], RewardError> {
+    match value {
         Some(Value::Array(a)) => Ok(a),
         Some(_) => Err(RewardError(format!("task {}: field `{key}` must be an array", task.id))),
         None => Err(RewardError(format!("task {}: missing field `{key}`", task.id))),

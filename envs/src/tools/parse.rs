@@ -14,7 +14,7 @@
 //! Input is bounded: nesting deeper than [`MAX_DEPTH`] or text longer than [`MAX_LEN`] is a
 //! categorised failure, never a stack overflow or a long stall.
 
-use super::value::{Val, py_eq};
+use super::value::{Val, py_eq, same_text};
 use std::fmt;
 
 /// Deepest nesting of brackets and calls accepted.
@@ -36,7 +36,7 @@ pub struct Call {
 impl Call {
     /// The argument `name`, if given.
     pub fn arg(&self, name: &str) -> Option<&Val> {
-        self.args.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+        self.args.iter().find(|(k, _)| same_text(k, name)).map(|(_, v)| v)
     }
 
     /// The call in Python syntax, `name(a=1, b='x')`.
@@ -74,8 +74,22 @@ pub fn parse_calls(text: &str) -> Result<Vec<Call>, ParseError> {
 
 /// True when `text` holds a `<tool_call>` tag, i.e. the model tried to call a tool.
 pub fn has_tool_call_tag(text: &str) -> bool {
-    // One byte search for `<` (cheap on text without tags) rather than two substring searches.
-    text.match_indices('<').any(|(i, _)| text[i..].starts_with("<tool_call>") || text[i..].starts_with("</tool_call>"))
+    tags(text).next().is_some()
+}
+
+/// The `<tool_call>` (true) and `</tool_call>` (false) tags of `text`, with where each starts:
+/// one byte search for `<`, cheap on text without tags, rather than substring searches.
+fn tags(text: &str) -> impl Iterator<Item = (usize, bool)> + '_ {
+    text.match_indices('<').filter_map(|(i, _)| {
+        let rest = &text.as_bytes()[i + 1..];
+        if rest.starts_with(b"tool_call>") {
+            Some((i, true))
+        } else if rest.starts_with(b"/tool_call>") {
+            Some((i, false))
+        } else {
+            None
+        }
+    })
 }
 
 /// Every `<tool_call>...</tool_call>` block of `text`, in order; text outside them is ignored.
@@ -83,36 +97,29 @@ pub fn has_tool_call_tag(text: &str) -> bool {
 /// with a string `name` and an object `arguments`, fails the whole message.
 pub fn parse_hermes(text: &str) -> Result<Vec<Call>, ParseError> {
     const OPEN: &str = "<tool_call>";
-    const CLOSE: &str = "</tool_call>";
     if text.len() > MAX_LEN {
         return err("too_long", format!("{} bytes exceeds the limit of {MAX_LEN}", text.len()));
     }
     let mut calls = Vec::new();
-    let mut rest = text;
-    loop {
-        let open = find_tag(rest, OPEN);
-        let close = find_tag(rest, CLOSE);
-        match (open, close) {
-            (None, None) => break,
-            (Some(o), Some(c)) if o < c => {
-                let body = &rest[o + OPEN.len()..c];
-                if find_tag(body, OPEN).is_some() {
-                    return err("unbalanced_tags", "a <tool_call> opens before the previous one closes");
-                }
-                calls.push(hermes_block(body, calls.len())?);
-                rest = &rest[c + CLOSE.len()..];
+    // Where the body of the open block starts, while one is open.
+    let mut body_start = None;
+    for (i, open) in tags(text) {
+        match (open, body_start) {
+            (true, None) => body_start = Some(i + OPEN.len()),
+            (true, Some(_)) => {
+                return err("unbalanced_tags", "a <tool_call> opens before the previous one closes");
             }
-            (Some(_), None) => return err("unbalanced_tags", "<tool_call> without </tool_call>"),
-            _ => return err("unbalanced_tags", "</tool_call> without <tool_call>"),
+            (false, Some(b)) => {
+                calls.push(hermes_block(&text[b..i], calls.len())?);
+                body_start = None;
+            }
+            (false, None) => return err("unbalanced_tags", "</tool_call> without <tool_call>"),
         }
     }
+    if body_start.is_some() {
+        return err("unbalanced_tags", "<tool_call> without </tool_call>");
+    }
     Ok(calls)
-}
-
-/// `text.find(tag)` for a tag that starts with `<`: a byte search for `<`, then a comparison,
-/// which is cheaper than setting up a substring search on short text.
-fn find_tag(text: &str, tag: &str) -> Option<usize> {
-    text.match_indices('<').map(|(i, _)| i).find(|&i| text[i..].starts_with(tag))
 }
 
 fn hermes_block(body: &str, index: usize) -> Result<Call, ParseError> {
@@ -539,14 +546,8 @@ impl<'a> Parser<'a> {
         }
         self.ws();
         let v = match self.peek()? {
-            b'"' | b'\'' => match self.strings().ok()? {
-                Expr::Const(v) => v,
-                _ => return None,
-            },
-            b'0'..=b'9' | b'.' => match self.number().ok()? {
-                Expr::Const(v) => v,
-                _ => return None,
-            },
+            b'"' | b'\'' => Val::Str(self.strings(false).ok()?),
+            b'0'..=b'9' | b'.' => self.number().ok()?,
             // `-1`, and by BFCL's quirk `+1`, negate a number.
             b'-' | b'+' => {
                 self.pos += 1;
@@ -554,10 +555,7 @@ impl<'a> Parser<'a> {
                 if !matches!(self.peek(), Some(b'0'..=b'9' | b'.')) {
                     return None;
                 }
-                match self.number().ok()? {
-                    Expr::Const(v) => negate(&v).ok()?,
-                    _ => return None,
-                }
+                negate(&self.number().ok()?).ok()?
             }
             b'[' => {
                 self.pos += 1;
@@ -620,14 +618,8 @@ impl<'a> Parser<'a> {
         }
         self.ws();
         Some(match self.peek()? {
-            b'"' => match self.strings().ok()? {
-                Expr::Const(v) => v,
-                _ => return None,
-            },
-            b'0'..=b'9' | b'.' | b'-' => match self.number().ok()? {
-                Expr::Const(v) => v,
-                _ => return None,
-            },
+            b'"' => Val::Str(self.strings(false).ok()?),
+            b'0'..=b'9' | b'.' | b'-' => self.number().ok()?,
             b'[' => {
                 self.pos += 1;
                 let mut items = Vec::new();
@@ -641,7 +633,7 @@ impl<'a> Parser<'a> {
                     if p.peek() != Some(b'"') {
                         return None;
                     }
-                    let Expr::Const(k) = p.strings().ok()? else { return None };
+                    let k = Val::Str(p.strings(false).ok()?);
                     p.ws();
                     if !p.eat(":") {
                         return None;
@@ -873,9 +865,9 @@ impl<'a> Parser<'a> {
                 self.depth -= 1;
                 d
             }
-            b'"' | b'\'' => self.strings(),
-            b'0'..=b'9' | b'.' => self.number(),
-            b'-' if self.dialect == Dialect::Json => self.number(),
+            b'"' | b'\'' => Ok(Expr::Const(Val::Str(self.strings(false)?))),
+            b'0'..=b'9' | b'.' => Ok(Expr::Const(self.number()?)),
+            b'-' if self.dialect == Dialect::Json => Ok(Expr::Const(self.number()?)),
             _ => self.name_or_call(),
         }
     }
@@ -986,7 +978,7 @@ impl<'a> Parser<'a> {
             let lower = first.to_ascii_lowercase();
             if lower == "r" || lower == "u" {
                 let _ = q;
-                return self.strings_with_prefix(lower == "r");
+                return Ok(Expr::Const(Val::Str(self.strings(lower == "r")?)));
             }
             return self.fail("unsupported string prefix");
         }
@@ -1058,11 +1050,8 @@ impl<'a> Parser<'a> {
     }
 
     /// One or more adjacent string literals, concatenated as Python does.
-    fn strings(&mut self) -> Result<Expr, ParseError> {
-        self.strings_with_prefix(false)
-    }
-
-    fn strings_with_prefix(&mut self, raw: bool) -> Result<Expr, ParseError> {
+    /// A string literal, and in Python those adjacent to it, concatenated; `raw` for an `r` prefix.
+    fn strings(&mut self, raw: bool) -> Result<String, ParseError> {
         let mut out = self.string(raw)?;
         if self.dialect == Dialect::Python {
             loop {
@@ -1081,7 +1070,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        Ok(Expr::Const(Val::Str(out)))
+        Ok(out)
     }
 
     fn string(&mut self, raw: bool) -> Result<String, ParseError> {
@@ -1196,7 +1185,7 @@ impl<'a> Parser<'a> {
         char::from_u32(v).map_or_else(|| self.fail("escape outside Unicode"), Ok)
     }
 
-    fn number(&mut self) -> Result<Expr, ParseError> {
+    fn number(&mut self) -> Result<Val, ParseError> {
         let start = self.pos;
         let b = self.src.as_bytes();
         if self.dialect == Dialect::Python
@@ -1214,7 +1203,7 @@ impl<'a> Parser<'a> {
             }
             let digits: String = self.src[start + 2..self.pos].chars().filter(|&c| c != '_').collect();
             return match i128::from_str_radix(&digits, radix) {
-                Ok(v) => Ok(Expr::Const(Val::Int(v))),
+                Ok(v) => Ok(Val::Int(v)),
                 Err(_) => self.fail("bad integer literal"),
             };
         }
@@ -1253,7 +1242,7 @@ impl<'a> Parser<'a> {
         };
         if float {
             match text.parse::<f64>() {
-                Ok(f) if f.is_finite() || self.dialect == Dialect::Python => Ok(Expr::Const(Val::Float(f))),
+                Ok(f) if f.is_finite() || self.dialect == Dialect::Python => Ok(Val::Float(f)),
                 _ => self.fail("bad number"),
             }
         } else if text.is_empty() || text == "-" {
@@ -1267,9 +1256,9 @@ impl<'a> Parser<'a> {
                 return self.fail("leading zeros in a number");
             }
             match text.parse::<i128>() {
-                Ok(i) => Ok(Expr::Const(Val::Int(i))),
+                Ok(i) => Ok(Val::Int(i)),
                 Err(_) if self.dialect == Dialect::Json => self.fail("number out of range"),
-                Err(_) => Ok(Expr::Const(Val::BigInt(text.trim_start_matches('0').to_string()))),
+                Err(_) => Ok(Val::BigInt(text.trim_start_matches('0').to_string())),
             }
         }
     }
