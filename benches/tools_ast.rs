@@ -2,10 +2,10 @@
 //!
 //! Reads `rlvr score`-style lines (`{"task": {...}, "completion": "..."}`), default the BFCL
 //! fixture, and times [`ast_verdict`] (parse the completion, run BFCL's checker) over every line,
-//! repeated until about two seconds have passed. Prints one JSON object with each line's verdict
+//! repeated for `--seconds` (default two). Prints one JSON object with each line's verdict
 //! and the rates, for `benches/tools_ast_vs_bfcl.py` to compare with BFCL's Python checker.
 //!
-//! `cargo bench --bench tools_ast --no-default-features --features tools -- [CASES.jsonl]`
+//! `cargo bench --bench tools_ast --no-default-features --features tools -- [CASES.jsonl] [--seconds S]`
 
 use rlvr_engine::Task;
 use rlvr_rewards::tools::ast_verdict;
@@ -14,9 +14,17 @@ use std::hint::black_box;
 use std::time::Instant;
 
 fn main() {
-    let path = std::env::args()
-        .skip(1)
-        .find(|a| !a.starts_with("--"))
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    // `cargo bench` passes `--bench`; a number after `--seconds` is the timed duration.
+    let seconds: f64 = match args.iter().position(|a| a == "--seconds") {
+        Some(i) => args.get(i + 1).and_then(|s| s.parse().ok()).expect("--seconds takes a number"),
+        None => 2.0,
+    };
+    let path = args
+        .iter()
+        .enumerate()
+        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--seconds"))
+        .map(|(_, a)| a.clone())
         .unwrap_or_else(|| concat!(env!("CARGO_MANIFEST_DIR"), "/envs/src/tools/fixture/bfcl/cases.jsonl").into());
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     let cases: Vec<(Task, String)> = text
@@ -36,7 +44,7 @@ fn main() {
     }
     let start = Instant::now();
     let mut passes = 0u64;
-    while start.elapsed().as_secs_f64() < 2.0 {
+    while start.elapsed().as_secs_f64() < seconds {
         for (task, completion) in &cases {
             black_box(ast_verdict(black_box(task), black_box(completion)).ok());
         }
