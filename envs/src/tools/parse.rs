@@ -14,7 +14,7 @@
 //! Input is bounded: nesting deeper than [`MAX_DEPTH`] or text longer than [`MAX_LEN`] is a
 //! categorised failure, never a stack overflow or a long stall.
 
-use super::value::{Val, py_eq, same_text};
+use super::value::{Val, py_eq};
 use std::fmt;
 
 /// Deepest nesting of brackets and calls accepted.
@@ -36,7 +36,7 @@ pub struct Call {
 impl Call {
     /// The argument `name`, if given.
     pub fn arg(&self, name: &str) -> Option<&Val> {
-        self.args.iter().find(|(k, _)| same_text(k, name)).map(|(_, v)| v)
+        self.args.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
 
     /// The call in Python syntax, `name(a=1, b='x')`.
@@ -416,6 +416,18 @@ fn is_constant_name(name: &str) -> bool {
     matches!(name.as_bytes().first(), Some(b'T' | b'F' | b'N')) && matches!(name, "True" | "False" | "None")
 }
 
+/// ASCII letters, digits and `_`, by byte: one load per character of a name.
+const IDENT_BYTE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_';
+        c += 1;
+    }
+    t
+};
+
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
@@ -438,7 +450,8 @@ impl<'a> Parser<'a> {
         if !self.eat("[") {
             return None;
         }
-        let mut calls = Vec::new();
+        // Room for a few calls up front: growing from empty costs more than the allocation.
+        let mut calls = Vec::with_capacity(4);
         let mut trailing = false;
         loop {
             self.ws();
@@ -486,7 +499,7 @@ impl<'a> Parser<'a> {
         if !self.eat("(") {
             return None;
         }
-        let mut args: Vec<(String, Val)> = Vec::new();
+        let mut args: Vec<(String, Val)> = Vec::with_capacity(4);
         let mut positional = false;
         let mut trailing = false;
         loop {
@@ -935,7 +948,10 @@ impl<'a> Parser<'a> {
         // All-ASCII names (nearly all of them) without decoding characters; a digit first or a
         // non-ASCII character next takes the general loop below.
         let b = self.rest().as_bytes();
-        let n = b.iter().take_while(|c| c.is_ascii_alphanumeric() || **c == b'_').count();
+        let mut n = 0;
+        while n < b.len() && IDENT_BYTE[usize::from(b[n])] {
+            n += 1;
+        }
         let starts_with_digit = n > 0 && b[0].is_ascii_digit();
         if !starts_with_digit && b.get(n).is_none_or(u8::is_ascii) {
             self.pos = start + n;

@@ -327,13 +327,7 @@ pub fn map_field<'a>(m: &'a serde_json::Map<String, Json>, key: &str) -> Option<
     if m.len() > 24 {
         return m.get(key);
     }
-    m.iter().find(|(k, _)| same_text(k, key)).map(|(_, v)| v)
-}
-
-/// `a == b` for the short texts of keys, compared in line rather than through a `memcmp` call.
-#[inline]
-pub fn same_text(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+    m.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
 }
 
 /// Python's `type()` of the value [`Val::from_json`] makes of `v`.
