@@ -1226,11 +1226,14 @@ impl<'a> Parser<'a> {
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
-        let mut float = false;
+        let (mut float, mut underscore) = (false, false);
         while let Some(c) = self.peek() {
             match c {
                 b'0'..=b'9' => self.pos += 1,
-                b'_' if self.dialect == Dialect::Python => self.pos += 1,
+                b'_' if self.dialect == Dialect::Python => {
+                    underscore = true;
+                    self.pos += 1
+                }
                 b'.' => {
                     float = true;
                     self.pos += 1
@@ -1250,7 +1253,7 @@ impl<'a> Parser<'a> {
         }
         let raw = &self.src[start..self.pos];
         let filtered: String;
-        let text = if raw.contains('_') {
+        let text = if underscore {
             filtered = raw.chars().filter(|&c| c != '_').collect();
             filtered.as_str()
         } else {
@@ -1270,6 +1273,11 @@ impl<'a> Parser<'a> {
                 && (self.dialect == Dialect::Json || digits.bytes().any(|c| c != b'0'))
             {
                 return self.fail("leading zeros in a number");
+            }
+            // Up to 18 digits cannot overflow an i64: summed directly, the common case.
+            if digits.len() <= 18 {
+                let v = digits.bytes().fold(0i64, |v, d| v * 10 + i64::from(d - b'0'));
+                return Ok(Val::Int(i128::from(if digits.len() < text.len() { -v } else { v })));
             }
             match text.parse::<i128>() {
                 Ok(i) => Ok(Val::Int(i)),

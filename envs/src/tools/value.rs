@@ -134,12 +134,13 @@ impl Val {
 
     /// Python's `repr(self)` (close enough for messages and for rendering calls).
     pub fn repr(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(16);
         self.write_repr(&mut out);
         out
     }
 
-    fn write_repr(&self, out: &mut String) {
+    /// [`Self::repr`], appended to `out`.
+    pub fn write_repr(&self, out: &mut String) {
         use std::fmt::Write;
         match self {
             Val::None => out.push_str("None"),
@@ -198,15 +199,18 @@ pub fn float_repr(f: f64) -> String {
     if f.is_infinite() {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
+    // The magnitude decides the form without writing the digits twice: both bounds are doubles
+    // whose shortest digits are `1`, so a double's shortest digits have an exponent in `-4..16`
+    // exactly when it lies in `[1e-4, 1e16)`.
+    let a = f.abs();
+    if a == 0.0 || (1e-4..1e16).contains(&a) {
+        let s = format!("{f}");
+        return if s.contains('.') { s } else { s + ".0" };
+    }
     let sci = format!("{f:e}");
     let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exp: i32 = exp.parse().unwrap_or(0);
-    if (-4..16).contains(&exp) {
-        let s = format!("{f}");
-        if s.contains('.') { s } else { s + ".0" }
-    } else {
-        format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
-    }
+    format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
 }
 
 /// `Val::from_json(v).repr()`, appended to `out` without building the value.
@@ -263,6 +267,12 @@ fn write_str_repr(s: &str, out: &mut String) {
     let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     out.reserve(s.len() + 2);
     out.push(quote);
+    // Most strings need no escape and are copied whole.
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'\\' && b != quote as u8) {
+        out.push_str(s);
+        out.push(quote);
+        return;
+    }
     for c in s.chars() {
         match c {
             '\\' => out.push_str("\\\\"),
@@ -409,6 +419,24 @@ fn int_eq_float(i: i128, f: f64) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn float_repr_switches_form_where_python_does() {
+        let cases = [
+            (1e-4, "0.0001"),
+            (9.999999999999999e-05, "9.999999999999999e-05"),
+            (1e16, "1e+16"),
+            (9999999999999998.0, "9999999999999998.0"),
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (1e22, "1e+22"),
+            (-1.5e-7, "-1.5e-07"),
+            (2.5, "2.5"),
+        ];
+        for (f, python) in cases {
+            assert_eq!(float_repr(f), python, "{f:?}");
+        }
+    }
 
     #[test]
     fn python_equality_rules() {
