@@ -736,7 +736,16 @@ impl<'a> Parser<'a> {
         &self.src[self.pos..]
     }
 
+    /// Skips whitespace, comments and line continuations. Most calls find none, so that test is
+    /// inlined at each call and the loop is not.
+    #[inline]
     fn ws(&mut self) {
+        if matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'\\' | b'#')) {
+            self.skip_ws();
+        }
+    }
+
+    fn skip_ws(&mut self) {
         while let Some(c) = self.peek() {
             match c {
                 b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' => self.pos += 1,
