@@ -489,7 +489,7 @@ fn standardized_eq(a: &str, b: &str) -> bool {
 
 fn std_val(v: &Val) -> Val {
     match v {
-        Val::Str(s) => Val::Str(standardize(s)),
+        Val::Str(s) => Val::Str(standardized(s).collect()),
         other => other.clone(),
     }
 }

@@ -194,7 +194,7 @@ fn concrete(v: &Json) -> Val {
         Json::Object(o) => Val::Dict(
             o.iter()
                 .filter_map(|(k, a)| {
-                    Some((Val::Str(k.clone()), if a.is_array() { first_value(a)? } else { concrete(a) }))
+                    Some((Val::Str(k.as_str().into()), if a.is_array() { first_value(a)? } else { concrete(a) }))
                 })
                 .collect(),
         ),

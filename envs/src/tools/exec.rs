@@ -156,7 +156,7 @@ fn generate(level: u8, h: u64) -> Result<Json, BoxError> {
                 .as_object()
                 .into_iter()
                 .flatten()
-                .map(|(k, v)| (k.clone(), Val::from_json(v)))
+                .map(|(k, v)| (k.as_str().into(), Val::from_json(v)))
                 .collect(),
         };
         backend.call(backend::tool_specs(), &parsed).map_err(|e| format!("gold call failed: {}", e.message).into())

@@ -14,7 +14,7 @@
 //! Input is bounded: nesting deeper than [`MAX_DEPTH`] or text longer than [`MAX_LEN`] is a
 //! categorised failure, never a stack overflow or a long stall.
 
-use super::value::{Val, py_eq};
+use super::value::{CompactString, Val, py_eq};
 use std::fmt;
 
 /// Deepest nesting of brackets and calls accepted.
@@ -28,9 +28,9 @@ const MAX_POW: i128 = 4096;
 #[derive(Clone, Debug)]
 pub struct Call {
     /// Dotted function name.
-    pub name: String,
+    pub name: CompactString,
     /// Keyword arguments, unique names, in order.
-    pub args: Vec<(String, Val)>,
+    pub args: Vec<(CompactString, Val)>,
 }
 
 impl Call {
@@ -153,7 +153,7 @@ fn hermes_block(body: &str, index: usize) -> Result<Call, ParseError> {
     Ok(Call { name, args })
 }
 
-fn dict_to_args(d: Vec<(Val, Val)>, index: usize) -> Result<Vec<(String, Val)>, ParseError> {
+fn dict_to_args(d: Vec<(Val, Val)>, index: usize) -> Result<Vec<(CompactString, Val)>, ParseError> {
     d.into_iter()
         .map(|(k, v)| match k {
             Val::Str(k) => Ok((k, v)),
@@ -203,21 +203,21 @@ fn python_calls(cleaned: &str) -> Result<Vec<Call>, ParseError> {
     };
     elts.into_iter()
         .map(|e| match e {
-            Expr::Call { name, kwargs, .. } => Ok(Call { name, args: resolve_kwargs(kwargs)? }),
+            Expr::Call { name, kwargs, .. } => Ok(Call { name: name.into(), args: resolve_kwargs(kwargs)? }),
             _ => err("not_a_call", "every element of the list must be a function call"),
         })
         .collect()
 }
 
-fn resolve_kwargs(kwargs: Vec<(String, Expr)>) -> Result<Vec<(String, Val)>, ParseError> {
-    kwargs.into_iter().map(|(k, e)| Ok((k, resolve(e)?))).collect()
+fn resolve_kwargs(kwargs: Vec<(String, Expr)>) -> Result<Vec<(CompactString, Val)>, ParseError> {
+    kwargs.into_iter().map(|(k, e)| Ok((k.into(), resolve(e)?))).collect()
 }
 
 /// BFCL's `resolve_ast_by_type`: the value a keyword argument's expression stands for.
 fn resolve(e: Expr) -> Result<Val, ParseError> {
     Ok(match e {
         Expr::Const(v) => v,
-        Expr::Name(n) => Val::Str(n),
+        Expr::Name(n) => Val::Str(n.into()),
         Expr::List(items) => Val::List(items.into_iter().map(resolve).collect::<Result<_, _>>()?),
         Expr::Tuple(items) => Val::Tuple(items.into_iter().map(resolve).collect::<Result<_, _>>()?),
         Expr::Dict(pairs) => {
@@ -240,11 +240,11 @@ fn resolve(e: Expr) -> Result<Val, ParseError> {
         e @ Expr::Call { .. } => {
             let Expr::Call { name, kwargs, .. } = &e else { unreachable!("matched above") };
             if kwargs.is_empty() {
-                Val::Str(unparse(&e))
+                Val::Str(unparse(&e).into())
             } else {
                 let args = resolve_kwargs(kwargs.clone())?;
                 Val::Dict(vec![(
-                    Val::Str(name.clone()),
+                    Val::Str(name.as_str().into()),
                     Val::Dict(args.into_iter().map(|(k, v)| (Val::Str(k), v)).collect()),
                 )])
             }
@@ -302,7 +302,7 @@ fn binop(op: &str, a: Val, b: Val) -> Result<Val, ParseError> {
     let overflow = || ParseError { kind: "syntax", message: "integer overflow in arithmetic".into() };
     let zero = || ParseError { kind: "syntax", message: "division by zero".into() };
     match (op, &a, &b) {
-        ("+", Val::Str(x), Val::Str(y)) => return Ok(Val::Str(format!("{x}{y}"))),
+        ("+", Val::Str(x), Val::Str(y)) => return Ok(Val::Str(compact_str::format_compact!("{x}{y}"))),
         ("+", Val::List(x), Val::List(y)) => {
             return Ok(Val::List(x.iter().chain(y).cloned().collect()));
         }
@@ -494,12 +494,12 @@ impl<'a> Parser<'a> {
             }
             self.ident()?;
         }
-        let name = self.src[start..self.pos].to_string();
+        let name = CompactString::from(&self.src[start..self.pos]);
         self.ws();
         if !self.eat("(") {
             return None;
         }
-        let mut args: Vec<(String, Val)> = Vec::with_capacity(4);
+        let mut args: Vec<(CompactString, Val)> = Vec::with_capacity(4);
         let mut positional = false;
         let mut trailing = false;
         loop {
@@ -532,7 +532,7 @@ impl<'a> Parser<'a> {
                             resolve(self.expr().ok()?).ok()?
                         }
                     };
-                    args.push((k.to_string(), v));
+                    args.push((k.into(), v));
                 }
                 _ => {
                     // Positional arguments are read and dropped, as BFCL does.
@@ -608,7 +608,7 @@ impl<'a> Parser<'a> {
                             return None;
                         }
                         self.pos = save;
-                        Val::Str(name.to_string())
+                        Val::Str(name.into())
                     }
                 }
             }
@@ -1076,7 +1076,7 @@ impl<'a> Parser<'a> {
 
     /// One or more adjacent string literals, concatenated as Python does.
     /// A string literal, and in Python those adjacent to it, concatenated; `raw` for an `r` prefix.
-    fn strings(&mut self, raw: bool) -> Result<String, ParseError> {
+    fn strings(&mut self, raw: bool) -> Result<CompactString, ParseError> {
         let mut out = self.string(raw)?;
         if self.dialect == Dialect::Python {
             loop {
@@ -1098,7 +1098,7 @@ impl<'a> Parser<'a> {
         Ok(out)
     }
 
-    fn string(&mut self, raw: bool) -> Result<String, ParseError> {
+    fn string(&mut self, raw: bool) -> Result<CompactString, ParseError> {
         let q = self.peek().expect("called on a quote");
         if self.dialect == Dialect::Json && q != b'"' {
             return self.fail("JSON strings use double quotes");
@@ -1112,10 +1112,10 @@ impl<'a> Parser<'a> {
             let special = rest.bytes().position(|c| c == q || c == b'\\' || c == b'\n' || (json && c < 0x20));
             if let Some(i) = special.filter(|&i| rest.as_bytes()[i] == q) {
                 self.pos += i + 1;
-                return Ok(rest[..i].to_string());
+                return Ok(rest[..i].into());
             }
         }
-        let mut out = String::new();
+        let mut out = CompactString::default();
         loop {
             let rest = self.rest();
             let Some(ch) = rest.chars().next() else {

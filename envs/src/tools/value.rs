@@ -2,6 +2,7 @@
 //! `==` and `type()`: `1 == 1.0 == True`, but `type(True)` is not `int`, and a list never equals
 //! a tuple. JSON values (ground truth, `<tool_call>` arguments) convert into the same type.
 
+pub use compact_str::CompactString;
 use serde_json::Value as Json;
 
 /// A Python value, as far as tool-call arguments go.
@@ -18,8 +19,8 @@ pub enum Val {
     BigInt(String),
     /// A float (may be `inf`; a NaN never compares equal).
     Float(f64),
-    /// A string.
-    Str(String),
+    /// A string (held inline up to 24 bytes, as most argument values are short).
+    Str(CompactString),
     /// A list.
     List(Vec<Val>),
     /// A tuple (only from Python syntax).
@@ -107,9 +108,11 @@ impl Val {
                     Val::Float(n.as_f64().unwrap_or(f64::NAN))
                 }
             }
-            Json::String(s) => Val::Str(s.clone()),
+            Json::String(s) => Val::Str(s.as_str().into()),
             Json::Array(a) => Val::List(a.iter().map(Val::from_json).collect()),
-            Json::Object(o) => Val::Dict(o.iter().map(|(k, v)| (Val::Str(k.clone()), Val::from_json(v))).collect()),
+            Json::Object(o) => {
+                Val::Dict(o.iter().map(|(k, v)| (Val::Str(k.as_str().into()), Val::from_json(v))).collect())
+            }
         }
     }
 
@@ -122,7 +125,7 @@ impl Val {
             Val::Int(i) => i64::try_from(*i).map(Json::from).unwrap_or_else(|_| Json::String(i.to_string())),
             Val::BigInt(s) => Json::String(s.clone()),
             Val::Float(f) => serde_json::Number::from_f64(*f).map(Json::Number).unwrap_or(Json::Null),
-            Val::Str(s) => Json::String(s.clone()),
+            Val::Str(s) => Json::String(s.to_string()),
             Val::List(v) | Val::Tuple(v) => Json::Array(v.iter().map(Val::to_json).collect()),
             Val::Dict(d) => Json::Object(
                 d.iter()
