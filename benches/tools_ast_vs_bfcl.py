@@ -154,7 +154,7 @@ def rust_round(path, seconds):
 
 def main():
     args = sys.argv[1:]
-    rounds = 5
+    rounds = 9
     if "--rounds" in args:
         i = args.index("--rounds")
         rounds = int(args[i + 1])

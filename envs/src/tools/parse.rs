@@ -581,7 +581,7 @@ impl<'a> Parser<'a> {
             }
             b'{' => {
                 self.pos += 1;
-                let mut out: Vec<(Val, Val)> = Vec::new();
+                let mut out: Vec<(Val, Val)> = Vec::with_capacity(4);
                 self.fast_seq(b'}', true, |p| {
                     let k = p.fast_value(depth + 1)?;
                     p.ws();
@@ -641,7 +641,7 @@ impl<'a> Parser<'a> {
             }
             b'{' => {
                 self.pos += 1;
-                let mut out: Vec<(Val, Val)> = Vec::new();
+                let mut out: Vec<(Val, Val)> = Vec::with_capacity(4);
                 self.fast_seq(b'}', false, |p| {
                     if p.peek() != Some(b'"') {
                         return None;
