@@ -123,6 +123,14 @@ pub fn parse_hermes(text: &str) -> Result<Vec<Call>, ParseError> {
 }
 
 fn hermes_block(body: &str, index: usize) -> Result<Call, ParseError> {
+    match Parser::new(body.trim(), Dialect::Json).fast_hermes() {
+        Some(call) => Ok(call),
+        None => hermes_block_general(body, index),
+    }
+}
+
+/// [`hermes_block`] by way of a JSON value: every form and every error.
+fn hermes_block_general(body: &str, index: usize) -> Result<Call, ParseError> {
     let v = Parser::new(body.trim(), Dialect::Json).whole()?;
     let Val::Dict(mut fields) = v else {
         return err("not_a_call", format!("tool call {index} is not a JSON object"));
@@ -664,6 +672,79 @@ impl<'a> Parser<'a> {
                 _ => return None,
             },
         })
+    }
+
+    /// A `<tool_call>` body, `{"name": "...", "arguments": {...}}`, straight to a call: the
+    /// arguments object becomes the argument list without being built as a dict first. `None`
+    /// for anything else (arguments sent as a string, no string name, any error), which
+    /// [`hermes_block_general`] then reads or reports. Keys repeat as in a dict: the last
+    /// value wins, in the first one's place.
+    fn fast_hermes(&mut self) -> Option<Call> {
+        if !self.eat("{") {
+            return None;
+        }
+        let (mut name, mut arguments, mut parameters) = (None, None, None);
+        self.fast_seq(b'}', false, |p| {
+            if p.peek() != Some(b'"') {
+                return None;
+            }
+            let key = p.strings(false).ok()?;
+            p.ws();
+            if !p.eat(":") {
+                return None;
+            }
+            p.ws();
+            match key.as_str() {
+                "name" => name = Some(p.fast_json(1)?),
+                "arguments" | "parameters" => {
+                    // `None` inside: present but not an object.
+                    let args = if p.peek() == Some(b'{') {
+                        Some(p.fast_args()?)
+                    } else {
+                        p.fast_json(1)?;
+                        None
+                    };
+                    if key == "arguments" { arguments = Some(args) } else { parameters = Some(args) }
+                }
+                _ => {
+                    p.fast_json(1)?;
+                }
+            }
+            Some(())
+        })?;
+        self.ws();
+        if self.pos != self.src.len() {
+            return None;
+        }
+        let Some(Val::Str(name)) = name else { return None };
+        let args = match arguments.or(parameters) {
+            None => Vec::new(),
+            Some(args) => args?,
+        };
+        Some(Call { name, args })
+    }
+
+    /// The arguments object of [`Self::fast_hermes`], at its `{`.
+    fn fast_args(&mut self) -> Option<Vec<(CompactString, Val)>> {
+        self.pos += 1;
+        let mut out: Vec<(CompactString, Val)> = Vec::with_capacity(4);
+        self.fast_seq(b'}', false, |p| {
+            if p.peek() != Some(b'"') {
+                return None;
+            }
+            let k = p.strings(false).ok()?;
+            p.ws();
+            if !p.eat(":") {
+                return None;
+            }
+            let v = p.fast_json(2)?;
+            match out.iter_mut().find(|(old, _)| *old == k) {
+                Some(slot) => slot.1 = v,
+                None => out.push((k, v)),
+            }
+            Some(())
+        })?;
+        Some(out)
     }
 
     /// Comma-separated items up to `close` for the fast readers, each read by `item`; returns
@@ -1413,6 +1494,39 @@ mod tests {
             }
         }
         assert!(Parser::new(texts[0], Dialect::Json).fast_json(0).is_some());
+    }
+
+    #[test]
+    fn one_pass_tool_call_agrees_with_the_json_value() {
+        let bodies = [
+            r#"{"name": "f", "arguments": {"a": [1, {"b": null}], "c": "x", "a": 2}}"#,
+            r#"{"arguments": {"x": 1}, "name": "f", "id": 7}"#,
+            r#"{"name": "f", "parameters": {"x": 1}}"#,
+            r#"{"name": "f", "parameters": {"x": 1}, "arguments": {"y": 2}}"#,
+            r#"{"name": "f"}"#,
+            r#"{"name": "f", "name": "g", "arguments": {}}"#,
+            r#"{"name": "f", "arguments": {"x": 1}, "arguments": "{"y": 2}"}"#,
+            r#"{"name": "f", "arguments": "{"y": 2}", "arguments": {"x": 1}}"#,
+            r#"{"name": "f", "arguments": [1]}"#,
+            r#"{"name": 3, "arguments": {}}"#,
+            r#"{"arguments": {}}"#,
+            r#"{"name": "f", "arguments": {"x": 1},}"#,
+            r#"{"name": "f", "arguments": {"x": 1}} tail"#,
+            r#"[{"name": "f"}]"#,
+        ];
+        for body in bodies {
+            let fast = Parser::new(body, Dialect::Json).fast_hermes();
+            let general = hermes_block_general(body, 0);
+            match (fast, general) {
+                (None, _) => {}
+                (Some(f), Ok(g)) => assert_eq!(f.to_python(), g.to_python(), "{body}"),
+                (Some(f), Err(e)) => {
+                    panic!("{body}: one pass read {} where the general path fails ({e})", f.to_python())
+                }
+            }
+        }
+        assert!(Parser::new(bodies[0], Dialect::Json).fast_hermes().is_some());
+        assert!(Parser::new(bodies[3], Dialect::Json).fast_hermes().is_some());
     }
 
     #[test]
