@@ -651,14 +651,7 @@ impl<'a> Parser<'a> {
                 self.pos += 1;
                 let mut out: Vec<(Val, Val)> = Vec::with_capacity(4);
                 self.fast_seq(b'}', false, |p| {
-                    if p.peek() != Some(b'"') {
-                        return None;
-                    }
-                    let k = Val::Str(p.strings(false).ok()?);
-                    p.ws();
-                    if !p.eat(":") {
-                        return None;
-                    }
+                    let k = Val::Str(p.fast_key()?);
                     let v = p.fast_json(depth + 1)?;
                     insert(&mut out, k, v);
                     Some(())
@@ -685,14 +678,7 @@ impl<'a> Parser<'a> {
         }
         let (mut name, mut arguments, mut parameters) = (None, None, None);
         self.fast_seq(b'}', false, |p| {
-            if p.peek() != Some(b'"') {
-                return None;
-            }
-            let key = p.strings(false).ok()?;
-            p.ws();
-            if !p.eat(":") {
-                return None;
-            }
+            let key = p.fast_key()?;
             p.ws();
             match key.as_str() {
                 "name" => name = Some(p.fast_json(1)?),
@@ -724,19 +710,22 @@ impl<'a> Parser<'a> {
         Some(Call { name, args })
     }
 
+    /// A JSON object's key and the `:` after it, for the fast readers.
+    fn fast_key(&mut self) -> Option<CompactString> {
+        if self.peek() != Some(b'"') {
+            return None;
+        }
+        let k = self.strings(false).ok()?;
+        self.ws();
+        self.eat(":").then_some(k)
+    }
+
     /// The arguments object of [`Self::fast_hermes`], at its `{`.
     fn fast_args(&mut self) -> Option<Vec<(CompactString, Val)>> {
         self.pos += 1;
         let mut out: Vec<(CompactString, Val)> = Vec::with_capacity(4);
         self.fast_seq(b'}', false, |p| {
-            if p.peek() != Some(b'"') {
-                return None;
-            }
-            let k = p.strings(false).ok()?;
-            p.ws();
-            if !p.eat(":") {
-                return None;
-            }
+            let k = p.fast_key()?;
             let v = p.fast_json(2)?;
             match out.iter_mut().find(|(old, _)| *old == k) {
                 Some(slot) => slot.1 = v,
