@@ -1069,10 +1069,9 @@ impl<'a> Parser<'a> {
             _ => {}
         }
         // String prefixes: r'..' is a raw string; b'..', f'..' are values we do not model.
-        if let Some(q @ (b'\'' | b'"')) = self.peek() {
+        if let Some(b'\'' | b'"') = self.peek() {
             let lower = first.to_ascii_lowercase();
             if lower == "r" || lower == "u" {
-                let _ = q;
                 return Ok(Expr::Const(Val::Str(self.strings(lower == "r")?)));
             }
             return self.fail("unsupported string prefix");
@@ -1144,7 +1143,6 @@ impl<'a> Parser<'a> {
         Ok(Expr::Call { name, args, kwargs })
     }
 
-    /// One or more adjacent string literals, concatenated as Python does.
     /// A string literal, and in Python those adjacent to it, concatenated; `raw` for an `r` prefix.
     fn strings(&mut self, raw: bool) -> Result<CompactString, ParseError> {
         let mut out = self.string(raw)?;
