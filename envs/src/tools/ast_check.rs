@@ -273,8 +273,7 @@ impl<'a> Expected<'a> {
             }
         }
         for (param, acceptable) in self.truth {
-            let optional = acceptable.as_array().is_some_and(|a| a.iter().any(|v| v.as_str() == Some("")));
-            if !optional && call.arg(param).is_none() {
+            if call.arg(param).is_none() && !is_optional(acceptable) {
                 return Ok(miss(
                     "simple_function_checker:missing_optional",
                     format!("Optional parameter '{param}' not provided and not marked as optional."),
@@ -283,6 +282,11 @@ impl<'a> Expected<'a> {
         }
         Ok(Ok(()))
     }
+}
+
+/// True when the acceptable values hold `""`: the parameter may be omitted.
+fn is_optional(acceptable: &Json) -> bool {
+    acceptable.as_array().is_some_and(|a| a.iter().any(|v| v.as_str() == Some("")))
 }
 
 /// One given argument against its doc entry (`details`) and its acceptable values.

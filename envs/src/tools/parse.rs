@@ -78,9 +78,11 @@ pub fn has_tool_call_tag(text: &str) -> bool {
 }
 
 /// The `<tool_call>` (true) and `</tool_call>` (false) tags of `text`, with where each starts:
-/// one byte search for `<`, cheap on text without tags, rather than substring searches.
+/// one byte search for `<`, cheap on text without tags, rather than substring searches. The
+/// `memchr` crate's search reads 16 or 32 bytes a step where `str::match_indices` reads one or
+/// two words: a hundred instructions less on a typical completion, which has no `<` at all.
 fn tags(text: &str) -> impl Iterator<Item = (usize, bool)> + '_ {
-    text.match_indices('<').filter_map(|(i, _)| {
+    memchr::memchr_iter(b'<', text.as_bytes()).filter_map(|i| {
         let rest = &text.as_bytes()[i + 1..];
         if rest.starts_with(b"tool_call>") {
             Some((i, true))
