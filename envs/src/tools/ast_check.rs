@@ -714,6 +714,27 @@ mod tests {
         fails_with(verdict(p, &["d"], t, "f(d={'city': 'Paris', 'x': 1})"), "value_error:dict_key");
     }
 
+    /// BFCL walks the truth's dicts in their written order, as Python does, and reports the first
+    /// failure it meets; the messages name the same parameter and key as BFCL's (checked against
+    /// bfcl-eval 2026.3.23). This needs `serde_json`'s `preserve_order`: sorted maps would name
+    /// `a` and `x`.
+    #[test]
+    fn messages_name_the_first_failure_in_the_truths_written_order() {
+        let message = |props: Json, required: &[&str], truth: &str, output: &str| {
+            verdict(props, required, serde_json::from_str(truth).unwrap(), output).unwrap_err().message
+        };
+        let p = json!({"a": {"type": "integer"}, "b": {"type": "integer"}});
+        assert_eq!(
+            message(p, &[], r#"{"b": [1], "a": [2]}"#, "f()"),
+            "Optional parameter 'b' not provided and not marked as optional."
+        );
+        let p = json!({"d": {"type": "dict"}});
+        assert_eq!(
+            message(p, &["d"], r#"{"d": [{"y": [1], "x": [2]}]}"#, "f(d={})"),
+            "Missing dict key parameter: 'y'."
+        );
+    }
+
     #[test]
     fn required_unexpected_and_name_rules() {
         let p = json!({"a": {"type": "integer"}});

@@ -27,7 +27,7 @@ fn the_plugin_runs_end_to_end_and_is_listed() {
     let out = rlvr(&["score", "--reward", "letters/count-match", "--input", "cases.jsonl"], &tmp);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        r#"{"details":{},"error":null,"reward":1.0,"terms":{"correct":1.0}}"#
+        r#"{"reward":1.0,"terms":{"correct":1.0},"error":null,"details":{}}"#
     );
     std::fs::remove_dir_all(&tmp).unwrap();
 }
