@@ -24,8 +24,8 @@ pub struct AstMatchConfig {}
 
 /// The verdict of BFCL's checker on one completion: the calls read, and the mismatch if any.
 pub fn ast_verdict(task: &Task, completion: &str) -> Result<(Vec<Call>, Option<Mismatch>), RewardError> {
-    // The three fields in one pass over the task's keys rather than three lookups: about 200
-    // fewer instructions per verdict (callgrind), some 3% of the whole.
+    // The three fields in one pass over the task's keys rather than three lookups: about 120
+    // fewer instructions per verdict (callgrind), some 2% of the whole.
     let (mut functions, mut truth, mut cat) = (None, None, None);
     if let Value::Object(m) = &task.data {
         for (k, v) in m {

@@ -22,7 +22,7 @@
 //! to some hosted models' native function calling).
 
 use super::parse::Call;
-use super::value::{PyType, Val, field, json_py_type, map_field, py_eq_json, str_repr, two_fields, write_json_repr};
+use super::value::{PyType, Val, field, json_py_type, map_field, py_eq_json, str_repr, write_json_repr};
 use serde::Serialize;
 use serde_json::{Map as JsonMap, Value as Json};
 use std::borrow::Cow;
@@ -226,14 +226,13 @@ impl<'a> Expected<'a> {
             expected.as_object().and_then(|o| o.values().next()).and_then(Json::as_object).ok_or_else(|| {
                 TaskError(format!("ground truth entry is not {{func: {{param: [...]}}}}: {expected}"))
             })?;
-        let (name, params) = two_fields(doc, "name", "parameters");
-        let func_name = name.and_then(Json::as_str).ok_or_else(|| TaskError("function doc without a name".into()))?;
-        let params = params.ok_or_else(|| TaskError(format!("`{func_name}` has no parameters")))?;
-        let (props, required) = two_fields(params, "properties", "required");
-        let props = props
+        let func_name =
+            field(doc, "name").and_then(Json::as_str).ok_or_else(|| TaskError("function doc without a name".into()))?;
+        let params = field(doc, "parameters").ok_or_else(|| TaskError(format!("`{func_name}` has no parameters")))?;
+        let props = field(params, "properties")
             .and_then(Json::as_object)
             .ok_or_else(|| TaskError(format!("`{func_name}` has no parameter properties")))?;
-        let required = required
+        let required = field(params, "required")
             .and_then(Json::as_array)
             .ok_or_else(|| TaskError(format!("`{func_name}` has no `required` list")))?;
         Ok(Self { func_name, props, required, truth })
