@@ -8,6 +8,7 @@
 
 use crate::store::{IterationRecord, RunStore, SampleRow};
 use anyhow::{Context, Result, bail};
+use rlvr_engine::gold;
 use rlvr_engine::seed::{self, stream};
 use rlvr_engine::{
     Config, EnvSpec, Outcome, Policy, PolicyContext, Registry, Rollout, RolloutConfig, Rubric, Runner, Sampling, Split,
@@ -136,8 +137,10 @@ impl Experiment {
     }
 }
 
-/// Sets `a.b.c=value` in `table`, creating tables on the way.
-fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), String> {
+/// Sets `a.b.c=value` in `table`, creating tables on the way: what `--set` does to an
+/// experiment (`rlvr run`) and to a reward's config (`rlvr score`). The value is read as TOML,
+/// and taken as a string when it does not parse.
+pub fn apply_override(table: &mut toml::Table, spec: &str) -> Result<(), String> {
     let (key, raw) = spec.split_once('=').ok_or("expected key.path=value")?;
     let parts: Vec<&str> = key.trim().split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
@@ -397,10 +400,8 @@ fn warm_start(
             // Far from the indices RL iterations draw, so SFT and RL see different tasks.
             let (_, task) =
                 tasks.task_at((1u64 << 56) + k).map_err(|e| anyhow::anyhow!("drawing SFT task {k}: {e}"))?;
-            let mut e = (env.make)().map_err(|e| anyhow::anyhow!("making the environment: {e}"))?;
-            let prompt = e.reset(&task, k).map_err(|e| anyhow::anyhow!("SFT task {k}: {e}"))?;
-            let answer = gold(&task, &prompt).map_err(|e| anyhow::anyhow!("gold answer of SFT task {k}: {e}"))?;
-            pairs.push((prompt, answer));
+            let opening = gold::open(env, gold, &task, k).map_err(|e| anyhow::anyhow!("SFT task {k}: {e}"))?;
+            pairs.push((opening.prompt, opening.answer));
         }
         pairs
     } else {

@@ -1,6 +1,6 @@
 //! Environments: multi-turn, Gymnasium-shaped, one instance per episode.
 
-use crate::BoxError;
+use crate::error::BoxError;
 use crate::message::Message;
 use crate::policy::Action;
 use crate::task::Task;

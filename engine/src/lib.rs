@@ -46,8 +46,10 @@
 #![deny(missing_docs)]
 
 pub mod env;
+mod error;
 #[cfg(feature = "fetch")]
 pub mod fetch;
+pub mod gold;
 pub mod message;
 pub mod policy;
 pub mod pool;
@@ -62,11 +64,9 @@ pub mod trajectory;
 pub use env::{EnvError, Environment, OrderEnforcing, Status, Step};
 pub use message::{Message, Role};
 pub use policy::{Action, GenRequest, Policy, PolicyError};
-pub use registry::{Config, EnvFactory, EnvSpec, GoldPlayer, PolicyContext, Registry, RegistryError, parse_config};
+pub use registry::{Config, EnvFactory, EnvSpec, GoldPlayer, Kind, PolicyContext, Registry, RegistryError, parse_config};
 pub use reward::{Reward, RewardError, RewardFn, RewardsFn, Rubric, Scored, Term, TermScore};
 pub use runner::{Rollout, RolloutConfig, RolloutStats, Runner, Sampling};
 pub use task::{Split, Task, TaskSource, TaskStream, VecTasks, draw_split_task};
 pub use trajectory::{Group, Outcome, Sample, Stage, Trajectory};
-
-/// The error type plugins return for their own failures.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+pub use error::BoxError;

@@ -1,6 +1,6 @@
 //! Policies: whatever turns a conversation into the next assistant message.
 
-use crate::BoxError;
+use crate::error::BoxError;
 use crate::message::Message;
 use crate::task::Task;
 use serde::{Deserialize, Serialize};

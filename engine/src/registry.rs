@@ -1,6 +1,6 @@
 //! The registry: plugins under versioned ids, built from TOML config.
 
-use crate::BoxError;
+use crate::error::BoxError;
 use crate::env::{Environment, OrderEnforcing};
 use crate::message::Message;
 use crate::policy::Policy;
@@ -81,7 +81,7 @@ struct Entry<B> {
 }
 
 /// The kinds of plugin.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
     /// An environment (with its task source and default reward).
     Env,
@@ -113,6 +113,8 @@ pub struct Registry {
     envs: BTreeMap<String, Entry<EnvBuilder>>,
     rewards: BTreeMap<String, Entry<RewardBuilder>>,
     policies: BTreeMap<String, Entry<PolicyBuilder>>,
+    /// Old ids kept working after a rename: (kind, alias) -> (current id, description).
+    aliases: BTreeMap<(Kind, String), (String, String)>,
 }
 
 /// A plugin could not be found or built.
@@ -191,15 +193,29 @@ impl Registry {
         self
     }
 
-    /// Builds the environment `id`.
+    /// Makes `alias` another name of the plugin of `kind` registered as `id`, so a renamed
+    /// plugin keeps its old id working (ids may gain aliases; none may disappear). `rlvr envs`
+    /// lists the alias with the id it stands for.
+    pub fn alias(&mut self, kind: Kind, alias: &str, id: &str) -> &mut Self {
+        check_id(alias);
+        self.aliases.insert((kind, alias.into()), (id.into(), format!("alias of {id}")));
+        self
+    }
+
+    /// The id that `id` stands for: itself, or the current id when it is an alias.
+    fn resolve<'a>(&'a self, kind: Kind, id: &'a str) -> &'a str {
+        self.aliases.get(&(kind, id.to_string())).map_or(id, |(current, _)| current.as_str())
+    }
+
+    /// Builds the environment `id` (or an alias of it).
     pub fn make_env(&self, id: &str, config: &Config, seed: u64) -> Result<EnvSpec, RegistryError> {
-        let e = lookup(&self.envs, Kind::Env, id)?;
+        let e = lookup(&self.envs, Kind::Env, self.resolve(Kind::Env, id))?;
         (e.build)(config, seed).map_err(|source| RegistryError::Build { kind: Kind::Env, id: id.into(), source })
     }
 
     /// Builds the reward `id`.
     pub fn make_reward(&self, id: &str, config: &Config) -> Result<Rubric, RegistryError> {
-        let e = lookup(&self.rewards, Kind::Reward, id)?;
+        let e = lookup(&self.rewards, Kind::Reward, self.resolve(Kind::Reward, id))?;
         (e.build)(config).map_err(|source| RegistryError::Build { kind: Kind::Reward, id: id.into(), source })
     }
 
@@ -210,7 +226,7 @@ impl Registry {
         config: &Config,
         ctx: &PolicyContext,
     ) -> Result<Box<dyn Policy>, RegistryError> {
-        let e = lookup(&self.policies, Kind::Policy, id)?;
+        let e = lookup(&self.policies, Kind::Policy, self.resolve(Kind::Policy, id))?;
         (e.build)(config, ctx).map_err(|source| RegistryError::Build { kind: Kind::Policy, id: id.into(), source })
     }
 
@@ -220,6 +236,8 @@ impl Registry {
         out.extend(self.envs.iter().map(|(k, e)| (Kind::Env, k.as_str(), e.description.as_str())));
         out.extend(self.rewards.iter().map(|(k, e)| (Kind::Reward, k.as_str(), e.description.as_str())));
         out.extend(self.policies.iter().map(|(k, e)| (Kind::Policy, k.as_str(), e.description.as_str())));
+        out.extend(self.aliases.iter().map(|((kind, alias), (_, description))| (*kind, alias.as_str(), description.as_str())));
+        out.sort_by_key(|&(kind, id, _)| (kind, id));
         out
     }
 }
@@ -266,6 +284,17 @@ mod tests {
         r.reward("answer/exact", "exact match", |_| Ok(Rubric::new()));
         let e = r.make_reward("answer/exakt", &Config::new()).unwrap_err();
         assert_eq!(e.to_string(), "unknown reward `answer/exakt`; known: answer/exact");
+    }
+
+    #[test]
+    fn an_alias_builds_the_plugin_it_names_and_is_listed() {
+        let mut r = Registry::new();
+        r.reward("math/equivalence", "latex", |_| Ok(Rubric::new()));
+        r.alias(Kind::Reward, "old/equivalence", "math/equivalence");
+        assert!(r.make_reward("old/equivalence", &Config::new()).is_ok());
+        assert!(r.make_env("old/equivalence", &Config::new(), 0).is_err());
+        let listed: Vec<_> = r.list().into_iter().map(|(_, id, d)| (id, d)).collect();
+        assert_eq!(listed, [("math/equivalence", "latex"), ("old/equivalence", "alias of math/equivalence")]);
     }
 
     #[test]

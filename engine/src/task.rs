@@ -1,6 +1,6 @@
 //! Tasks: one serialisable row each, and the sources that produce them.
 
-use crate::BoxError;
+use crate::error::BoxError;
 use crate::seed;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -5,12 +5,12 @@
 //! error; the gold answer reaches termination and scores the rubric's maximum.
 
 use crate::env::{EnvError, Status};
-use crate::message::Message;
 use crate::policy::Action;
 use crate::registry::EnvSpec;
 use crate::reward::Rubric;
-use crate::task::{Split, Task};
-use crate::trajectory::Trajectory;
+use crate::task::Split;
+
+pub use crate::gold::play_gold;
 
 /// What to check, and how far.
 #[derive(Clone, Debug)]
@@ -100,30 +100,4 @@ pub fn check_env(spec: &EnvSpec, rubric: &Rubric, checks: &Checks) -> Vec<String
 pub fn assert_conformance(spec: &EnvSpec, rubric: &Rubric, checks: &Checks) {
     let failures = check_env(spec, rubric, checks);
     assert!(failures.is_empty(), "{} conformance failures:\n{}", failures.len(), failures.join("\n"));
-}
-
-/// Plays the gold player for one episode; returns the trajectory (text only, no tokens).
-pub fn play_gold(
-    spec: &EnvSpec,
-    gold: &crate::registry::GoldPlayer,
-    task: &Task,
-    seed: u64,
-    max_turns: u32,
-) -> Result<Trajectory, String> {
-    let mut env = (spec.make)().map_err(|e| e.to_string())?;
-    let mut traj = Trajectory { messages: env.reset(task, seed).map_err(|e| e.to_string())?, ..Trajectory::default() };
-    for _ in 0..max_turns {
-        let answer = gold(task, &traj.messages).map_err(|e| format!("gold player: {e}"))?;
-        traj.messages.push(Message::assistant(answer.clone()));
-        let step = env.step(&Action::text(answer)).map_err(|e| e.to_string())?;
-        traj.steps.push(step.info);
-        traj.messages.extend(step.observation);
-        if step.status.is_done() {
-            traj.status = step.status;
-            return Ok(traj);
-        }
-    }
-    traj.status = Status::Truncated;
-    traj.truncated_by = Some("max_turns".into());
-    Ok(traj)
 }

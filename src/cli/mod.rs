@@ -257,12 +257,7 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
         Command::Score { reward, input, output, set, workers } => {
             let mut config = rlvr_engine::Config::new();
             for s in &set {
-                let (k, v) = s.split_once('=').ok_or_else(|| BadInput(format!("--set {s}: expected key=value")))?;
-                let value = toml::from_str::<toml::Table>(&format!("v = {v}"))
-                    .ok()
-                    .and_then(|mut t| t.remove("v"))
-                    .unwrap_or_else(|| toml::Value::String(v.to_string()));
-                config.insert(k.trim().to_string(), value);
+                experiment::apply_override(&mut config, s).map_err(|e| BadInput(format!("--set {s}: {e}")))?;
             }
             let rubric = registry.make_reward(&reward, &config).map_err(|e| BadInput(e.to_string()))?;
             let file =
