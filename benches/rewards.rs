@@ -1,7 +1,7 @@
 //! Reward verifier speed and agreement on the bundled labelled set (or a JSONL file): the
 //! numbers `rlvr bench-rewards` prints, without the CLI.
 //!
-//! Run: `cargo bench --bench rewards --no-default-features --features rewards -- [--json]
+//! Run: `cargo bench --bench rewards --no-default-features --features math -- [--json]
 //! [--input FILE] [--threads N] [--min-time-ms MS] [ID ...]`
 //! (ids default to the math and answer verifiers the bundled set targets). With `--json` it
 //! prints the report as one JSON object, which `benches/rewards_vs_math_verify.py` reads.

@@ -61,7 +61,7 @@ def agreement(fn, rows):
 
 def ours(ids, min_time_ms, threads):
     cmd = ["cargo", "bench", "--quiet", "--bench", "rewards", "--no-default-features", "--features",
-           "rewards", "--", "--json", "--min-time-ms", str(min_time_ms), "--threads", str(threads)] + ids
+           "math", "--", "--json", "--min-time-ms", str(min_time_ms), "--threads", str(threads)] + ids
     out = subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
     report = json.loads(out.strip().splitlines()[-1])
     return {r["id"]: r for r in report["rewards"]}, report["cores"]

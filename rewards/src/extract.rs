@@ -198,31 +198,111 @@ fn digits(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-/// The body of the last complete fenced code block (```` ``` ````) whose info string names
-/// `lang` (case-insensitive; `None` takes any block). An unclosed fence is not a block.
-pub fn code_block<'a>(text: &'a str, lang: Option<&str>) -> Option<Found<'a>> {
-    let mut last = None;
-    let mut open: Option<(String, usize)> = None;
-    let mut pos = 0;
-    for line in text.split_inclusive('\n') {
-        let body = line.trim();
-        if let Some(info) = body.strip_prefix("```") {
-            match &open {
-                None => open = Some((info.trim().to_ascii_lowercase(), pos + line.len())),
-                Some((tag, start)) if info.trim().is_empty() => {
-                    let matches =
-                        lang.is_none_or(|l| tag.split_whitespace().next() == Some(l.to_ascii_lowercase().as_str()));
-                    if matches {
-                        last = Some((*start, pos));
-                    }
-                    open = None;
-                }
-                Some(_) => {}
-            }
-        }
-        pos += line.len();
+/// The contents of the last complete `<answer>...</answer>`, trimmed: the answer format of the
+/// built-in environments' prompts.
+pub fn answer_tag(text: &str) -> Option<&str> {
+    last_tag(text, "answer").map(|f| f.text)
+}
+
+/// Where a code fence (three backticks) may stand.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fences {
+    /// Anywhere in the text, as models write them mid-sentence ("Here it is: ```sql"); a block
+    /// closes at the next three backticks. What the SQL and code environments read.
+    Anywhere,
+    /// Only at the start of a line (after spaces or tabs), as Markdown has them; a block closes
+    /// at a line that holds nothing but the fence, so backticks inside the body (a JSON string
+    /// holding ```` ``` ````) and a fence named in prose do not end or open a block.
+    LineStart,
+}
+
+/// One fenced code block of a completion (see [`fenced_blocks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fenced<'a> {
+    /// The info string after the opening fence, trimmed: `python`, `sql`, or empty.
+    pub info: &'a str,
+    /// The body as written: from the line after the opening fence to the closing fence, or to
+    /// the end of the text when the block is not closed.
+    pub raw: &'a str,
+    /// The body trimmed, with its position in the text.
+    pub body: Found<'a>,
+    /// Whether a closing fence ends the block. Only the last block can be unclosed: a
+    /// completion cut by its token limit inside a fence.
+    pub closed: bool,
+}
+
+impl Fenced<'_> {
+    /// Whether the info string's first word is `lang`, ignoring ASCII case.
+    pub fn is_lang(&self, lang: &str) -> bool {
+        self.info.split_whitespace().next().is_some_and(|w| w.eq_ignore_ascii_case(lang))
     }
-    last.map(|(s, e)| Found::span(text, s, e))
+}
+
+/// The fenced code blocks of `text`, in order, found in one left-to-right pass. The info string
+/// runs from the opening fence to the end of its line; the body starts on the next line.
+pub fn fenced_blocks(text: &str, fences: Fences) -> FencedBlocks<'_> {
+    FencedBlocks { text, pos: 0, fences }
+}
+
+/// The iterator of [`fenced_blocks`].
+#[derive(Clone, Debug)]
+pub struct FencedBlocks<'a> {
+    text: &'a str,
+    pos: usize,
+    fences: Fences,
+}
+
+impl FencedBlocks<'_> {
+    /// The byte offset of the next fence at or after `from` that may open (or, with `closing`,
+    /// close) a block.
+    fn next_fence(&self, mut from: usize, closing: bool) -> Option<usize> {
+        let text = self.text;
+        loop {
+            let at = from + text[from..].find("```")?;
+            if self.fences == Fences::Anywhere {
+                return Some(at);
+            }
+            let lead = text[..at].bytes().rev().take_while(|&b| b == b' ' || b == b'\t').count();
+            let at_line_start = at == lead || text.as_bytes()[at - lead - 1] == b'\n';
+            let line_end = text[at..].find('\n').map_or(text.len(), |i| at + i);
+            if at_line_start && (!closing || text[at + 3..line_end].trim().is_empty()) {
+                return Some(at);
+            }
+            from = line_end;
+        }
+    }
+}
+
+impl<'a> Iterator for FencedBlocks<'a> {
+    type Item = Fenced<'a>;
+
+    fn next(&mut self) -> Option<Fenced<'a>> {
+        let text = self.text;
+        let info_start = self.next_fence(self.pos, false)? + 3;
+        let line_end = text[info_start..].find('\n').map_or(text.len(), |i| info_start + i);
+        let body_start = (line_end + 1).min(text.len());
+        let (body_end, closed) = match self.next_fence(body_start, true) {
+            Some(close) => (close, true),
+            None => (text.len(), false),
+        };
+        self.pos = if closed { body_end + 3 } else { text.len() };
+        Some(Fenced {
+            info: text[info_start..line_end].trim(),
+            raw: &text[body_start..body_end],
+            body: Found::span(text, body_start, body_end),
+            closed,
+        })
+    }
+}
+
+/// The body of the last complete fenced code block whose info string names `lang`
+/// (case-insensitive; `None` takes any block), with Markdown's fences ([`Fences::LineStart`]).
+/// An unclosed fence is not a block.
+pub fn code_block<'a>(text: &'a str, lang: Option<&str>) -> Option<Found<'a>> {
+    fenced_blocks(text, Fences::LineStart)
+        .filter(|b| b.closed && lang.is_none_or(|l| b.is_lang(l)))
+        .last()
+        .map(|b| b.body)
 }
 
 #[cfg(test)]
@@ -292,6 +372,31 @@ mod tests {
         assert_eq!(code_block(t, Some("JSON")).unwrap().text, "{\"a\": 1}");
         assert_eq!(code_block(t, None).unwrap().text, "plain");
         assert_eq!(code_block("```json\n{}", Some("json")), None);
+    }
+
+    #[test]
+    fn line_start_fences_ignore_backticks_inside_a_line() {
+        let t = "Answer in a ```json block:\n  ```json\n{\"a\": \"```\"}\n```python\n ```\n";
+        assert_eq!(code_block(t, Some("json")).unwrap().text, "{\"a\": \"```\"}\n```python");
+        assert_eq!(code_block("````\nx\n```", None).unwrap().text, "x");
+    }
+
+    #[test]
+    fn fences_anywhere_open_mid_line_and_report_an_unclosed_last_block() {
+        let t = "see ```sql\nSELECT 1\n``` then ```py\nprint(2)\n```\n```python\ncut";
+        let blocks: Vec<_> = fenced_blocks(t, Fences::Anywhere).map(|b| (b.info, b.raw, b.closed)).collect();
+        assert_eq!(blocks, [("sql", "SELECT 1\n", true), ("py", "print(2)\n", true), ("python", "cut", false)]);
+        let f = fenced_blocks("```", Fences::Anywhere).next().unwrap();
+        assert_eq!((f.info, f.raw, f.closed), ("", "", false));
+        assert!(fenced_blocks("no fence", Fences::Anywhere).next().is_none());
+    }
+
+    #[test]
+    fn answer_tag_takes_the_last_complete_tag() {
+        assert_eq!(answer_tag("<answer> 12 </answer>"), Some("12"));
+        assert_eq!(answer_tag("<answer>1</answer> then <answer>2</answer>"), Some("2"));
+        assert_eq!(answer_tag("<answer>1"), None);
+        assert_eq!(answer_tag("</answer><answer>"), None);
     }
 
     #[test]

@@ -1,18 +1,17 @@
-//! Reward plugins: verifiers, one file each, registered under versioned ids.
+//! The general verifier library: answer extraction and the verifiers that need no environment
+//! (exact answers, numbers, mathematics, choices, patterns, JSON), shaping terms, and the reward
+//! benchmark, one file each, registered under versioned ids.
 //!
 //! Every verifier is a pure function of (task, trajectory) and returns diagnostics with its
-//! value, so a wrong reward can be traced to the answer it saw. The general verifiers (answers,
-//! numbers, mathematics, choices, patterns, JSON) are always compiled; those that reuse an
-//! environment's machinery come with that environment's feature.
+//! value, so a wrong reward can be traced to the answer it saw. A verifier that needs an
+//! environment's machinery (the SQL execution match runs the SQL sandbox) lives beside that
+//! environment in `rlvr-envs`, and takes its extraction from [`extract`]: this crate depends on
+//! no environment.
 
 #![deny(missing_docs)]
 
 pub mod bench;
-#[cfg(feature = "causal")]
-pub mod causal;
 pub mod choice;
-#[cfg(feature = "code")]
-pub mod code;
 pub mod exact;
 pub mod extract;
 pub mod json_schema;
@@ -20,13 +19,7 @@ pub mod latex;
 pub mod math;
 pub mod numeric;
 pub mod pattern;
-#[cfg(feature = "code")]
-pub mod python;
 pub mod shaping;
-#[cfg(feature = "sql")]
-pub mod sql;
-#[cfg(feature = "tools")]
-pub mod tools;
 
 use rlvr_engine::Registry;
 
@@ -39,14 +32,4 @@ pub fn register(registry: &mut Registry) {
     pattern::register(registry);
     json_schema::register(registry);
     shaping::register(registry);
-    #[cfg(feature = "tools")]
-    tools::register(registry);
-    #[cfg(feature = "sql")]
-    sql::register(registry);
-    #[cfg(feature = "causal")]
-    causal::register(registry);
-    #[cfg(feature = "code")]
-    code::register(registry);
-    #[cfg(feature = "code")]
-    python::register(registry);
 }

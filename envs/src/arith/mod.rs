@@ -5,6 +5,7 @@
 //! optional retries (the environment says "not correct" and the episode goes on, which
 //! exercises multi-turn rollouts), and a gold player. Its reward is `answer/exact`.
 
+use rlvr_rewards::extract::answer_tag;
 use rlvr_engine::{
     Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Registry, Split, Step, Task, TaskSource,
     draw_split_task, parse_config, seed,
@@ -187,13 +188,6 @@ pub struct Arith {
     used: u32,
 }
 
-/// The text inside the last `<answer>...</answer>` of `text`, trimmed.
-pub fn answer_tag(text: &str) -> Option<&str> {
-    let end = text.rfind("</answer>")?;
-    let start = text[..end].rfind("<answer>")? + "<answer>".len();
-    Some(text[start..end].trim())
-}
-
 impl Environment for Arith {
     fn reset(&mut self, task: &Task, _seed: u64) -> Result<Vec<Message>, EnvError> {
         self.answer = task.str_field("answer").map_err(EnvError::InvalidTask)?.to_string();
@@ -240,14 +234,6 @@ pub fn register(registry: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn answer_tag_takes_the_last_complete_tag() {
-        assert_eq!(answer_tag("<answer> 12 </answer>"), Some("12"));
-        assert_eq!(answer_tag("<answer>1</answer> then <answer>2</answer>"), Some("2"));
-        assert_eq!(answer_tag("<answer>1"), None);
-        assert_eq!(answer_tag("</answer><answer>"), None);
-    }
 
     #[test]
     fn splits_never_share_a_problem() {

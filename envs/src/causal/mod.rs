@@ -17,6 +17,7 @@ pub mod generate;
 pub mod infer;
 pub mod network;
 pub mod query;
+pub mod reward;
 
 use generate::{QueryShape, Rng, Shape};
 use network::Network;
@@ -333,6 +334,7 @@ pub fn spec(config: &Config, seed: u64) -> Result<EnvSpec, BoxError> {
 
 /// Registers `causal/query-v0`.
 pub fn register(registry: &mut Registry) {
+    reward::register(registry);
     registry.env(
         ID,
         "distribution queries on random causal Bayesian networks: associational, interventional, counterfactual",

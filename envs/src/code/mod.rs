@@ -13,6 +13,8 @@
 
 pub mod pipe;
 pub mod plugin;
+pub mod reward;
+pub mod reward_file;
 pub mod run;
 pub mod sandbox;
 pub mod snapshot;
@@ -23,6 +25,7 @@ mod sandbox_tests;
 
 pub use sandbox::{Execution, LimitKind, Limits, Mount, Sandbox, SandboxConfig, SandboxError, Session};
 
+use rlvr_rewards::extract::{Fences, answer_tag, fenced_blocks};
 use rlvr_engine::{
     Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Registry, Role, Step, Task, VecTasks,
     parse_config,
@@ -91,34 +94,14 @@ pub fn tail(s: &str, n: usize) -> String {
     s.chars().skip(skip).collect()
 }
 
-/// The ```` ```python ```` (or ```` ```py ````) blocks of `text`, in order. An unterminated
-/// last block runs to the end of the text (a model cut by its token limit).
+/// The ```` ```python ```` (or ```` ```py ````, ```` ```python3 ````) blocks of `text`, in order,
+/// as written. Fences may open mid-line; an unterminated last block runs to the end of the text
+/// (a model cut by its token limit: what it wrote still runs).
 pub fn python_blocks(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("```") {
-        let after = &rest[start + 3..];
-        let line_end = after.find('\n').unwrap_or(after.len());
-        let lang = after[..line_end].trim();
-        let body_start = (line_end + 1).min(after.len());
-        let body = &after[body_start..];
-        let (code, next) = match body.find("```") {
-            Some(end) => (&body[..end], &body[end + 3..]),
-            None => (body, ""),
-        };
-        if lang == "python" || lang == "py" || lang == "python3" {
-            out.push(code);
-        }
-        rest = next;
-    }
-    out
-}
-
-/// The text inside the last `<answer>...</answer>` of `text`, trimmed.
-pub fn answer_tag(text: &str) -> Option<&str> {
-    let end = text.rfind("</answer>")?;
-    let start = text[..end].rfind("<answer>")? + "<answer>".len();
-    Some(text[start..end].trim())
+    fenced_blocks(text, Fences::Anywhere)
+        .filter(|b| matches!(b.info, "python" | "py" | "python3"))
+        .map(|b| b.raw)
+        .collect()
 }
 
 /// How an execution is shown to the model: stdout, then stderr, then what stopped it.
@@ -286,6 +269,8 @@ pub fn spec(config: &Config, seed: u64) -> Result<EnvSpec, BoxError> {
 /// Registers `code/python-v0`, and `python/env-v0` with its reward ([`plugin`]).
 pub fn register(registry: &mut Registry) {
     plugin::register(registry);
+    reward::register(registry);
+    reward_file::register(registry);
     registry.env(
         ID,
         "Python in a wasmtime sandbox: computation problems or HumanEval functions; code blocks run, answer in <answer> tags",

@@ -15,9 +15,11 @@
 //! rollout are therefore invisible to every other rollout and to the file.
 
 pub mod dataset;
+pub mod reward;
 pub mod sandbox;
 pub mod synth;
 
+use rlvr_rewards::extract::{Fences, fenced_blocks, last_tag};
 use rlvr_engine::{
     Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Registry, Role, Status, Step, Task, TaskSource,
     parse_config,
@@ -90,30 +92,25 @@ fn multi_prompt(explorations: u32) -> String {
     )
 }
 
-/// The content of the last complete ```sql (or ```sqlite) fenced block of `text`, trimmed; `None`
-/// if there is none (an unclosed block, as in a cut-off generation, does not count).
+/// The content of the last ```sql (or ```sqlite) fenced block of `text`, trimmed; fences may
+/// open mid-line. `None` if there is none, and when the text ends inside an unclosed block of
+/// any language: a generation cut off mid-block has not committed to a final query.
 pub fn final_sql(text: &str) -> Option<&str> {
     let mut last = None;
-    let mut rest = 0;
-    while let Some(open) = text[rest..].find("```") {
-        let info_start = rest + open + 3;
-        let line_end = text[info_start..].find('\n').map(|i| info_start + i)?;
-        let body_start = line_end + 1;
-        let close = body_start + text[body_start..].find("```")?;
-        let lang = text[info_start..line_end].trim().to_ascii_lowercase();
-        if lang == "sql" || lang == "sqlite" {
-            last = Some(text[body_start..close].trim());
+    for block in fenced_blocks(text, Fences::Anywhere) {
+        if !block.closed {
+            return None;
         }
-        rest = close + 3;
+        if block.info.eq_ignore_ascii_case("sql") || block.info.eq_ignore_ascii_case("sqlite") {
+            last = Some(block.body.text);
+        }
     }
     last
 }
 
 /// The query of the last complete `<explore>...</explore>` of `text`, trimmed.
 pub fn explore_query(text: &str) -> Option<&str> {
-    let end = text.rfind("</explore>")?;
-    let start = text[..end].rfind("<explore>")? + "<explore>".len();
-    Some(text[start..end].trim())
+    last_tag(text, "explore").map(|f| f.text)
 }
 
 /// One episode.
@@ -226,6 +223,7 @@ pub fn spec(config: &Config, seed: u64) -> Result<EnvSpec, BoxError> {
 
 /// Registers `sql/text2sql-v0`.
 pub fn register(registry: &mut Registry) {
+    reward::register(registry);
     registry.env(
         ID,
         "text-to-SQL on SQLite (synthetic or Spider/BIRD on disk), single- or multi-turn with exploratory queries",

@@ -15,11 +15,11 @@
 use super::backend::{self, Backend, ToolError, fmt_num};
 use super::parse::{Call, ParseError, has_tool_call_tag, parse_hermes, parse_python};
 use super::value::Val;
-use crate::arith::answer_tag;
 use rlvr_engine::{
     Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Split, Status, Step, Task, TaskSource,
     draw_split_task, parse_config, seed,
 };
+use rlvr_rewards::extract::answer_tag;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use std::sync::Arc;

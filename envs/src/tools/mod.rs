@@ -12,6 +12,7 @@ pub mod backend;
 pub mod bfcl;
 pub mod exec;
 pub mod parse;
+pub mod reward;
 pub mod schema;
 pub mod value;
 
@@ -19,6 +20,7 @@ use rlvr_engine::Registry;
 
 /// Registers `tools/exec-v0` and `tools/bfcl-v0`.
 pub fn register(registry: &mut Registry) {
+    reward::register(registry);
     registry.env(
         exec::ID,
         "multi-turn calls to deterministic tools (calculator, units, inventory, calendar, lookup); levels 1-3",

@@ -1,5 +1,5 @@
 //! `sql/execution-match`: runs the final ```sql query and the gold query on the task's database
-//! (through the contained sandbox of `rlvr_envs::sql`) and compares their results with the
+//! (through the contained sandbox of [`super::sandbox`]) and compares their results with the
 //! semantics people report numbers in:
 //!
 //! - `spider`: test-suite-sql-eval's `eval_exec_match` + `result_eq`. Both queries get its
@@ -19,8 +19,8 @@
 //! that fails, or a missing database, is a verifier error, never a zero.
 
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
-use rlvr_envs::sql::sandbox::{ErrorKind, Limits, QueryError, QueryResult, Sandbox, Value};
-use rlvr_envs::sql::{explore_query, final_sql};
+use super::sandbox::{ErrorKind, Limits, QueryError, QueryResult, Sandbox, Value};
+use super::{explore_query, final_sql};
 use serde::Deserialize;
 use serde_json::json;
 use std::cell::RefCell;
@@ -801,7 +801,7 @@ mod scoring_tests {
 
     /// The concert database of the Spider-layout fixture that `rlvr_envs` writes.
     fn fixture(dir: &Path) -> PathBuf {
-        rlvr_envs::sql::dataset::write_fixture(dir).unwrap();
+        crate::sql::dataset::write_fixture(dir).unwrap();
         dir.join("database/concert/concert.sqlite")
     }
 

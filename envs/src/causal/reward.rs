@@ -10,7 +10,7 @@
 //! exact answer to its `query` on its `network`; a broken task is a `RewardError`, never a zero.
 
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
-use rlvr_envs::causal::answer;
+use super::answer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 

@@ -11,9 +11,9 @@
 //!   `tools/exec-v0` task and compares the final state and answer with the gold ones.
 
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
-use rlvr_envs::tools::ast_check::{self, Mismatch, category};
-use rlvr_envs::tools::exec;
-use rlvr_envs::tools::parse::{Call, parse_calls};
+use super::ast_check::{self, Mismatch, category};
+use super::exec;
+use super::parse::{Call, parse_calls};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -211,7 +211,7 @@ mod tests {
         );
         let weights: Vec<f64> = rubric.terms().iter().map(|t| t.weight).collect();
         assert_eq!(weights, [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
-        let fixture = include_str!("../../envs/src/tools/fixture/bfcl/cases.jsonl");
+        let fixture = include_str!("fixture/bfcl/cases.jsonl");
         let mut seen = std::collections::BTreeSet::new();
         for (i, line) in fixture.lines().enumerate() {
             let case: Value = serde_json::from_str(line).unwrap();

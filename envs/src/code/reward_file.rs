@@ -10,9 +10,9 @@
 //! finite number) is a verifier error on the term, never a silent zero: a reward that cannot be
 //! computed must not train the policy.
 
-use crate::code::{py_str, tail};
+use super::{py_str, tail};
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
-use rlvr_envs::code::{Limits, Sandbox, Session};
+use super::{Limits, Sandbox, Session};
 use serde::Deserialize;
 use serde_json::Value;
 use std::cell::RefCell;
@@ -105,7 +105,7 @@ impl Plugin {
     }
 }
 
-fn describe(e: &rlvr_envs::code::Execution) -> String {
+fn describe(e: &super::Execution) -> String {
     match (e.limit, &e.trap) {
         (Some(l), _) if e.exit_code.is_none() => format!("stopped by the {} limit", l.name()),
         (_, Some(t)) => format!("trap: {t}"),
@@ -115,7 +115,7 @@ fn describe(e: &rlvr_envs::code::Execution) -> String {
 
 /// A float, a bool, or a dict with a float `"reward"` (the rest is kept as diagnostics).
 fn to_reward(value: Value) -> Result<Reward, RewardError> {
-    match rlvr_envs::code::reward_value(&value) {
+    match super::reward_value(&value) {
         Some((x, info)) => Ok(Reward::with_info(x, info)),
         None => Err(RewardError::new(format!(
             "python reward: expected a finite number or {{\"reward\": number}}, got {value}"

@@ -12,8 +12,9 @@
 //! - `code/answer-match`: `answer`, the reference string.
 
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
-use rlvr_envs::code::{LimitKind, Limits, Sandbox, Session, answer_tag, python_blocks};
-use rlvr_envs::fetch::hex;
+use super::{LimitKind, Limits, Sandbox, Session, python_blocks};
+use rlvr_rewards::extract::answer_tag;
+use crate::fetch::hex;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -62,7 +63,7 @@ fn tests_of(task: &Task) -> Result<Tests, RewardError> {
     }
 }
 
-pub(crate) use rlvr_envs::code::{py_str, tail};
+use super::{py_str, tail};
 
 /// Runs the program, then (in a second turn that the program cannot see) the tests; the harness
 /// prints a line with a nonce derived from the completion and the tests, so a program that

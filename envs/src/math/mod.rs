@@ -1,5 +1,6 @@
-//! `rewards/math-v0`: short math problems whose answers are LaTeX (fractions, root sets,
-//! expansions, intervals, percentages), scored by `math/equivalence`.
+//! `math/problems-v0` (formerly `rewards/math-v0`, kept as an alias): short math problems whose
+//! answers are LaTeX (fractions, root sets, expansions, intervals, percentages), scored by
+//! `math/equivalence`.
 //!
 //! The environment that exercises the math verifier end to end: a seeded generator with
 //! disjoint train and test splits, one turn per episode, and a gold player that writes each
@@ -9,7 +10,7 @@
 //! verifier's equivalence rules and not string equality.
 
 use rlvr_engine::{
-    Action, BoxError, Config, EnvError, EnvSpec, Environment, Message, Registry, Split, Step, Task, TaskSource,
+    Action, BoxError, Config, EnvError, EnvSpec, Environment, Kind, Message, Registry, Split, Step, Task, TaskSource,
     draw_split_task, parse_config, seed,
 };
 use serde::{Deserialize, Serialize};
@@ -17,7 +18,10 @@ use serde_json::json;
 use std::sync::Arc;
 
 /// The id this environment is registered under.
-pub const ID: &str = "rewards/math-v0";
+pub const ID: &str = "math/problems-v0";
+
+/// The id it had before the math family got its own folder; it still works.
+pub const OLD_ID: &str = "rewards/math-v0";
 
 const SYSTEM: &str = "Solve the problem. Put the final answer in \\boxed{}, in LaTeX.";
 
@@ -27,7 +31,7 @@ pub const KINDS: [&str; 5] = ["fraction_sum", "roots", "expand", "inequality", "
 /// Settings of `[env.config]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct MathConfig {
+pub struct ProblemsConfig {
     /// Problem kinds to draw from: any of `fraction_sum`, `roots`, `expand`, `inequality`,
     /// `percent`. Default all.
     pub kinds: Vec<String>,
@@ -37,7 +41,7 @@ pub struct MathConfig {
     pub test_size: u64,
 }
 
-impl Default for MathConfig {
+impl Default for ProblemsConfig {
     fn default() -> Self {
         Self { kinds: KINDS.iter().map(|k| k.to_string()).collect(), max_value: 12, test_size: 128 }
     }
@@ -45,7 +49,7 @@ impl Default for MathConfig {
 
 /// The seeded problem generator.
 pub struct MathTasks {
-    config: MathConfig,
+    config: ProblemsConfig,
     seed: u64,
 }
 
@@ -69,7 +73,7 @@ fn signed(v: i64) -> String {
 
 impl MathTasks {
     /// A generator for `config`, seeded by `seed`.
-    pub fn new(config: MathConfig, seed: u64) -> Result<Self, BoxError> {
+    pub fn new(config: ProblemsConfig, seed: u64) -> Result<Self, BoxError> {
         if config.kinds.is_empty() {
             return Err("kinds must name at least one kind".into());
         }
@@ -191,18 +195,20 @@ pub fn gold_answer(task: &Task) -> Result<String, BoxError> {
 
 /// Builds the spec from `[env.config]`.
 pub fn spec(config: &Config, seed: u64) -> Result<EnvSpec, BoxError> {
-    let cfg: MathConfig = parse_config(config)?;
+    let cfg: ProblemsConfig = parse_config(config)?;
     let tasks = Arc::new(MathTasks::new(cfg, seed)?);
     Ok(EnvSpec::new(tasks, || Ok(MathEnv), "math/equivalence").with_gold(|task, _| gold_answer(task)))
 }
 
-/// Registers `rewards/math-v0`.
+/// Registers `math/problems-v0` and its old id. Its reward, `math/equivalence`, is general (it
+/// needs no environment), so it lives in `rlvr-rewards`.
 pub fn register(registry: &mut Registry) {
     registry.env(
         ID,
         "LaTeX-answer math problems (fractions, roots, expansions, intervals, percents), scored by math/equivalence",
         spec,
     );
+    registry.alias(Kind::Env, OLD_ID, ID);
 }
 
 #[cfg(test)]
@@ -230,7 +236,7 @@ mod tests {
 
     #[test]
     fn splits_are_disjoint_and_every_kind_appears() {
-        let t = MathTasks::new(MathConfig::default(), 5).unwrap();
+        let t = MathTasks::new(ProblemsConfig::default(), 5).unwrap();
         let test: std::collections::HashSet<_> =
             (0..128).map(|i| t.task(Split::Test, i).unwrap().data["question"].clone()).collect();
         let mut kinds = std::collections::HashSet::new();
