@@ -26,8 +26,7 @@ struct Letters {
 
 impl Environment for Letters {
     fn reset(&mut self, task: &Task, _seed: u64) -> Result<Vec<Message>, EnvError> {
-        let (word, letter) = (task.str_field("word"), task.str_field("letter"));
-        let (word, letter) = (word.map_err(EnvError::InvalidTask)?, letter.map_err(EnvError::InvalidTask)?);
+        let (word, letter) = (task.str_field("word")?, task.str_field("letter")?);
         self.count = task.data["count"].to_string();
         self.tries = 0;
         Ok(vec![Message::user(format!(

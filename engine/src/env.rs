@@ -91,6 +91,12 @@ pub enum EnvError {
     Failed(BoxError),
 }
 
+impl From<crate::task::FieldError> for EnvError {
+    fn from(e: crate::task::FieldError) -> Self {
+        EnvError::InvalidTask(e.to_string())
+    }
+}
+
 impl EnvError {
     /// An infrastructure failure with the given message.
     pub fn failed(msg: impl Into<String>) -> Self {

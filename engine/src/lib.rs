@@ -12,7 +12,7 @@
 //! struct Ping;
 //! impl Environment for Ping {
 //!     fn reset(&mut self, task: &Task, _seed: u64) -> Result<Vec<Message>, EnvError> {
-//!         Ok(vec![Message::user(task.str_field("say").map_err(EnvError::InvalidTask)?)])
+//!         Ok(vec![Message::user(task.str_field("say")?)])
 //!     }
 //!     fn step(&mut self, _action: &Action) -> Result<Step, EnvError> {
 //!         Ok(Step::terminated(serde_json::Value::Null))
@@ -67,6 +67,6 @@ pub use policy::{Action, GenRequest, Policy, PolicyError};
 pub use registry::{Config, EnvFactory, EnvSpec, GoldPlayer, Kind, PolicyContext, Registry, RegistryError, parse_config};
 pub use reward::{Reward, RewardError, RewardFn, RewardsFn, Rubric, Scored, Term, TermScore};
 pub use runner::{Rollout, RolloutConfig, RolloutStats, Runner, Sampling};
-pub use task::{Split, Task, TaskSource, TaskStream, VecTasks, draw_split_task};
+pub use task::{FieldError, Split, Task, TaskSource, TaskStream, VecTasks, draw_split_task};
 pub use trajectory::{Group, Outcome, Sample, Stage, Trajectory};
 pub use error::BoxError;

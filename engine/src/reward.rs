@@ -45,6 +45,12 @@ impl From<bool> for Reward {
 #[error("{0}")]
 pub struct RewardError(pub String);
 
+impl From<crate::task::FieldError> for RewardError {
+    fn from(e: crate::task::FieldError) -> Self {
+        Self(e.to_string())
+    }
+}
+
 impl RewardError {
     /// An error with the given message.
     pub fn new(msg: impl Into<String>) -> Self {

@@ -26,13 +26,47 @@ impl Task {
         Self { id: id.into(), data }
     }
 
-    /// The string field `key`, or an error naming the task and the field.
-    pub fn str_field(&self, key: &str) -> Result<&str, String> {
+    /// The string field `key`, or an error naming the task and the field. With `?` it becomes
+    /// an [`EnvError::InvalidTask`](crate::EnvError::InvalidTask) in an environment, a
+    /// [`RewardError`](crate::RewardError) in a verifier, a [`BoxError`](crate::BoxError) in a
+    /// gold player.
+    pub fn str_field(&self, key: &str) -> Result<&str, FieldError> {
+        let missing = |found| FieldError { task: self.id.clone(), field: key.into(), found };
         match self.data.get(key) {
             Some(Value::String(s)) => Ok(s),
-            Some(other) => Err(format!("task {}: field `{key}` must be a string, found {}", self.id, kind_of(other))),
-            None => Err(format!("task {}: missing field `{key}`", self.id)),
+            Some(other) => Err(missing(Some(kind_of(other)))),
+            None => Err(missing(None)),
         }
+    }
+}
+
+/// A task lacks a field it needs, or holds it with the wrong type: the task's fault.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The task's id.
+    pub task: String,
+    /// The field asked for.
+    pub field: String,
+    /// What the field held instead (`a number`, `null` ...); `None` when it is missing.
+    pub found: Option<&'static str>,
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self { task, field, found } = self;
+        match found {
+            Some(kind) => write!(f, "task {task}: field `{field}` must be a string, found {kind}"),
+            None => write!(f, "task {task}: missing field `{field}`"),
+        }
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// For code that reports task errors as text.
+impl From<FieldError> for String {
+    fn from(e: FieldError) -> Self {
+        e.to_string()
     }
 }
 
@@ -234,7 +268,7 @@ mod tests {
     #[test]
     fn str_field_names_task_and_field() {
         let t = Task::new("t1", json!({ "a": 1 }));
-        assert_eq!(t.str_field("a").unwrap_err(), "task t1: field `a` must be a string, found a number");
-        assert_eq!(t.str_field("b").unwrap_err(), "task t1: missing field `b`");
+        assert_eq!(t.str_field("a").unwrap_err().to_string(), "task t1: field `a` must be a string, found a number");
+        assert_eq!(t.str_field("b").unwrap_err().to_string(), "task t1: missing field `b`");
     }
 }

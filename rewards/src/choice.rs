@@ -64,7 +64,7 @@ fn option_count(task: &Task) -> Result<Option<u32>, RewardError> {
 
 /// Checks one completion.
 pub fn check(task: &Task, completion: &str) -> Result<Checked, RewardError> {
-    let gold_text = task.str_field("answer").map_err(RewardError)?;
+    let gold_text = task.str_field("answer")?;
     let count = option_count(task)?;
     let in_range = |l: char| count.is_none_or(|n| (l as u32 - 'A' as u32) < n);
     let gold = letter(gold_text).filter(|&l| gold_text.trim().len() <= 3 && in_range(l)).ok_or_else(|| {

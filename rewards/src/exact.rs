@@ -42,7 +42,7 @@ pub fn rubric(config: &Config) -> Result<Rubric, BoxError> {
     let mode = base.extract.clone();
     Ok(Rubric::new()
         .term("exact_match", 1.0, move |task: &Task, tr: &Trajectory| {
-            let reference = task.str_field("answer").map_err(RewardError)?;
+            let reference = task.str_field("answer")?;
             let mode = task.data.get("extract").and_then(|v| v.as_str()).unwrap_or(&base.extract);
             let normalize = task.data.get("normalize").and_then(|v| v.as_bool()).unwrap_or(base.normalize);
             let Some(given) = answer(tr.final_answer(), mode)? else {

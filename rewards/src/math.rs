@@ -32,7 +32,7 @@ impl Default for MathConfig {
 
 /// Checks one completion against the task's answer.
 pub fn check(task: &Task, completion: &str, default: Extractor) -> Result<Checked, RewardError> {
-    let gold_text = task.str_field("answer").map_err(RewardError)?;
+    let gold_text = task.str_field("answer")?;
     let gold = latex::parse(gold_text)
         .map_err(|e| RewardError::new(format!("task {}: gold answer `{gold_text}` cannot be parsed: {e}", task.id)))?;
     let how = extract::for_task(task, default).map_err(RewardError)?;

@@ -122,7 +122,7 @@ fn tolerance(task: &Task, key: &str, default: f64) -> Result<f64, RewardError> {
 pub fn gold(task: &Task) -> Result<Number, RewardError> {
     let text = match task.data.get("answer") {
         Some(serde_json::Value::Number(n)) => n.to_string(),
-        _ => task.str_field("answer").map_err(RewardError)?.to_string(),
+        _ => task.str_field("answer")?.to_string(),
     };
     parse_number(&text)
         .ok_or_else(|| RewardError::new(format!("task {}: gold answer `{text}` is not a finite number", task.id)))

@@ -72,7 +72,7 @@ impl Matcher {
         if let Some(r) = &self.fixed {
             return Ok(r.clone());
         }
-        let pattern = task.str_field("answer").map_err(RewardError)?;
+        let pattern = task.str_field("answer")?;
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(r) = cache.get(pattern) {
             return Ok(r.clone());

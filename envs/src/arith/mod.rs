@@ -190,8 +190,8 @@ pub struct Arith {
 
 impl Environment for Arith {
     fn reset(&mut self, task: &Task, _seed: u64) -> Result<Vec<Message>, EnvError> {
-        self.answer = task.str_field("answer").map_err(EnvError::InvalidTask)?.to_string();
-        let question = task.str_field("question").map_err(EnvError::InvalidTask)?;
+        self.answer = task.str_field("answer")?.to_string();
+        let question = task.str_field("question")?;
         self.used = 0;
         let user = Message::user(format!("What is {question}?"));
         Ok(if self.system_prompt { vec![Message::system(SYSTEM), user] } else { vec![user] })

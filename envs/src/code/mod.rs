@@ -168,7 +168,7 @@ impl CodeEnv {
 
 impl Environment for CodeEnv {
     fn reset(&mut self, task: &Task, seed: u64) -> Result<Vec<Message>, EnvError> {
-        let question = task.str_field("question").map_err(EnvError::InvalidTask)?;
+        let question = task.str_field("question")?;
         self.session = None;
         self.seed = seed;
         self.executions = 0;

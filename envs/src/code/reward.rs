@@ -231,7 +231,7 @@ pub fn answer_match_rubric(config: &Config) -> Result<Rubric, BoxError> {
     Ok(metrics(
         Rubric::new()
             .term("answer_match", 1.0, |task: &Task, tr: &Trajectory| {
-                let reference = task.str_field("answer").map_err(RewardError)?;
+                let reference = task.str_field("answer")?;
                 let Some(given) = answer_tag(tr.final_answer()) else {
                     return Ok(Reward::with_info(0.0, json!({ "answer": null })));
                 };

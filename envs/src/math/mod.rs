@@ -156,8 +156,8 @@ pub struct MathEnv;
 
 impl Environment for MathEnv {
     fn reset(&mut self, task: &Task, _seed: u64) -> Result<Vec<Message>, EnvError> {
-        let question = task.str_field("question").map_err(EnvError::InvalidTask)?;
-        task.str_field("answer").map_err(EnvError::InvalidTask)?;
+        let question = task.str_field("question")?;
+        task.str_field("answer")?;
         Ok(vec![Message::system(SYSTEM), Message::user(question)])
     }
 

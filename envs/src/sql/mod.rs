@@ -129,8 +129,8 @@ impl SqlEnv {
 
 impl Environment for SqlEnv {
     fn reset(&mut self, task: &Task, _seed: u64) -> Result<Vec<Message>, EnvError> {
-        let db = task.str_field("db").map_err(EnvError::InvalidTask)?;
-        let question = task.str_field("question").map_err(EnvError::InvalidTask)?;
+        let db = task.str_field("db")?;
+        let question = task.str_field("question")?;
         let read_only = task.data.get("read_only").and_then(|v| v.as_bool()).unwrap_or(self.config.read_only);
         let limits = self.config.limits.clone();
         // Single-turn episodes run nothing, so they never need a copy.

@@ -631,7 +631,7 @@ pub fn rubric(config: &Config) -> Result<Rubric, BoxError> {
     Ok(Rubric::new()
         .term("execution_match", 1.0, move |task: &Task, tr: &Trajectory| {
             let s = Settings::for_task(&c1, task)?;
-            let db = Path::new(task.str_field("db").map_err(RewardError)?);
+            let db = Path::new(task.str_field("db")?);
             let gold = gold_of(task)?;
             let Some(pred) = final_sql(tr.final_answer()) else {
                 return Ok(Reward::with_info(0.0, json!({ "error": "no_sql_block" })));
@@ -646,7 +646,7 @@ pub fn rubric(config: &Config) -> Result<Rubric, BoxError> {
             let Some(pred) = final_sql(tr.final_answer()) else {
                 return Ok(Reward::with_info(0.0, json!({ "error": "no_sql_block" })));
             };
-            let db = Path::new(task.str_field("db").map_err(RewardError)?);
+            let db = Path::new(task.str_field("db")?);
             let checked = with_sandbox(db, &c2.limits, |sb| sb.check(&postprocess(pred)))?;
             Ok(match checked {
                 Err(e) if matches!(e.kind, ErrorKind::Syntax | ErrorKind::Empty | ErrorKind::MultipleStatements) => {

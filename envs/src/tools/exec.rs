@@ -345,7 +345,7 @@ fn task_tools(task: &Task) -> Result<Vec<Json>, String> {
 
 impl Environment for ExecEnv {
     fn reset(&mut self, task: &Task, _seed: u64) -> Result<Vec<Message>, EnvError> {
-        let question = task.str_field("question").map_err(EnvError::InvalidTask)?;
+        let question = task.str_field("question")?;
         self.tools = task_tools(task).map_err(EnvError::InvalidTask)?;
         let state = task.data.get("state").cloned().unwrap_or(Json::Null);
         self.backend =

@@ -41,7 +41,7 @@ pub fn ast_verdict(task: &Task, completion: &str) -> Result<(Vec<Call>, Option<M
     let truth = array_field(task, "ground_truth", truth)?;
     let cat = match cat {
         Some(Value::String(c)) => c.as_str(),
-        _ => task.str_field("category").map_err(RewardError)?,
+        _ => task.str_field("category")?,
     };
     let calls = match parse_calls(completion) {
         Ok(c) => c,

@@ -13,8 +13,7 @@ struct Letters;
 
 impl Environment for Letters {
     fn reset(&mut self, task: &Task, _seed: u64) -> Result<Vec<Message>, EnvError> {
-        let (word, letter) = (task.str_field("word"), task.str_field("letter"));
-        let (word, letter) = (word.map_err(EnvError::InvalidTask)?, letter.map_err(EnvError::InvalidTask)?);
+        let (word, letter) = (task.str_field("word")?, task.str_field("letter")?);
         Ok(vec![Message::user(format!(
             "How many times does '{letter}' occur in \"{word}\"? Answer with the number only."
         ))])
