@@ -70,7 +70,7 @@ pub fn check(task: &Task, completion: &str) -> Result<Checked, RewardError> {
     let gold = letter(gold_text).filter(|&l| gold_text.trim().len() <= 3 && in_range(l)).ok_or_else(|| {
         RewardError::new(format!("task {}: gold answer `{gold_text}` is not a letter among the choices", task.id))
     })?;
-    let how = extract::for_task(task, Extractor::Auto).map_err(RewardError)?;
+    let how = extract::for_task(task, Extractor::Auto)?;
     let found = match how {
         Extractor::Auto => [Extractor::Boxed, Extractor::AnswerTag, Extractor::AnswerLine]
             .into_iter()

@@ -77,16 +77,29 @@ impl Extractor {
 }
 
 /// The extractor a task asks for in its optional `extract` field, else `default`. A field that
-/// names no rule is the task's fault, so an error, not a silent fallback.
-pub fn for_task(task: &rlvr_engine::Task, default: Extractor) -> Result<Extractor, String> {
+/// names no rule is the task's fault, so an error (a verifier error with `?`), not a silent
+/// fallback.
+pub fn for_task(task: &rlvr_engine::Task, default: Extractor) -> Result<Extractor, UnknownExtractor> {
     match task.data.get("extract") {
         None => Ok(default),
-        Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
-            format!(
-                "task {}: `extract` must be one of boxed, answer_tag, answer_line, last_number, whole, auto; found {v}",
-                task.id
-            )
-        }),
+        Some(v) => serde_json::from_value(v.clone())
+            .map_err(|_| UnknownExtractor { task: task.id.clone(), found: v.clone() }),
+    }
+}
+
+/// A task's `extract` field names no extraction rule.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("task {task}: `extract` must be one of boxed, answer_tag, answer_line, last_number, whole, auto; found {found}")]
+pub struct UnknownExtractor {
+    /// The task's id.
+    pub task: String,
+    /// What the field held.
+    pub found: serde_json::Value,
+}
+
+impl From<UnknownExtractor> for rlvr_engine::RewardError {
+    fn from(e: UnknownExtractor) -> Self {
+        Self(e.to_string())
     }
 }
 

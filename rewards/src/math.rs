@@ -35,7 +35,7 @@ pub fn check(task: &Task, completion: &str, default: Extractor) -> Result<Checke
     let gold_text = task.str_field("answer")?;
     let gold = latex::parse(gold_text)
         .map_err(|e| RewardError::new(format!("task {}: gold answer `{gold_text}` cannot be parsed: {e}", task.id)))?;
-    let how = extract::for_task(task, default).map_err(RewardError)?;
+    let how = extract::for_task(task, default)?;
     let Some((rule, found)) = how.find(completion) else {
         return Ok(Checked { value: 0.0, found: false, info: json!({ "answer": null, "extract": how.name() }) });
     };

@@ -133,7 +133,7 @@ pub fn check(task: &Task, completion: &str, cfg: &NumericConfig) -> Result<Check
     let gold = gold(task)?;
     let atol = tolerance(task, "atol", cfg.atol)?;
     let rtol = tolerance(task, "rtol", cfg.rtol)?;
-    let how = extract::for_task(task, cfg.extract).map_err(RewardError)?;
+    let how = extract::for_task(task, cfg.extract)?;
     let Some((rule, found)) = how.find(completion) else {
         return Ok(Checked { value: 0.0, found: false, info: json!({ "answer": null, "extract": how.name() }) });
     };

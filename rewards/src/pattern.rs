@@ -88,7 +88,7 @@ impl Matcher {
 
     fn check(&self, task: &Task, completion: &str) -> Result<Checked, RewardError> {
         let regex = self.regex(task)?;
-        let how = extract::for_task(task, self.cfg.extract).map_err(RewardError)?;
+        let how = extract::for_task(task, self.cfg.extract)?;
         let Some((rule, found)) = how.find(completion) else {
             return Ok(Checked { value: 0.0, found: false, info: json!({ "answer": null }) });
         };
