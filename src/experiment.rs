@@ -13,6 +13,7 @@ use rlvr_engine::{
     Config, EnvSpec, Outcome, Policy, PolicyContext, Registry, Rollout, RolloutConfig, Rubric, Runner, Sampling, Split,
     TaskStream,
 };
+use rlvr_policies::algo::select::{has_signal, select_groups};
 use rlvr_policies::algo::sft::{self, SftConfig};
 use rlvr_policies::algo::{TrainConfig, Trainer};
 use rlvr_policies::lm::LmPolicy;
@@ -296,14 +297,10 @@ pub fn run(
         let mut samples = sample_rows(&rollout, Split::Train, exp.run.store_groups);
         if let Some(t) = &mut trainer {
             let config = t.config().clone();
-            let mut groups = std::mem::take(&mut rollout.groups);
-            if config.dynamic_sampling {
-                // DAPO: keep only groups with a reward spread; refill from tasks no iteration
-                // draws (a stream of its own per iteration and round), up to max_resample rounds.
-                groups.retain(has_signal);
-                let mut round = 0;
-                while (groups.len() as u64) < b && round < config.max_resample {
-                    round += 1;
+            // DAPO's dynamic sampling, when on, refills from tasks no iteration draws (a stream
+            // of its own per iteration and round).
+            let (groups, selection) =
+                select_groups(&config, std::mem::take(&mut rollout.groups), b as usize, |round| {
                     let base = (1u64 << 48) + (it * u64::from(config.max_resample) + u64::from(round)) * b;
                     let extra = runner.rollout(
                         policy.as_mut(),
@@ -314,12 +311,9 @@ pub fn run(
                         Sampling { seed: seed::derive(it_seed, &[u64::from(round)]), greedy: false },
                     )?;
                     metrics.insert("time/generate_s".into(), metrics["time/generate_s"] + extra.stats.generate_s);
-                    groups.extend(extra.groups.into_iter().filter(has_signal));
-                }
-                groups.truncate(b as usize);
-                metrics.insert("train/resample_rounds".into(), f64::from(round));
-                metrics.insert("train/groups".into(), groups.len() as f64);
-            }
+                    anyhow::Ok(extra.groups)
+                })?;
+            metrics.extend(selection);
             let lm = trainable(policy.as_mut(), "[train]")?;
             let started = Instant::now();
             let update = t.update(lm, &groups, it).with_context(|| format!("update of iteration {it}"))?;
@@ -354,12 +348,6 @@ pub fn run(
         last_metrics = metrics;
     }
     Ok(Summary { dir: dir.to_path_buf(), iterations_run: total.saturating_sub(start), last_metrics })
-}
-
-/// A group whose scored rewards differ: the only kind GRPO learns from.
-fn has_signal(g: &rlvr_engine::Group) -> bool {
-    let r: Vec<f64> = g.samples.iter().filter_map(|s| s.reward()).collect();
-    r.iter().any(|x| (x - r[0]).abs() >= 1e-12)
 }
 
 /// The policy as a trainable language model, or a clear error naming the section that needs it.

@@ -4,6 +4,7 @@
 //! - [`grpo`] and [`ppo`]: one update each, read top to bottom: rows, advantages, loss, metrics;
 //! - [`loss`]: the clipped surrogate, KL estimators and aggregations as pure functions, and the
 //!   policy term GRPO and PPO share;
+//! - [`select`]: which groups an update learns from (DAPO's dynamic sampling);
 //! - [`sft`]: cross-entropy warm start;
 //! - [`Trainer`]: what an update keeps across iterations (the optimiser, the reference model,
 //!   the settings), and the machinery both algorithms share: rows from groups, the no-grad
@@ -30,6 +31,7 @@
 pub mod grpo;
 pub mod loss;
 pub mod ppo;
+pub mod select;
 pub mod sft;
 
 use crate::generate::{GenerateError, forward};
