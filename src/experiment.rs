@@ -14,6 +14,8 @@ use rlvr_engine::{
     Config, EnvSpec, Outcome, Policy, PolicyContext, Registry, Rollout, RolloutConfig, Rubric, Runner, Sampling, Split,
     TaskStream,
 };
+use rlvr_policies::RunPolicy;
+use rlvr_policies::algo::select::{has_signal, select_groups};
 use rlvr_policies::algo::sft::{self, SftConfig};
 use rlvr_policies::algo::{TrainConfig, Trainer};
 use rlvr_policies::lm::LmPolicy;
@@ -187,7 +189,7 @@ impl Progress for () {}
 struct Parts {
     env: EnvSpec,
     rubric: Arc<Rubric>,
-    policy: Box<dyn Policy>,
+    policy: RunPolicy,
 }
 
 fn build(registry: &Registry, exp: &Experiment) -> Result<Parts> {
@@ -209,7 +211,7 @@ fn build(registry: &Registry, exp: &Experiment) -> Result<Parts> {
         }
     };
     let ctx = PolicyContext { seed: exp.run.seed, gold: env.gold.clone() };
-    let policy = registry.make_policy(&exp.policy.id, &exp.policy.config, &ctx).map_err(bad("policy"))?;
+    let policy = RunPolicy::build(registry, &exp.policy.id, &exp.policy.config, &ctx).map_err(bad("policy"))?;
     Ok(Parts { env, rubric: Arc::new(rubric), policy })
 }
 
@@ -247,7 +249,10 @@ pub fn run(
     let checkpoint = if resume { store.latest_checkpoint()? } else { None };
     let start = match &checkpoint {
         Some((it, path)) => {
-            policy.load(&path.join("policy")).with_context(|| format!("loading checkpoint {}", path.display()))?;
+            policy
+                .as_mut()
+                .load(&path.join("policy"))
+                .with_context(|| format!("loading checkpoint {}", path.display()))?;
             it + 1
         }
         None => 0,
@@ -262,11 +267,11 @@ pub fn run(
     if start == 0
         && let Some(sft_config) = &exp.sft
     {
-        first_metrics = warm_start(&runner, policy.as_mut(), &env, &rubric, exp, sft_config, progress)?;
+        first_metrics = warm_start(&runner, &mut policy, &env, &rubric, exp, sft_config, progress)?;
     }
     let mut trainer = match &exp.train {
         Some(config) => {
-            let lm = trainable(policy.as_mut(), "[train]")?;
+            let lm = trainable(&mut policy, "[train]")?;
             let per_episode = exp.rollout.max_new_tokens * exp.rollout.max_turns.max(1) as usize;
             let mut t = Trainer::new(config.clone(), lm, per_episode, exp.rollout.max_new_tokens)
                 .map_err(|e| BadInput(e.to_string()))?;
@@ -299,14 +304,10 @@ pub fn run(
         let mut samples = sample_rows(&rollout, Split::Train, exp.run.store_groups);
         if let Some(t) = &mut trainer {
             let config = t.config().clone();
-            let mut groups = std::mem::take(&mut rollout.groups);
-            if config.dynamic_sampling {
-                // DAPO: keep only groups with a reward spread; refill from tasks no iteration
-                // draws (a stream of its own per iteration and round), up to max_resample rounds.
-                groups.retain(has_signal);
-                let mut round = 0;
-                while (groups.len() as u64) < b && round < config.max_resample {
-                    round += 1;
+            // DAPO's dynamic sampling, when on, refills from tasks no iteration draws (a stream
+            // of its own per iteration and round).
+            let (groups, selection) =
+                select_groups(&config, std::mem::take(&mut rollout.groups), b as usize, |round| {
                     let base = (1u64 << 48) + (it * u64::from(config.max_resample) + u64::from(round)) * b;
                     let extra = runner.rollout(
                         policy.as_mut(),
@@ -317,13 +318,10 @@ pub fn run(
                         Sampling { seed: seed::derive(it_seed, &[u64::from(round)]), greedy: false },
                     )?;
                     metrics.insert("time/generate_s".into(), metrics["time/generate_s"] + extra.stats.generate_s);
-                    groups.extend(extra.groups.into_iter().filter(has_signal));
-                }
-                groups.truncate(b as usize);
-                metrics.insert("train/resample_rounds".into(), f64::from(round));
-                metrics.insert("train/groups".into(), groups.len() as f64);
-            }
-            let lm = trainable(policy.as_mut(), "[train]")?;
+                    anyhow::Ok(extra.groups)
+                })?;
+            metrics.extend(selection);
+            let lm = trainable(&mut policy, "[train]")?;
             let started = Instant::now();
             let update = t.update(lm, &groups, it).with_context(|| format!("update of iteration {it}"))?;
             metrics.insert("time/update_s".into(), started.elapsed().as_secs_f64());
@@ -344,7 +342,7 @@ pub fn run(
             store.write_checkpoint(it, |d| {
                 let p = d.join("policy");
                 std::fs::create_dir_all(&p)?;
-                policy.save(&p).map_err(|e| anyhow::anyhow!(e))?;
+                policy.as_ref().save(&p).map_err(|e| anyhow::anyhow!(e))?;
                 if let Some(t) = &trainer {
                     let p = d.join("trainer");
                     std::fs::create_dir_all(&p)?;
@@ -359,15 +357,9 @@ pub fn run(
     Ok(Summary { dir: dir.to_path_buf(), iterations_run: total.saturating_sub(start), last_metrics })
 }
 
-/// A group whose scored rewards differ: the only kind GRPO learns from.
-fn has_signal(g: &rlvr_engine::Group) -> bool {
-    let r: Vec<f64> = g.samples.iter().filter_map(|s| s.reward()).collect();
-    r.iter().any(|x| (x - r[0]).abs() >= 1e-12)
-}
-
 /// The policy as a trainable language model, or a clear error naming the section that needs it.
-fn trainable<'a>(policy: &'a mut dyn Policy, section: &str) -> Result<&'a mut LmPolicy> {
-    policy.as_any_mut().and_then(|p| p.downcast_mut::<LmPolicy>()).ok_or_else(|| {
+fn trainable<'a>(policy: &'a mut RunPolicy, section: &str) -> Result<&'a mut LmPolicy> {
+    policy.trainable().ok_or_else(|| {
         BadInput(format!("{section} needs a trainable policy (lm/llama-v0); this one cannot be updated")).into()
     })
 }
@@ -377,7 +369,7 @@ fn trainable<'a>(policy: &'a mut dyn Policy, section: &str) -> Result<&'a mut Lm
 /// run evaluates. Returns the `sft/*` metrics for the first iteration's record.
 fn warm_start(
     runner: &Runner,
-    policy: &mut dyn Policy,
+    policy: &mut RunPolicy,
     env: &EnvSpec,
     rubric: &Arc<Rubric>,
     exp: &Experiment,
@@ -386,7 +378,7 @@ fn warm_start(
 ) -> Result<BTreeMap<String, f64>> {
     let mut m = BTreeMap::new();
     if exp.run.eval_every > 0 {
-        let (eval, _) = evaluate(runner, policy, env, rubric, exp)?;
+        let (eval, _) = evaluate(runner, policy.as_mut(), env, rubric, exp)?;
         m.insert("sft/eval_accuracy_before".into(), eval["eval/accuracy"]);
     }
     let pairs = if config.data == "gold" {
@@ -422,7 +414,7 @@ fn warm_start(
     m.insert("sft/tokens_per_s".into(), report.tokens as f64 / report.seconds.max(1e-9));
     m.insert("time/sft_s".into(), report.seconds);
     if exp.run.eval_every > 0 {
-        let (eval, _) = evaluate(runner, policy, env, rubric, exp)?;
+        let (eval, _) = evaluate(runner, policy.as_mut(), env, rubric, exp)?;
         // Every evaluation metric, as it stands after the warm start (`sft/eval_accuracy`,
         // `sft/eval_sampled_accuracy`, `sft/eval_pass@k`).
         for (k, v) in eval {

@@ -4,7 +4,6 @@ use crate::error::BoxError;
 use crate::message::Message;
 use crate::task::Task;
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::path::Path;
 
 /// The policy's output for one turn: the text, and the exact tokens sampled with their
@@ -72,11 +71,6 @@ pub trait Policy {
     /// Restores what `save` wrote.
     fn load(&mut self, _dir: &Path) -> Result<(), PolicyError> {
         Ok(())
-    }
-
-    /// The concrete policy, for training algorithms that need its model.
-    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
-        None
     }
 }
 

@@ -8,6 +8,8 @@
 //! - [`sample`] and [`generate`]: batched sampling with a KV cache, and log-probs for training.
 //! - [`lm`]: the `lm/llama-v0` policy over all of it, implementing the engine's `Policy`.
 //! - [`scripted`]: `scripted/gold-v0`, which plays an environment's gold answers (tests, demos).
+//! - [`algo`]: training (GRPO, PPO, SFT); [`RunPolicy`]: a run's policy, with the language model
+//!   typed when it can be trained.
 
 #![deny(missing_docs)]
 
@@ -16,6 +18,7 @@ pub mod generate;
 pub mod gguf;
 pub mod lm;
 pub mod model;
+mod run;
 pub mod sample;
 pub mod scripted;
 pub mod tokenizer;
@@ -27,6 +30,7 @@ mod tests;
 /// The burn version this crate is written against, re-exported so that callers (benches, training
 /// algorithms) use the same one.
 pub use burn;
+pub use run::RunPolicy;
 
 use rlvr_engine::Registry;
 

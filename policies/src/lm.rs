@@ -33,7 +33,6 @@ use rlvr_engine::{
     Action, BoxError, Config, GenRequest, Message, Policy, PolicyContext, PolicyError, Registry, parse_config,
 };
 use serde::{Deserialize, Serialize};
-use std::any::Any;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -397,10 +396,6 @@ impl Policy for LmPolicy {
         self.template = template;
         Ok(())
     }
-
-    fn as_any_mut(&mut self) -> Option<&mut dyn Any> {
-        Some(self)
-    }
 }
 
 /// What `rlvr generate` asks for.
@@ -463,15 +458,21 @@ pub fn generate_cli(args: &GenerateArgs) -> Result<GenerateOutput, LmError> {
     Ok(GenerateOutput { tokens_per_s: out.tokens.len() as f64 / secs.max(1e-9), text: out.text, tokens: out.tokens })
 }
 
+/// The id this policy is registered under.
+pub const ID: &str = "lm/llama-v0";
+
+/// Builds `lm/llama-v0` from its `[policy.config]` table and the run's context: what the
+/// registry's builder does, without forgetting the type.
+pub fn build(config: &Config, ctx: &PolicyContext) -> Result<LmPolicy, BoxError> {
+    let config: LmConfig = parse_config(config)?;
+    LmPolicy::from_config(&config, ctx.seed).map_err(BoxError::from)
+}
+
 /// Registers `lm/llama-v0`.
 pub fn register(registry: &mut Registry) {
     registry.policy(
-        "lm/llama-v0",
+        ID,
         "a Llama/Qwen2/SmolLM-family model on burn (preset `tiny`, `smollm2`, an HF checkpoint or a GGUF file)",
-        |config: &Config, ctx: &PolicyContext| {
-            let config: LmConfig = parse_config(config)?;
-            let policy = LmPolicy::from_config(&config, ctx.seed).map_err(BoxError::from)?;
-            Ok(Box::new(policy) as Box<dyn Policy>)
-        },
+        |config: &Config, ctx: &PolicyContext| Ok(Box::new(build(config, ctx)?) as Box<dyn Policy>),
     );
 }

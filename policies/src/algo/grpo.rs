@@ -10,8 +10,22 @@
 //!   clip, the KL estimator and its coefficient, the aggregation.
 //!
 //! The advantage is the same for every token of a sample; only the policy's tokens carry loss.
+//!
+//! One update ([`Trainer::update`] with `algorithm = "grpo"`) reads top to bottom in `update`
+//! below: the rows with their [`advantages`], the old log-probs, the loss of each minibatch
+//! ([`loss::policy_term`]), the metrics. The minibatch loop and the optimiser step are the
+//! [`Trainer`]'s, shared with PPO.
+//!
+//! Metrics: `loss/policy`, `loss/kl` (with a reference), `train/clip_frac`; the rows' counts
+//! (`train/rows`, `train/tokens`, `train/unscored`, `train/overlong_filtered`,
+//! `train/zero_advantage`) and the optimisation's (`train/lr`, `train/sampler_logp_gap`,
+//! `train/entropy`, `train/approx_kl_old`, `train/grad_norm`).
 
+use super::{Row, TrainError, Trainer, loss};
+use crate::lm::LmPolicy;
+use rlvr_engine::Group;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// What a sample's reward is compared with.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,6 +52,52 @@ impl Default for GrpoConfig {
     fn default() -> Self {
         Self { baseline: Baseline::Mean, scale_std: true }
     }
+}
+
+/// One GRPO update of `policy` from the scored `groups` of iteration `iteration`; what
+/// [`Trainer::update`] runs when `algorithm = "grpo"`.
+pub(super) fn update(
+    t: &mut Trainer,
+    policy: &mut LmPolicy,
+    groups: &[Group],
+    iteration: u64,
+) -> Result<BTreeMap<String, f64>, TrainError> {
+    // Rows, each with its sample's group-relative advantage on every loss token.
+    let (mut rows, mut metrics) = rows(t, policy, groups);
+    if rows.is_empty() {
+        return Ok(metrics);
+    }
+    // Old log-probs. One optimiser step over the whole batch with nothing else to score takes
+    // them from the training forward, detached, and skips the separate no-grad pass (a quarter
+    // of the update's compute).
+    let c = t.config.clone();
+    let one_pass = c.epochs == 1 && (c.minibatch == 0 || c.minibatch >= rows.len()) && t.reference.is_none();
+    if !one_pass {
+        t.scoring_pass(policy, &mut rows, policy.options.sampling.temperature)?;
+    }
+    // Loss: the clipped surrogate, plus the KL term when there is a reference.
+    let (kl, norm_len) = (t.reference.is_some(), t.norm_len);
+    t.optimise(policy, &rows, iteration, one_pass, &mut metrics, |b, m| {
+        let ref_logp = kl.then(|| b.col(|r| &r.ref_logp));
+        let adv = b.col(|r| &r.advantages);
+        let term = loss::policy_term(b.logp.clone(), b.old_logp.clone(), adv, ref_logp, b.mask.clone(), &c, norm_len);
+        // Metrics.
+        tracing::debug!(iteration, epoch = b.epoch, loss = term.policy, "policy loss of a minibatch");
+        if let Some(kl) = term.kl {
+            m.add("loss/kl", kl);
+        }
+        m.add("loss/policy", term.policy);
+        m.add("train/clip_frac", term.clip_frac);
+        term.loss
+    })?;
+    Ok(metrics)
+}
+
+/// The training rows of `groups`, each loss token carrying its sample's [`advantages`]. A row
+/// whose advantage is 0 has no gradient unless the KL term is on, and is then left out
+/// (`train/zero_advantage`); this also keeps it out of the token-mean's denominator.
+pub(super) fn rows(t: &Trainer, policy: &LmPolicy, groups: &[Group]) -> (Vec<Row>, BTreeMap<String, f64>) {
+    t.rows(policy, groups, |rewards| advantages(rewards, &t.config.grpo), t.reference.is_none())
 }
 
 /// Added to the standard deviation so that a group whose rewards barely differ does not blow up.

@@ -1,12 +1,14 @@
 //! The pieces every policy-gradient loss here is built from, as pure functions of tensors:
-//! the clipped importance-ratio surrogate, the KL estimators, and the ways per-token losses
-//! become one number. Each is tested on small inputs against values worked out by hand.
+//! the clipped importance-ratio surrogate, the KL estimators, the ways per-token losses become
+//! one number, and [`policy_term`], the policy loss GRPO and PPO share. Each is tested on small
+//! inputs against values worked out by hand.
 //!
 //! All tensors are `[rows, tokens]`: one row per sequence, one column per predicted token. A
 //! `mask` is 1.0 where a token carries loss (the policy sampled it and its row is kept) and 0.0
 //! elsewhere (prompt, environment output, padding, filtered rows); masked tokens contribute
 //! nothing to any value or gradient.
 
+use super::TrainConfig;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +99,45 @@ pub fn aggregate(loss: Tensor<2>, mask: Tensor<2>, mode: Aggregation, norm_len: 
 pub fn masked_mean(x: Tensor<2>, mask: Tensor<2>) -> f64 {
     let v = (x * mask.clone()).sum() / mask.sum().clamp_min(1.0);
     f64::from(v.into_scalar::<f32>())
+}
+
+/// The policy term of one minibatch, with the numbers the update logs.
+pub struct PolicyTerm {
+    /// The loss to step on, with its graph.
+    pub loss: Tensor<1>,
+    /// The surrogate alone, aggregated (`loss/policy`).
+    pub policy: f64,
+    /// The mean KL estimate over loss tokens (`loss/kl`), when there is a reference.
+    pub kl: Option<f64>,
+    /// The share of loss tokens whose clipped term was taken (`train/clip_frac`).
+    pub clip_frac: f64,
+}
+
+/// The policy loss GRPO and PPO share: per token, the [`clipped_surrogate`] (`clip_low`,
+/// `clip_high`) plus, when `ref_logp` is given, `kl_coef` times the [`kl_per_token`] estimate
+/// (`kl_estimator`); [`aggregate`]d over `mask` as `aggregation` says, with Dr. GRPO's
+/// `norm_len`.
+pub fn policy_term(
+    logp: Tensor<2>,
+    old_logp: Tensor<2>,
+    advantages: Tensor<2>,
+    ref_logp: Option<Tensor<2>>,
+    mask: Tensor<2>,
+    config: &TrainConfig,
+    norm_len: f32,
+) -> PolicyTerm {
+    let (surrogate, cut) = clipped_surrogate(logp.clone(), old_logp, advantages, config.clip_low, config.clip_high);
+    let mut per_token = surrogate.clone();
+    let mut kl_mean = None;
+    if let Some(ref_logp) = ref_logp {
+        let kl = kl_per_token(logp, ref_logp, config.kl_estimator);
+        kl_mean = Some(masked_mean(kl.clone().detach(), mask.clone().detach()));
+        per_token = per_token + kl.mul_scalar(config.kl_coef);
+    }
+    let loss = aggregate(per_token, mask.clone(), config.aggregation, norm_len);
+    let policy = aggregate(surrogate.detach(), mask.clone(), config.aggregation, norm_len);
+    let policy = f64::from(policy.into_scalar::<f32>());
+    PolicyTerm { loss, policy, kl: kl_mean, clip_frac: masked_mean(cut, mask) }
 }
 
 #[cfg(test)]
@@ -195,5 +236,28 @@ mod tests {
         // 1 - exp(0.1) (per token), also over 2.
         let want = (-1.0 + (1.0 - 0.1f32.exp())) / 2.0;
         close(&[g[0], g[2]], &[want, want]);
+    }
+
+    #[test]
+    fn the_policy_term_adds_the_weighted_kl_to_the_surrogate() {
+        // Ratio 1 at the two loss tokens, advantages 1 and -1: the surrogate is -1 and 1, its
+        // token mean 0. The reference halves the first token's probability: k3 = 0.5 + ln 2 - 1
+        // there, 0 at the second. The third token is masked and counts for nothing.
+        let (half, quarter) = (0.5f32.ln(), 0.25f32.ln());
+        let logp = t(&[&[half, half, 0.5]]);
+        let old = t(&[&[half, half, 0.0]]);
+        let adv = t(&[&[1.0, -1.0, 5.0]]);
+        let refs = t(&[&[quarter, half, 9.0]]);
+        let mask = t(&[&[1.0, 1.0, 0.0]]);
+        let config = TrainConfig { kl_coef: 0.5, ..TrainConfig::default() };
+        let k3 = 0.5 + 2f32.ln() - 1.0;
+        let term = policy_term(logp.clone(), old.clone(), adv.clone(), Some(refs), mask.clone(), &config, 0.0);
+        // token mean of (-1 + 0.5 k3) and (1 + 0)
+        close(&[scalar(term.loss)], &[0.5 * k3 / 2.0]);
+        assert_eq!((term.policy, term.clip_frac), (0.0, 0.0));
+        assert!((term.kl.unwrap() - f64::from(k3 / 2.0)).abs() < 1e-6, "{:?}", term.kl);
+        // Without a reference the loss is the surrogate alone.
+        let term = policy_term(logp, old, adv, None, mask, &config, 0.0);
+        assert_eq!((scalar(term.loss), term.kl), (0.0, None));
     }
 }

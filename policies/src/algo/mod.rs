@@ -1,11 +1,14 @@
 //! Training: GRPO and PPO updates from scored rollouts, and SFT on demonstrations, for the
 //! [`LmPolicy`] on any burn device.
 //!
-//! - [`loss`]: the clipped surrogate, KL estimators and aggregations, as pure functions;
-//! - [`grpo`]: group-relative advantages; [`ppo`]: GAE and the value loss; [`sft`]: cross-entropy
-//!   warm start;
-//! - [`Trainer`]: one RL update from a batch of groups, with the reference model, the optimiser
-//!   and the metrics the run logs.
+//! - [`grpo`] and [`ppo`]: one update each, read top to bottom: rows, advantages, loss, metrics;
+//! - [`loss`]: the clipped surrogate, KL estimators and aggregations as pure functions, and the
+//!   policy term GRPO and PPO share;
+//! - [`select`]: which groups an update learns from (DAPO's dynamic sampling);
+//! - [`sft`]: cross-entropy warm start;
+//! - [`Trainer`]: what an update keeps across iterations (the optimiser, the reference model,
+//!   the settings), and the machinery both algorithms share: rows from groups, the no-grad
+//!   scoring pass, and the minibatch loop with its optimiser steps.
 //!
 //! ## Design
 //! The policy keeps its model on the plain device, where generation runs without building a
@@ -20,10 +23,15 @@
 //! (top-p, top-k) distribution and a different kernel, and mixing the two makes the importance
 //! ratio wrong at step zero. The old log-probs (the ratio's denominator) are the model's own
 //! before the update's first step.
+//!
+//! [`Trainer::update`] chooses the algorithm once and hands over to [`grpo`] or [`ppo`]; what
+//! differs between the two lives in their files, and the shared steps here take what differs
+//! as arguments (the advantages of a group, the loss of a minibatch).
 
 pub mod grpo;
 pub mod loss;
 pub mod ppo;
+pub mod select;
 pub mod sft;
 
 use crate::generate::{GenerateError, forward};
@@ -371,8 +379,34 @@ impl Trainer {
         Ok(())
     }
 
-    /// The training rows of `groups`, with advantages (GRPO) and the counts of what was left out.
-    fn rows(&self, policy: &LmPolicy, groups: &[Group]) -> (Vec<Row>, BTreeMap<String, f64>) {
+    /// One update of `policy` from the scored `groups` of iteration `iteration`, by the
+    /// configured algorithm (see [`grpo`] and [`ppo`]). Returns the metrics (`loss/*`,
+    /// `train/*`).
+    pub fn update(
+        &mut self,
+        policy: &mut LmPolicy,
+        groups: &[Group],
+        iteration: u64,
+    ) -> Result<BTreeMap<String, f64>, TrainError> {
+        match self.config.algorithm {
+            Algorithm::Grpo => grpo::update(self, policy, groups, iteration),
+            Algorithm::Ppo => ppo::update(self, policy, groups, iteration),
+        }
+    }
+
+    /// The training rows of `groups`: every scored sample with a policy token, its tokens as
+    /// sampled, its loss mask, and on each loss token the advantage `advantages` gives it from
+    /// its group's rewards (the rewards of the group's scored samples, in order). Left out and
+    /// counted: samples without a reward (`train/unscored`), overlong ones when
+    /// `overlong_filter` is on (`train/overlong_filtered`), and with `drop_flat` those whose
+    /// advantage is 0 (`train/zero_advantage`). Also counts `train/rows` and `train/tokens`.
+    fn rows(
+        &self,
+        policy: &LmPolicy,
+        groups: &[Group],
+        advantages: impl Fn(&[f64]) -> Vec<f64>,
+        drop_flat: bool,
+    ) -> (Vec<Row>, BTreeMap<String, f64>) {
         let mut rows = Vec::new();
         let (mut overlong, mut flat, mut failed) = (0usize, 0usize, 0usize);
         for g in groups {
@@ -380,11 +414,7 @@ impl Trainer {
                 g.samples.iter().filter_map(|s| s.reward().map(|r| (s, r))).collect();
             failed += g.samples.len() - scored.len();
             let rewards: Vec<f64> = scored.iter().map(|(_, r)| *r).collect();
-            // PPO's advantages come later, from GAE over the values.
-            let adv = match self.config.algorithm {
-                Algorithm::Grpo => grpo::advantages(&rewards, &self.config.grpo),
-                Algorithm::Ppo => vec![0.0; rewards.len()],
-            };
+            let adv = advantages(&rewards);
             for ((sample, reward), a) in scored.iter().zip(adv) {
                 let tr = &sample.trajectory;
                 if tr.tokens.len() < 2 || tr.policy_tokens() == 0 {
@@ -394,8 +424,7 @@ impl Trainer {
                     overlong += 1;
                     continue;
                 }
-                if self.config.algorithm == Algorithm::Grpo && a == 0.0 && self.reference.is_none() {
-                    // No advantage and no KL term: the row has no gradient.
+                if drop_flat && a == 0.0 {
                     flat += 1;
                     continue;
                 }
@@ -410,6 +439,8 @@ impl Trainer {
         m.insert("train/overlong_filtered".into(), overlong as f64);
         m.insert("train/zero_advantage".into(), flat as f64);
         m.insert("train/unscored".into(), failed as f64);
+        m.insert("train/rows".into(), rows.len() as f64);
+        m.insert("train/tokens".into(), rows.iter().map(|r| r.mask.iter().sum::<f32>() as f64).sum());
         (rows, m)
     }
 
@@ -422,10 +453,11 @@ impl Trainer {
         last_turn >= self.max_new_tokens && !stopped
     }
 
-    /// Fills `old_logp`, `old_values` (and PPO's advantages and returns) and `ref_logp` from
-    /// no-grad passes of the current policy and the reference.
-    fn prepare(&self, policy: &LmPolicy, rows: &mut [Row], temperature: f32) -> Result<(), TrainError> {
-        let ppo = self.config.algorithm == Algorithm::Ppo;
+    /// The no-grad pass before the first optimiser step: fills each row's `old_logp` (the
+    /// ratio's denominators) and `old_values` (when the model has a value head) from the current
+    /// policy, and `ref_logp` from the reference when there is one, [`SCORE_CHUNK`] rows at a
+    /// time.
+    fn scoring_pass(&self, policy: &LmPolicy, rows: &mut [Row], temperature: f32) -> Result<(), TrainError> {
         for chunk in rows.chunks_mut(SCORE_CHUNK) {
             let seqs: Vec<&[u32]> = chunk.iter().map(|r| r.tokens.as_slice()).collect();
             let lens: Vec<usize> = chunk.iter().map(|r| r.tokens.len() - 1).collect();
@@ -446,123 +478,57 @@ impl Trainer {
                 }
             }
         }
-        if ppo {
-            let p = &self.config.ppo;
-            for row in rows.iter_mut() {
-                // The episode's steps are its policy tokens, in order; the reward sits on the
-                // last.
-                let idx: Vec<usize> = (0..row.mask.len()).filter(|&t| row.mask[t] > 0.0).collect();
-                let values: Vec<f64> = idx.iter().map(|&t| f64::from(row.old_values[t])).collect();
-                let (adv, ret) = ppo::gae(&values, f64::from(row.reward), p.gamma, p.lambda);
-                row.returns = vec![0.0; row.mask.len()];
-                for (k, &t) in idx.iter().enumerate() {
-                    row.advantages[t] = adv[k] as f32;
-                    row.returns[t] = ret[k] as f32;
-                }
-            }
-            if p.whiten {
-                let mut all: Vec<f64> = rows
-                    .iter()
-                    .flat_map(|r| {
-                        r.mask.iter().zip(&r.advantages).filter(|(m, _)| **m > 0.0).map(|(_, a)| f64::from(*a))
-                    })
-                    .collect();
-                ppo::whiten(&mut all);
-                let mut it = all.into_iter();
-                for row in rows.iter_mut() {
-                    for t in 0..row.mask.len() {
-                        if row.mask[t] > 0.0 {
-                            row.advantages[t] = it.next().unwrap_or(0.0) as f32;
-                        }
-                    }
-                }
-            }
-        }
         Ok(())
     }
 
-    /// One update of `policy` from the scored `groups` of iteration `iteration`. Returns the
-    /// metrics (`loss/*`, `train/*`).
-    pub fn update(
+    /// The optimisation both algorithms share: `epochs` passes over `rows`, each in a seeded
+    /// shuffled order cut into `minibatch` rows per step; per minibatch, the training forward,
+    /// the algorithm's `objective` (the loss to step on; it records its own metrics) and one
+    /// AdamW step. Then the trained model goes back into `policy`, and the reference becomes the
+    /// policy when `reset_every` says so.
+    ///
+    /// With `one_pass` the old log-probs are the training forward's own, detached (the caller
+    /// skipped the scoring pass); otherwise the rows'. Adds to `metrics` `train/lr` and the mean
+    /// over minibatches of what `objective` records and of `train/sampler_logp_gap` (first
+    /// epoch), `train/entropy`, `train/approx_kl_old` and `train/grad_norm`.
+    fn optimise(
         &mut self,
         policy: &mut LmPolicy,
-        groups: &[Group],
+        rows: &[Row],
         iteration: u64,
-    ) -> Result<BTreeMap<String, f64>, TrainError> {
+        one_pass: bool,
+        metrics: &mut BTreeMap<String, f64>,
+        mut objective: impl FnMut(&Minibatch<'_>, &mut Means) -> Tensor<1>,
+    ) -> Result<(), TrainError> {
+        let c = &self.config;
         let temperature = policy.options.sampling.temperature;
-        let (mut rows, mut metrics) = self.rows(policy, groups);
-        metrics.insert("train/rows".into(), rows.len() as f64);
-        metrics.insert("train/tokens".into(), rows.iter().map(|r| r.mask.iter().sum::<f32>() as f64).sum());
-        if rows.is_empty() {
-            return Ok(metrics);
-        }
-        let c = self.config.clone();
-        // One optimiser step over the whole batch with nothing else to score: the old log-probs
-        // are the training forward's own, detached, and the separate no-grad pass (a quarter of
-        // the update's compute) is skipped.
-        let one_pass = c.epochs == 1
-            && (c.minibatch == 0 || c.minibatch >= rows.len())
-            && self.reference.is_none()
-            && c.algorithm == Algorithm::Grpo;
-        if !one_pass {
-            self.prepare(policy, &mut rows, temperature)?;
-        }
         let lr = c.lr * warmup_factor(iteration, c.warmup);
         metrics.insert("train/lr".into(), lr);
         let device = autodiff_device(&policy.model);
         let mut model = policy.model.clone().to_device(&device).train();
         let size = if c.minibatch == 0 { rows.len() } else { c.minibatch };
         let mut order: Vec<usize> = (0..rows.len()).collect();
-        let mut acc: BTreeMap<&str, (f64, f64)> = BTreeMap::new();
-        let mut add = |k: &'static str, v: f64| {
-            let e = acc.entry(k).or_insert((0.0, 0.0));
-            e.0 += v;
-            e.1 += 1.0;
-        };
+        let mut means = Means::default();
         for epoch in 0..c.epochs {
             shuffle(&mut order, rlvr_engine::seed::derive(iteration, &[u64::from(epoch), 0x7261_696e]));
             for chunk in order.chunks(size) {
-                let batch: Vec<&Row> = chunk.iter().map(|&i| &rows[i]).collect();
-                let seqs: Vec<&[u32]> = batch.iter().map(|r| r.tokens.as_slice()).collect();
-                let width = batch.iter().map(|r| r.mask.len()).max().unwrap_or(0);
-                let col = |f: fn(&Row) -> &[f32]| pad2(&batch.iter().map(|r| f(r)).collect::<Vec<_>>(), width, &device);
-                let mask = col(|r| &r.mask);
-                let adv = col(|r| &r.advantages);
-                let f = forward(&model, &seqs, temperature)?;
-                let old = if one_pass { f.logp.clone().detach() } else { col(|r| &r.old_logp) };
+                let picked = chunk.iter().map(|&i| &rows[i]).collect();
+                let batch = Minibatch::new(&model, picked, &device, temperature, epoch, one_pass)?;
                 if epoch == 0 {
                     // How far the trainer's log-probs are from the sampler's: near 0 unless
                     // sampling truncates the distribution (top-p, top-k) or the two disagree
                     // about the context.
-                    let gap = (old.clone() - col(|r| &r.sample_logp)).abs();
-                    add("train/sampler_logp_gap", loss::masked_mean(gap, mask.clone()));
+                    let gap = (batch.old_logp.clone() - batch.col(|r| &r.sample_logp)).abs();
+                    means.add("train/sampler_logp_gap", loss::masked_mean(gap, batch.mask.clone()));
                 }
-                let (surrogate, cut) =
-                    loss::clipped_surrogate(f.logp.clone(), old.clone(), adv, c.clip_low, c.clip_high);
-                let mut per_token = surrogate.clone();
-                if self.reference.is_some() {
-                    let kl = loss::kl_per_token(f.logp.clone(), col(|r| &r.ref_logp), c.kl_estimator);
-                    add("loss/kl", loss::masked_mean(kl.clone().detach(), mask.clone().detach()));
-                    per_token = per_token + kl.mul_scalar(c.kl_coef);
-                }
-                let mut total = loss::aggregate(per_token, mask.clone(), c.aggregation, self.norm_len);
-                if let (Algorithm::Ppo, Some(values)) = (c.algorithm, f.values) {
-                    let vl = ppo::value_loss(values, col(|r| &r.old_values), col(|r| &r.returns), c.ppo.value_clip);
-                    let vl = loss::aggregate(vl, mask.clone(), Aggregation::TokenMean, 0.0);
-                    add("loss/value", f64::from(vl.clone().detach().into_scalar::<f32>()));
-                    total = total + vl.mul_scalar(c.ppo.value_coef);
-                }
-                let policy_loss = loss::aggregate(surrogate.detach(), mask.clone(), c.aggregation, self.norm_len);
-                let pl = f64::from(policy_loss.into_scalar::<f32>());
-                tracing::debug!(iteration, epoch, loss = pl, "policy loss of a minibatch");
-                add("loss/policy", pl);
-                add("train/clip_frac", loss::masked_mean(cut, mask.clone()));
-                add("train/entropy", loss::masked_mean(f.entropy, mask.clone()));
-                let approx_kl = loss::kl_per_token(f.logp.detach(), old, KlEstimator::K3);
-                add("train/approx_kl_old", loss::masked_mean(approx_kl, mask));
+                let total = objective(&batch, &mut means);
+                let Minibatch { mask, logp, old_logp, entropy, .. } = batch;
+                means.add("train/entropy", loss::masked_mean(entropy, mask.clone()));
+                let approx_kl = loss::kl_per_token(logp.detach(), old_logp, KlEstimator::K3);
+                means.add("train/approx_kl_old", loss::masked_mean(approx_kl, mask));
                 let (next, norm) = optimiser_step(model, total, &mut self.optim, lr, c.grad_clip);
                 model = next;
-                add("train/grad_norm", norm);
+                means.add("train/grad_norm", norm);
             }
         }
         policy.model = model.valid();
@@ -572,10 +538,70 @@ impl Trainer {
         {
             *r = policy.model.clone();
         }
-        for (k, (sum, n)) in acc {
+        for (k, (sum, n)) in means.0 {
             metrics.insert(k.into(), sum / n.max(1.0));
         }
-        Ok(metrics)
+        Ok(())
+    }
+}
+
+/// One minibatch on the autodiff device: its rows, and the training forward over them.
+struct Minibatch<'a> {
+    rows: Vec<&'a Row>,
+    /// The longest row's predicted tokens: every column is padded to it.
+    width: usize,
+    device: Device,
+    /// The pass over the batch this minibatch belongs to, from 0.
+    epoch: u32,
+    /// 1.0 at loss tokens.
+    mask: Tensor<2>,
+    /// The log-probs under the model being trained, with the graph.
+    logp: Tensor<2>,
+    /// The ratio's denominators.
+    old_logp: Tensor<2>,
+    /// The value head's estimates, with the graph, when the model has a value head.
+    values: Option<Tensor<2>>,
+    /// The entropy of each position's sampling distribution (a metric).
+    entropy: Tensor<2>,
+}
+
+impl<'a> Minibatch<'a> {
+    /// Runs `model` over `rows`; with `one_pass` the old log-probs are the forward's own,
+    /// detached, otherwise the rows' `old_logp`.
+    fn new(
+        model: &Model,
+        rows: Vec<&'a Row>,
+        device: &Device,
+        temperature: f32,
+        epoch: u32,
+        one_pass: bool,
+    ) -> Result<Self, TrainError> {
+        let seqs: Vec<&[u32]> = rows.iter().map(|r| r.tokens.as_slice()).collect();
+        let width = rows.iter().map(|r| r.mask.len()).max().unwrap_or(0);
+        let col = |field: fn(&Row) -> &[f32]| pad2(&rows.iter().map(|r| field(r)).collect::<Vec<_>>(), width, device);
+        let mask = col(|r| &r.mask);
+        let f = forward(model, &seqs, temperature)?;
+        let old_logp = if one_pass { f.logp.clone().detach() } else { col(|r| &r.old_logp) };
+        let (logp, values, entropy) = (f.logp, f.values, f.entropy);
+        Ok(Self { rows, width, device: device.clone(), epoch, mask, logp, old_logp, values, entropy })
+    }
+
+    /// One per-token field of the rows as a `[rows, width]` tensor, zero-padded.
+    fn col(&self, field: fn(&Row) -> &[f32]) -> Tensor<2> {
+        pad2(&self.rows.iter().map(|r| field(r)).collect::<Vec<_>>(), self.width, &self.device)
+    }
+}
+
+/// Metrics recorded once per minibatch, averaged over the update's minibatches.
+#[derive(Default)]
+struct Means(BTreeMap<&'static str, (f64, f64)>);
+
+impl Means {
+    /// Records one minibatch's `value` of the metric `name`.
+    fn add(&mut self, name: &'static str, value: f64) {
+        let e = self.0.entry(name).or_insert((0.0, 0.0));
+        e.0 += value;
+        e.1 += 1.0;
     }
 }
 

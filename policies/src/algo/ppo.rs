@@ -7,9 +7,22 @@
 //! actions); the verifier's reward arrives at the last of them, every other step's reward is 0.
 //! The KL to the reference and the aggregation are the shared options of
 //! [`TrainConfig`](super::TrainConfig), applied as a loss term as in GRPO.
+//!
+//! One update ([`Trainer::update`] with `algorithm = "ppo"`) reads top to bottom in `update`
+//! below: the rows, the old log-probs and values, the [`advantages`] (GAE, whitened), the loss
+//! of each minibatch ([`loss::policy_term`] plus the [`value_loss`]), the metrics. The minibatch
+//! loop and the optimiser step are the [`Trainer`]'s, shared with GRPO.
+//!
+//! Metrics: those of GRPO (`loss/policy`, `loss/kl`, `train/clip_frac`, the rows' counts, the
+//! optimisation's), plus `loss/value`.
 
+use super::{Row, TrainError, Trainer, loss};
+use crate::lm::LmPolicy;
 use burn::tensor::Tensor;
+use loss::Aggregation;
+use rlvr_engine::Group;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// PPO's own settings (`[train.ppo]`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -30,6 +43,82 @@ pub struct PpoConfig {
 impl Default for PpoConfig {
     fn default() -> Self {
         Self { gamma: 1.0, lambda: 0.95, value_clip: 0.2, value_coef: 0.5, whiten: true }
+    }
+}
+
+/// One PPO update of `policy` from the scored `groups` of iteration `iteration`; what
+/// [`Trainer::update`] runs when `algorithm = "ppo"`.
+pub(super) fn update(
+    t: &mut Trainer,
+    policy: &mut LmPolicy,
+    groups: &[Group],
+    iteration: u64,
+) -> Result<BTreeMap<String, f64>, TrainError> {
+    // Rows: every scored sample, none left out for its advantage, which GAE fills in once the
+    // values are known.
+    let (mut rows, mut metrics) = t.rows(policy, groups, |rewards| vec![0.0; rewards.len()], false);
+    if rows.is_empty() {
+        return Ok(metrics);
+    }
+    // Old log-probs and values: a no-grad pass of the model before the update.
+    t.scoring_pass(policy, &mut rows, policy.options.sampling.temperature)?;
+    // Advantages and the value head's targets.
+    let c = t.config.clone();
+    advantages(&mut rows, &c.ppo);
+    // Loss: the policy term GRPO uses, plus the clipped value loss.
+    let (kl, norm_len) = (t.reference.is_some(), t.norm_len);
+    t.optimise(policy, &rows, iteration, false, &mut metrics, |b, m| {
+        let ref_logp = kl.then(|| b.col(|r| &r.ref_logp));
+        let adv = b.col(|r| &r.advantages);
+        let term = loss::policy_term(b.logp.clone(), b.old_logp.clone(), adv, ref_logp, b.mask.clone(), &c, norm_len);
+        let mut total = term.loss;
+        if let Some(values) = b.values.clone() {
+            let vl = value_loss(values, b.col(|r| &r.old_values), b.col(|r| &r.returns), c.ppo.value_clip);
+            let vl = loss::aggregate(vl, b.mask.clone(), Aggregation::TokenMean, 0.0);
+            m.add("loss/value", f64::from(vl.clone().detach().into_scalar::<f32>()));
+            total = total + vl.mul_scalar(c.ppo.value_coef);
+        }
+        // Metrics.
+        tracing::debug!(iteration, epoch = b.epoch, loss = term.policy, "policy loss of a minibatch");
+        if let Some(kl) = term.kl {
+            m.add("loss/kl", kl);
+        }
+        m.add("loss/policy", term.policy);
+        m.add("train/clip_frac", term.clip_frac);
+        total
+    })?;
+    Ok(metrics)
+}
+
+/// Fills each row's per-token `advantages` and `returns` by [`gae`] over its policy tokens, in
+/// order, from its `old_values` and its reward (on the last); with `whiten`, the advantages of
+/// every loss token of the batch are then [`whiten`]ed together.
+pub fn advantages(rows: &mut [Row], config: &PpoConfig) {
+    for row in rows.iter_mut() {
+        // The episode's steps are its policy tokens, in order; the reward sits on the last.
+        let idx: Vec<usize> = (0..row.mask.len()).filter(|&t| row.mask[t] > 0.0).collect();
+        let values: Vec<f64> = idx.iter().map(|&t| f64::from(row.old_values[t])).collect();
+        let (adv, ret) = gae(&values, f64::from(row.reward), config.gamma, config.lambda);
+        row.returns = vec![0.0; row.mask.len()];
+        for (k, &t) in idx.iter().enumerate() {
+            row.advantages[t] = adv[k] as f32;
+            row.returns[t] = ret[k] as f32;
+        }
+    }
+    if config.whiten {
+        let mut all: Vec<f64> = rows
+            .iter()
+            .flat_map(|r| r.mask.iter().zip(&r.advantages).filter(|(m, _)| **m > 0.0).map(|(_, a)| f64::from(*a)))
+            .collect();
+        whiten(&mut all);
+        let mut it = all.into_iter();
+        for row in rows.iter_mut() {
+            for t in 0..row.mask.len() {
+                if row.mask[t] > 0.0 {
+                    row.advantages[t] = it.next().unwrap_or(0.0) as f32;
+                }
+            }
+        }
     }
 }
 

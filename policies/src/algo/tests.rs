@@ -80,9 +80,9 @@ fn the_training_forward_scores_a_batch_as_the_separate_scoring_pass_does() {
     let answers: Vec<Vec<u32>> = (0..40u32).map(|i| (0..1 + i % 7).map(|k| 20 + (i * 5 + k) % 11).collect()).collect();
     let groups: Vec<Group> =
         answers.chunks(2).map(|pair| group(&[&[pair[0].as_slice(), &[7]].concat(), &pair[1]])).collect();
-    let (mut rows, _) = t.rows(&p, &groups);
+    let (mut rows, _) = grpo::rows(&t, &p, &groups);
     assert!(rows.len() > SCORE_CHUNK, "the scoring pass must take more than one chunk");
-    t.prepare(&p, &mut rows, 1.0).unwrap();
+    t.scoring_pass(&p, &mut rows, 1.0).unwrap();
     let model = p.model.clone().to_device(&autodiff_device(&p.model)).train();
     let seqs: Vec<&[u32]> = rows.iter().map(|r| r.tokens.as_slice()).collect();
     let lens: Vec<usize> = rows.iter().map(|r| r.mask.len()).collect();
