@@ -37,11 +37,22 @@ fn every_verifier_is_reachable_with_an_answer_task() {
         ("answer/numeric", json!({"answer": "NaN"})),
         ("answer/numeric", json!({"answer": "1e999"})),
         ("answer/regex", json!({"answer": "(a"})),
+        ("answer/json_schema", json!({"schema": {"$ref": "https://example.com/person.json"}})),
     ] {
         let (total, err) = score(id, task.clone(), "1");
         assert_eq!(total, None, "{id} {task}");
         assert!(err.is_some(), "{id} {task}");
     }
+}
+
+#[test]
+fn json_schema_rows_score_full_agreement_through_the_registry() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/data/json_schema.jsonl")).unwrap();
+    let rows = bench::load_rows(&text).unwrap();
+    let opts = BenchOptions { threads: 2, min_time: Duration::from_millis(20), examples: 5 };
+    let report = bench::run(&rlvr::builtin_registry(), &["answer/json_schema".into()], &rows, &opts).unwrap();
+    let r = &report.rewards[0];
+    assert_eq!((r.agreement.rows, r.agreement.accuracy), (rows.len(), 1.0), "{}", bench::render_table(&report));
 }
 
 #[test]
