@@ -7,7 +7,8 @@
 //! the resumed iterations are the ones an uninterrupted run would have produced.
 
 use crate::store::{IterationRecord, RunStore, SampleRow};
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, Result};
+use anyhow::Context;
 use rlvr_engine::gold;
 use rlvr_engine::seed::{self, stream};
 use rlvr_engine::{
@@ -106,31 +107,26 @@ pub struct PluginRef {
     pub config: Config,
 }
 
-/// The experiment file could not be read or made sense of: the user's input is at fault.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct BadInput(pub String);
-
 impl Experiment {
     /// Reads `path` and applies `overrides` (`key.path=value`, the value parsed as TOML and
     /// taken as a string when it does not parse).
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path)
-            .map_err(|e| BadInput(format!("cannot read experiment file {}: {e}", path.display())))?;
+            .map_err(|e| Error::BadInput(format!("cannot read experiment file {}: {e}", path.display())))?;
         Self::parse(&text, &path.display().to_string(), overrides)
     }
 
     /// Parses experiment text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self> {
         if overrides.is_empty() {
-            return toml::from_str(text).map_err(|e| BadInput(format!("{origin}: {e}")).into());
+            return toml::from_str(text).map_err(|e| Error::BadInput(format!("{origin}: {e}")).into());
         }
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| BadInput(format!("{origin}: {e}")))?;
+        let mut table: toml::Table = toml::from_str(text).map_err(|e| Error::BadInput(format!("{origin}: {e}")))?;
         for o in overrides {
-            apply_override(&mut table, o).map_err(|e| BadInput(format!("--set {o}: {e}")))?;
+            apply_override(&mut table, o).map_err(|e| Error::BadInput(format!("--set {o}: {e}")))?;
         }
         let merged = toml::to_string(&table).context("re-serialising the experiment")?;
-        toml::from_str(&merged).map_err(|e| BadInput(format!("{origin} (after --set): {e}")).into())
+        toml::from_str(&merged).map_err(|e| Error::BadInput(format!("{origin} (after --set): {e}")).into())
     }
 
     /// The resolved experiment as TOML, defaults included: what `config.toml` holds.
@@ -194,13 +190,13 @@ struct Parts {
 
 fn build(registry: &Registry, exp: &Experiment) -> Result<Parts> {
     // Name the section at fault: `env.id`, `policy.config`, ...
-    fn bad(section: &'static str) -> impl Fn(rlvr_engine::RegistryError) -> BadInput {
+    fn bad(section: &'static str) -> impl Fn(rlvr_engine::RegistryError) -> Error {
         move |e| {
             let field = match e {
                 rlvr_engine::RegistryError::Unknown { .. } => "id",
                 rlvr_engine::RegistryError::Build { .. } => "config",
             };
-            BadInput(format!("[{section}] {field}: {e}"))
+            Error::BadInput(format!("[{section}] {field}: {e}"))
         }
     }
     let env = registry.make_env(&exp.env.id, &exp.env.config, exp.run.seed).map_err(bad("env"))?;
@@ -224,7 +220,7 @@ pub fn run(
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
     if exp.run.tasks_per_iteration == 0 || exp.rollout.group_size == 0 {
-        bail!(BadInput("run.tasks_per_iteration and rollout.group_size must be at least 1".into()));
+        return Err(Error::BadInput("run.tasks_per_iteration and rollout.group_size must be at least 1".into()));
     }
     let Parts { env, rubric, mut policy } = build(registry, exp)?;
     let config_text = exp.to_toml();
@@ -234,7 +230,7 @@ pub fn run(
         let saved: Experiment = toml::from_str(&saved).context("reading the run's config.toml")?;
         let same = Experiment { run: RunConfig { iterations: exp.run.iterations, ..saved.run.clone() }, ..saved };
         if &same != exp {
-            bail!(BadInput(format!(
+            return Err(Error::BadInput(format!(
                 "{} was started with a different experiment; only run.iterations may change on --resume \
                  (see its config.toml)",
                 dir.display()
@@ -274,7 +270,7 @@ pub fn run(
             let lm = trainable(&mut policy, "[train]")?;
             let per_episode = exp.rollout.max_new_tokens * exp.rollout.max_turns.max(1) as usize;
             let mut t = Trainer::new(config.clone(), lm, per_episode, exp.rollout.max_new_tokens)
-                .map_err(|e| BadInput(e.to_string()))?;
+                .map_err(|e| Error::BadInput(e.to_string()))?;
             if let Some((_, path)) = &checkpoint {
                 t.load(&path.join("trainer")).with_context(|| format!("loading {}", path.display()))?;
             }
@@ -360,7 +356,7 @@ pub fn run(
 /// The policy as a trainable language model, or a clear error naming the section that needs it.
 fn trainable<'a>(policy: &'a mut RunPolicy, section: &str) -> Result<&'a mut LmPolicy> {
     policy.trainable().ok_or_else(|| {
-        BadInput(format!("{section} needs a trainable policy (lm/llama-v0); this one cannot be updated")).into()
+        Error::BadInput(format!("{section} needs a trainable policy (lm/llama-v0); this one cannot be updated")).into()
     })
 }
 
@@ -383,7 +379,7 @@ fn warm_start(
     }
     let pairs = if config.data == "gold" {
         let gold = env.gold.as_ref().ok_or_else(|| {
-            BadInput("[sft] data = \"gold\" but this environment has no gold player; give a JSONL file".into())
+            Error::BadInput("[sft] data = \"gold\" but this environment has no gold player; give a JSONL file".into())
         })?;
         let n = if config.tasks > 0 { config.tasks } else { config.steps * config.batch_size as u64 };
         let mut tasks = TaskStream::new(env.tasks.clone(), Split::Train, seed::derive(exp.run.seed, &[0x5f7f]));
@@ -397,14 +393,14 @@ fn warm_start(
         }
         pairs
     } else {
-        sft::read_jsonl(Path::new(&config.data)).map_err(|e| BadInput(e.to_string()))?
+        sft::read_jsonl(Path::new(&config.data)).map_err(|e| Error::BadInput(e.to_string()))?
     };
     let lm = trainable(policy, "[sft]")?;
     let demos = pairs
         .iter()
         .map(|(p, a)| sft::demo(lm, p, a))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| BadInput(e.to_string()))?;
+        .map_err(|e| Error::BadInput(e.to_string()))?;
     let report = sft::train(lm, &demos, config, seed::derive(exp.run.seed, &[0x5f7f, 1]), |step, loss| {
         progress.sft_step(step, config.steps, loss)
     })?;
@@ -586,7 +582,7 @@ id = "scripted/gold-v0"
         let msg = err.to_string();
         assert!(msg.starts_with("exp.toml: "), "{msg}");
         assert!(msg.contains("line") && msg.contains("iteratons"), "{msg}");
-        assert!(err.downcast_ref::<BadInput>().is_some());
+        assert!(matches!(err, Error::BadInput(_)));
         let err = Experiment::parse(EXP, "exp.toml", &["run.seed".into()]).unwrap_err();
         assert_eq!(err.to_string(), "--set run.seed: expected key.path=value");
     }

@@ -52,6 +52,7 @@ pub fn keep_freed_memory() {
 pub fn keep_freed_memory() {}
 
 pub mod cli;
+pub mod error;
 pub mod experiment;
 pub mod report;
 pub mod score;

@@ -1,7 +1,8 @@
 //! `rlvr report`: a summary table of a run's metrics, and PNG plots of its curves.
 
 use crate::store::{RunStore, iteration_count, read_metrics};
-use anyhow::{Result, anyhow};
+use crate::error::Result;
+use anyhow::anyhow;
 use plotters::prelude::*;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -157,5 +158,5 @@ pub fn bench_chart(path: &Path, report: &rlvr_rewards::bench::BenchReport) -> Re
         }
         root.present().map_err(|x| e(&x))
     };
-    draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))
+    Ok(draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))?)
 }

@@ -9,14 +9,14 @@
 //! Each iteration is committed in one transaction, so `run.db` never holds half an iteration;
 //! a checkpoint directory is complete or absent.
 
-use anyhow::{Context, Result, bail};
+use crate::error::{Error, Result};
+use anyhow::Context;
 use rlvr_engine::{Outcome, Sample, Split, Status, Task};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::experiment::BadInput;
 
 /// How many checkpoints to keep; older ones are deleted after a new one lands.
 const KEEP_CHECKPOINTS: usize = 2;
@@ -91,7 +91,7 @@ impl RunStore {
     /// run is never overwritten by accident.
     pub fn create(dir: &Path, config: &str) -> Result<Self> {
         if dir.join("run.db").exists() {
-            bail!(BadInput(format!(
+            return Err(Error::BadInput(format!(
                 "{} already holds a run; pass --resume to continue it or --out to start elsewhere",
                 dir.display()
             )));
@@ -105,7 +105,7 @@ impl RunStore {
     /// Opens the run in `dir`.
     pub fn open(dir: &Path) -> Result<Self> {
         if !dir.join("run.db").exists() || !dir.join("config.toml").exists() {
-            bail!(BadInput(format!("{} holds no run (no run.db and config.toml)", dir.display())));
+            return Err(Error::BadInput(format!("{} holds no run (no run.db and config.toml)", dir.display())));
         }
         Self::connect(dir)
     }
@@ -114,10 +114,11 @@ impl RunStore {
     pub fn open_read_only(dir: &Path) -> Result<Connection> {
         let path = dir.join("run.db");
         if !path.exists() {
-            bail!(BadInput(format!("{} holds no run.db", dir.display())));
+            return Err(Error::BadInput(format!("{} holds no run.db", dir.display())));
         }
         Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .with_context(|| format!("opening {}", path.display()))
+            .map_err(Error::from)
     }
 
     fn connect(dir: &Path) -> Result<Self> {
@@ -135,7 +136,7 @@ impl RunStore {
     /// The stored `config.toml`.
     pub fn config(&self) -> Result<String> {
         let p = self.dir.join("config.toml");
-        std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))
+        Ok(std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?)
     }
 
     /// Replaces `config.toml` atomically.

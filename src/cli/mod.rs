@@ -1,9 +1,10 @@
 //! The `rlvr` command line, as a library entry point so a user's crate can add its plugins and
 //! get the whole CLI: `fn main() -> ExitCode { rlvr::cli::main_with(|r| { r.env(...); }) }`.
 
-use crate::experiment::{self, BadInput, Experiment, Progress};
+use crate::error::{Error, Result};
+use crate::experiment::{self, Experiment, Progress};
 use crate::{report, score};
-use anyhow::{Context, Result};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use rlvr_engine::Registry;
@@ -207,11 +208,7 @@ pub fn main_with(extend: impl FnOnce(&mut Registry)) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            if e.chain().any(|c| c.downcast_ref::<BadInput>().is_some()) {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            e.exit_code()
         }
     }
 }
@@ -235,8 +232,8 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             let exp = Experiment::load(&experiment, &set)?;
             let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&exp.run.name));
             let mut bar = Bar::new();
-            let summary = experiment::run(registry, &exp, &dir, resume, &mut bar)
-                .with_context(|| experiment.display().to_string())?;
+            let summary =
+                experiment::run(registry, &exp, &dir, resume, &mut bar).map_err(|e| e.context(experiment.display()))?;
             bar.finish();
             let shown: Vec<String> = summary
                 .last_metrics
@@ -257,11 +254,11 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
         Command::Score { reward, input, output, set, workers } => {
             let mut config = rlvr_engine::Config::new();
             for s in &set {
-                experiment::apply_override(&mut config, s).map_err(|e| BadInput(format!("--set {s}: {e}")))?;
+                experiment::apply_override(&mut config, s).map_err(|e| Error::BadInput(format!("--set {s}: {e}")))?;
             }
-            let rubric = registry.make_reward(&reward, &config).map_err(|e| BadInput(e.to_string()))?;
+            let rubric = registry.make_reward(&reward, &config).map_err(|e| Error::BadInput(e.to_string()))?;
             let file =
-                std::fs::File::open(&input).map_err(|e| BadInput(format!("cannot read {}: {e}", input.display())))?;
+                std::fs::File::open(&input).map_err(|e| Error::BadInput(format!("cannot read {}: {e}", input.display())))?;
             let workers = if workers == 0 { rlvr_engine::pool::available_cores() } else { workers };
             let counts = match output {
                 Some(path) => {
@@ -278,12 +275,12 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             use rlvr_rewards::bench;
             let text = match &input {
                 Some(p) => {
-                    std::fs::read_to_string(p).map_err(|e| BadInput(format!("cannot read {}: {e}", p.display())))?
+                    std::fs::read_to_string(p).map_err(|e| Error::BadInput(format!("cannot read {}: {e}", p.display())))?
                 }
                 None => bench::BUNDLED.to_string(),
             };
             let origin = input.as_ref().map_or("the bundled set".to_string(), |p| p.display().to_string());
-            let rows = bench::load_rows(&text).map_err(|e| BadInput(format!("{origin}: {e}")))?;
+            let rows = bench::load_rows(&text).map_err(|e| Error::BadInput(format!("{origin}: {e}")))?;
             let ids = if rewards.is_empty() {
                 ["math/equivalence", "answer/numeric", "answer/exact", "answer/choice"].map(String::from).to_vec()
             } else {
@@ -291,7 +288,7 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             };
             let opts =
                 bench::BenchOptions { threads, min_time: std::time::Duration::from_millis(min_time_ms), examples };
-            let report = bench::run(registry, &ids, &rows, &opts).map_err(|e| BadInput(e.to_string()))?;
+            let report = bench::run(registry, &ids, &rows, &opts).map_err(|e| Error::BadInput(e.to_string()))?;
             if json {
                 println!("{}", bench::to_json(&report));
             } else {
@@ -308,8 +305,8 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             use rlvr_envs::code::run;
             let req = run::RunRequest { code, file, deadline_ms, fuel, memory_mb, output_bytes };
             let e = run::run(&req).map_err(|e| match e {
-                run::RunError::Sandbox(e) => anyhow::Error::new(e),
-                other => anyhow::Error::new(BadInput(other.to_string())),
+                run::RunError::Sandbox(e) => Error::Failed(e.into()),
+                other => Error::BadInput(other.to_string()),
             })?;
             if json {
                 println!("{}", serde_json::to_string(&e)?);
@@ -323,8 +320,8 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             let args = GenerateArgs { model, prompt, chat, max_new_tokens, temperature, seed };
             let out = generate_cli(&args).map_err(|e| match e {
                 // A checkpoint that is missing or malformed, or bad settings, are the user's input.
-                LmError::Weights(_) | LmError::Config(_) => anyhow::Error::new(BadInput(e.to_string())),
-                other => anyhow::Error::new(other),
+                LmError::Weights(_) | LmError::Config(_) => Error::BadInput(e.to_string()),
+                other => Error::Failed(other.into()),
             })?;
             if json {
                 println!("{}", serde_json::to_string(&out)?);
@@ -354,10 +351,10 @@ fn write_tasks(tasks: Tasks) -> Result<()> {
                 None => Default::default(),
                 Some(path) => {
                     let text = std::fs::read_to_string(path)
-                        .map_err(|e| BadInput(format!("cannot read {}: {e}", path.display())))?;
+                        .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", path.display())))?;
                     let table: rlvr_engine::Config =
-                        toml::from_str(&text).map_err(|e| BadInput(format!("{}: {e}", path.display())))?;
-                    rlvr_engine::parse_config(&table).map_err(|e| BadInput(format!("{}: {e}", path.display())))?
+                        toml::from_str(&text).map_err(|e| Error::BadInput(format!("{}: {e}", path.display())))?;
+                    rlvr_engine::parse_config(&table).map_err(|e| Error::BadInput(format!("{}: {e}", path.display())))?
                 }
             };
             let split = if split == "test" { Split::Test } else { Split::Train };
@@ -366,7 +363,7 @@ fn write_tasks(tasks: Tasks) -> Result<()> {
             let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
             let mut w = BufWriter::new(file);
             let summary = rlvr_envs::causal::export::export(cfg, seed, split, level, n, &mut w)
-                .map_err(|e| BadInput(e.to_string()))?;
+                .map_err(|e| Error::BadInput(e.to_string()))?;
             drop(w);
             std::fs::rename(&tmp, &out).with_context(|| format!("writing {}", out.display()))?;
             eprint!("{}", summary.table());
@@ -437,7 +434,7 @@ fn merge(models: &[String], base: Option<&std::path::Path>, out: &std::path::Pat
     use rlvr_policies::weights::Weights;
     let dev = device("flex").map_err(|e| anyhow::anyhow!(e))?;
     let load = |p: &std::path::Path| {
-        load_checkpoint(p, &dev).map_err(|e| anyhow::Error::new(BadInput(format!("{}: {e}", p.display()))))
+        load_checkpoint(p, &dev).map_err(|e| Error::BadInput(format!("{}: {e}", p.display())))
     };
     let n = models.len() as f64;
     let mut parts = Vec::new();
@@ -452,13 +449,13 @@ fn merge(models: &[String], base: Option<&std::path::Path>, out: &std::path::Pat
         parts.push((model.to_weights()?, weight));
         first.get_or_insert((model.config().clone(), tokenizer, template));
     }
-    let (config, tokenizer, template) = first.ok_or_else(|| BadInput("no models to merge".into()))?;
+    let (config, tokenizer, template) = first.ok_or_else(|| Error::BadInput("no models to merge".into()))?;
     let base_weights = match base {
         Some(b) => Some(load(b)?.0.to_weights()?),
         None => None,
     };
-    let merged = Weights::combine(base_weights.as_ref(), &parts).map_err(|e| BadInput(e.to_string()))?;
-    let model = Model::from_weights(&config, merged, &dev).map_err(|e| BadInput(e.to_string()))?;
+    let merged = Weights::combine(base_weights.as_ref(), &parts).map_err(|e| Error::BadInput(e.to_string()))?;
+    let model = Model::from_weights(&config, merged, &dev).map_err(|e| Error::BadInput(e.to_string()))?;
     save_checkpoint(out, &model, &tokenizer, &template)?;
     println!(
         "{}: merged {} model(s){}",

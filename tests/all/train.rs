@@ -1,7 +1,8 @@
 //! Training runs end to end: SFT then GRPO (and PPO) on a micro model, resumed exactly from a
 //! checkpoint; `rlvr merge`; and the errors a user meets first.
 
-use rlvr::experiment::{self, BadInput, Experiment};
+use rlvr::error::Error;
+use rlvr::experiment::{self, Experiment};
 use std::path::Path;
 
 const EXP: &str = r#"
@@ -133,7 +134,7 @@ fn training_a_policy_that_cannot_learn_is_bad_input() {
     let exp =
         Experiment::parse(&EXP.replace("lm/llama-v0", "scripted/gold-v0").replace("preset = \"micro\"", ""), "e", &[]);
     let err = experiment::run(&registry, &exp.unwrap(), tmp.path(), false, &mut ()).unwrap_err();
-    assert!(err.chain().any(|c| c.downcast_ref::<BadInput>().is_some()), "{err:#}");
+    assert!(matches!(err, Error::BadInput(_)), "{err:#}");
     assert!(format!("{err:#}").contains("trainable policy"), "{err:#}");
     let exp = Experiment::parse(EXP, "e", &["train.clip_low=1.5".into()]).unwrap();
     let err = experiment::run(&registry, &exp, &tmp.path().join("b"), false, &mut ()).unwrap_err();
