@@ -647,20 +647,20 @@ pub fn hf_name(gguf: &str) -> Option<String> {
 /// Undoes llama.cpp's q/k row permutation. Its converter maps HF row `h·hd + j·hd/2 + i` (head
 /// `h`, half `j`, pair `i`) to row `h·hd + 2i + j`, so that the two values RoPE rotates together
 /// sit side by side; this puts every row back. Works on a weight `[rows, cols]` or a bias `[rows]`.
-pub fn unpermute_rows(t: HostTensor, heads: usize) -> Result<HostTensor, String> {
+pub fn unpermute_rows(t: HostTensor, heads: usize) -> Result<HostTensor, WeightsError> {
     move_rows(t, heads, true)
 }
 
 /// The inverse of [`unpermute_rows`]: what llama.cpp's converter does (tests write GGUF files
 /// with it).
-pub fn permute_rows(t: HostTensor, heads: usize) -> Result<HostTensor, String> {
+pub fn permute_rows(t: HostTensor, heads: usize) -> Result<HostTensor, WeightsError> {
     move_rows(t, heads, false)
 }
 
-fn move_rows(t: HostTensor, heads: usize, to_hf: bool) -> Result<HostTensor, String> {
+fn move_rows(t: HostTensor, heads: usize, to_hf: bool) -> Result<HostTensor, WeightsError> {
     let rows = t.shape.first().copied().unwrap_or(0);
     if heads == 0 || rows == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
-        return Err(format!("{rows} rows do not split into {heads} heads of even width"));
+        return Err(WeightsError::Format(format!("{rows} rows do not split into {heads} heads of even width")));
     }
     let cols = t.data.len() / rows;
     let (hd, half) = (rows / heads, rows / heads / 2);

@@ -236,7 +236,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<(Model, Tokenizer
         serde_json::from_str(&text).map_err(|e| WeightsError::Format(format!("{}: {e}", config_path.display())))?;
     let extras_path = path.join("rlvr.json");
     let hf_tokenizer =
-        || Tokenizer::from_hf_file(&path.join("tokenizer.json")).map_err(|e| LmError::Weights(WeightsError::Format(e)));
+        || Tokenizer::from_hf_file(&path.join("tokenizer.json")).map_err(LmError::Weights);
     let (tokenizer, template) = if extras_path.exists() {
         let text = std::fs::read_to_string(&extras_path).map_err(|e| WeightsError::io(&extras_path, e))?;
         let extras: Extras =
@@ -304,7 +304,7 @@ fn template_or_chatml(jinja: Option<&str>, source: &Path) -> ChatTemplate {
 pub fn load_gguf(path: &Path, device: &Device) -> Result<(Model, Tokenizer, ChatTemplate), LmError> {
     let gguf = Gguf::open(path)?;
     let config = gguf.model_config()?;
-    let tokenizer = Tokenizer::from_gguf(&gguf).map_err(|e| LmError::Weights(WeightsError::Format(e)))?;
+    let tokenizer = Tokenizer::from_gguf(&gguf).map_err(LmError::Weights)?;
     let jinja = gguf.get("tokenizer.chat_template").and_then(crate::gguf::Value::as_str);
     let template = template_or_chatml(jinja, path);
     let weights = gguf.weights(&config)?;
@@ -332,7 +332,7 @@ pub fn save_checkpoint(
         obj.insert("torch_dtype".into(), "float32".into());
     }
     write_json(&config_path, &config)?;
-    let kind = match tokenizer.to_hf_json().map_err(WeightsError::Format)? {
+    let kind = match tokenizer.to_hf_json()? {
         None => "bytes",
         Some(json) => {
             let path = dir.join("tokenizer.json");

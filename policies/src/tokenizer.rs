@@ -13,6 +13,7 @@
 //! `tokenizer.ggml.pre`), so that both sources run the same code.
 
 use crate::gguf::{Gguf, Value};
+use crate::weights::WeightsError;
 use rlvr_engine::{Message, Role};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -64,30 +65,32 @@ impl Tokenizer {
     /// Special tokens written in the text to encode are tokenized as text (`tokenizers`'
     /// `encode_special_tokens`): only the chat template inserts them, by id. Added tokens that
     /// the file does not mark special are still matched in text, as HF does.
-    pub fn from_hf_json(json: &str) -> Result<Self, String> {
-        let mut inner: tokenizers::Tokenizer = json.parse().map_err(|e| format!("not a tokenizer.json: {e}"))?;
+    pub fn from_hf_json(json: &str) -> Result<Self, WeightsError> {
+        let mut inner: tokenizers::Tokenizer =
+            json.parse().map_err(|e| WeightsError::Format(format!("not a tokenizer.json: {e}")))?;
         inner.set_encode_special_tokens(true);
         let added = inner.get_added_tokens_decoder().into_iter().map(|(id, t)| (t.content, id)).collect();
         Ok(Self::Hf(Arc::new(HfTokenizer { inner, added })))
     }
 
     /// An HF tokenizer from a `tokenizer.json` file.
-    pub fn from_hf_file(path: &std::path::Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        Self::from_hf_json(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn from_hf_file(path: &std::path::Path) -> Result<Self, WeightsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| WeightsError::Io { path: path.into(), source: e })?;
+        Self::from_hf_json(&text).map_err(|e| WeightsError::Format(format!("{}: {e}", path.display())))
     }
 
     /// The tokenizer described by a GGUF file's `tokenizer.ggml.*` metadata.
-    pub fn from_gguf(gguf: &Gguf) -> Result<Self, String> {
-        let json = gguf_tokenizer_json(gguf).map_err(|e| format!("{}: {e}", gguf.path.display()))?;
-        Self::from_hf_json(&json.to_string()).map_err(|e| format!("{}: {e}", gguf.path.display()))
+    pub fn from_gguf(gguf: &Gguf) -> Result<Self, WeightsError> {
+        let at_file = |e: &dyn std::fmt::Display| WeightsError::Format(format!("{}: {e}", gguf.path.display()));
+        let json = gguf_tokenizer_json(gguf).map_err(|e| at_file(&e))?;
+        Self::from_hf_json(&json.to_string()).map_err(|e| at_file(&e))
     }
 
     /// The `tokenizer.json` text of an HF tokenizer (`None` for [`Tokenizer::Bytes`]).
-    pub fn to_hf_json(&self) -> Result<Option<String>, String> {
+    pub fn to_hf_json(&self) -> Result<Option<String>, WeightsError> {
         match self {
             Self::Bytes => Ok(None),
-            Self::Hf(t) => t.inner.to_string(true).map(Some).map_err(|e| e.to_string()),
+            Self::Hf(t) => t.inner.to_string(true).map(Some).map_err(|e| WeightsError::Format(e.to_string())),
         }
     }
 

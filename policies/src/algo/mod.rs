@@ -150,8 +150,8 @@ impl Default for TrainConfig {
 
 impl TrainConfig {
     /// Checks the settings that would otherwise fail deep inside an update.
-    pub fn validate(&self) -> Result<(), String> {
-        let bad = |m: &str| Err(format!("[train] {m}"));
+    pub fn validate(&self) -> Result<(), TrainError> {
+        let bad = |m: &str| Err(TrainError::Config(format!("[train] {m}")));
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return bad("lr must be a positive number");
         }
@@ -325,7 +325,7 @@ impl Trainer {
         episode_tokens: usize,
         max_new_tokens: usize,
     ) -> Result<Self, TrainError> {
-        config.validate().map_err(TrainError::Config)?;
+        config.validate()?;
         if config.algorithm == Algorithm::Ppo && policy.model.value_head.is_none() {
             policy.model = policy.model.clone().with_value_head();
         }
