@@ -7,8 +7,8 @@
 //!
 //! `cargo bench --bench tools_ast --no-default-features --features tools -- [CASES.jsonl] [--seconds S]`
 
-use rlvr_engine::Task;
 use rlvr::envs::tools::reward::ast_verdict;
+use rlvr_engine::Task;
 use serde_json::{Value, json};
 use std::hint::black_box;
 use std::time::Instant;

@@ -6,8 +6,8 @@
 //! last checkpoint, and because every random choice derives from (seed, iteration, task, sample)
 //! the resumed iterations are the ones an uninterrupted run would have produced.
 
-use crate::store::{IterationRecord, RunStore, SampleRow};
 use crate::error::{Error, Result};
+use crate::store::{IterationRecord, RunStore, SampleRow};
 use anyhow::Context;
 use rlvr_engine::gold;
 use rlvr_engine::seed::{self, stream};
@@ -119,14 +119,14 @@ impl Experiment {
     /// Parses experiment text; `origin` names it in errors.
     pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self> {
         if overrides.is_empty() {
-            return toml::from_str(text).map_err(|e| Error::BadInput(format!("{origin}: {e}")).into());
+            return toml::from_str(text).map_err(|e| Error::BadInput(format!("{origin}: {e}")));
         }
         let mut table: toml::Table = toml::from_str(text).map_err(|e| Error::BadInput(format!("{origin}: {e}")))?;
         for o in overrides {
             apply_override(&mut table, o).map_err(|e| Error::BadInput(format!("--set {o}: {e}")))?;
         }
         let merged = toml::to_string(&table).context("re-serialising the experiment")?;
-        toml::from_str(&merged).map_err(|e| Error::BadInput(format!("{origin} (after --set): {e}")).into())
+        toml::from_str(&merged).map_err(|e| Error::BadInput(format!("{origin} (after --set): {e}")))
     }
 
     /// The resolved experiment as TOML, defaults included: what `config.toml` holds.
@@ -356,7 +356,7 @@ pub fn run(
 /// The policy as a trainable language model, or a clear error naming the section that needs it.
 fn trainable<'a>(policy: &'a mut RunPolicy, section: &str) -> Result<&'a mut LmPolicy> {
     policy.trainable().ok_or_else(|| {
-        Error::BadInput(format!("{section} needs a trainable policy (lm/llama-v0); this one cannot be updated")).into()
+        Error::BadInput(format!("{section} needs a trainable policy (lm/llama-v0); this one cannot be updated"))
     })
 }
 

@@ -1,7 +1,7 @@
 //! `rlvr report`: a summary table of a run's metrics, and PNG plots of its curves.
 
-use crate::store::{RunStore, iteration_count, read_metrics};
 use crate::error::Result;
+use crate::store::{RunStore, iteration_count, read_metrics};
 use anyhow::anyhow;
 use plotters::prelude::*;
 use std::collections::BTreeMap;

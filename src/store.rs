@@ -17,7 +17,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-
 /// How many checkpoints to keep; older ones are deleted after a new one lands.
 const KEEP_CHECKPOINTS: usize = 2;
 

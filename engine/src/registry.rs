@@ -1,7 +1,7 @@
 //! The registry: plugins under versioned ids, built from TOML config.
 
-use crate::error::BoxError;
 use crate::env::{Environment, OrderEnforcing};
+use crate::error::BoxError;
 use crate::message::Message;
 use crate::policy::Policy;
 use crate::reward::Rubric;
@@ -236,7 +236,9 @@ impl Registry {
         out.extend(self.envs.iter().map(|(k, e)| (Kind::Env, k.as_str(), e.description.as_str())));
         out.extend(self.rewards.iter().map(|(k, e)| (Kind::Reward, k.as_str(), e.description.as_str())));
         out.extend(self.policies.iter().map(|(k, e)| (Kind::Policy, k.as_str(), e.description.as_str())));
-        out.extend(self.aliases.iter().map(|((kind, alias), (_, description))| (*kind, alias.as_str(), description.as_str())));
+        out.extend(
+            self.aliases.iter().map(|((kind, alias), (_, description))| (*kind, alias.as_str(), description.as_str())),
+        );
         out.sort_by_key(|&(kind, id, _)| (kind, id));
         out
     }

@@ -28,8 +28,7 @@ impl Task {
 
     /// The string field `key`, or an error naming the task and the field. With `?` it becomes
     /// an [`EnvError::InvalidTask`](crate::EnvError::InvalidTask) in an environment, a
-    /// [`RewardError`](crate::RewardError) in a verifier, a [`BoxError`](crate::BoxError) in a
-    /// gold player.
+    /// [`RewardError`](crate::RewardError) in a verifier, a `BoxError` in a gold player.
     pub fn str_field(&self, key: &str) -> Result<&str, FieldError> {
         let missing = |found| FieldError { task: self.id.clone(), field: key.into(), found };
         match self.data.get(key) {

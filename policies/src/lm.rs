@@ -235,8 +235,7 @@ pub fn load_checkpoint(path: &Path, device: &Device) -> Result<(Model, Tokenizer
     let config: ModelConfig =
         serde_json::from_str(&text).map_err(|e| WeightsError::Format(format!("{}: {e}", config_path.display())))?;
     let extras_path = path.join("rlvr.json");
-    let hf_tokenizer =
-        || Tokenizer::from_hf_file(&path.join("tokenizer.json")).map_err(LmError::Weights);
+    let hf_tokenizer = || Tokenizer::from_hf_file(&path.join("tokenizer.json")).map_err(LmError::Weights);
     let (tokenizer, template) = if extras_path.exists() {
         let text = std::fs::read_to_string(&extras_path).map_err(|e| WeightsError::io(&extras_path, e))?;
         let extras: Extras =

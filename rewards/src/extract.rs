@@ -82,14 +82,17 @@ impl Extractor {
 pub fn for_task(task: &rlvr_engine::Task, default: Extractor) -> Result<Extractor, UnknownExtractor> {
     match task.data.get("extract") {
         None => Ok(default),
-        Some(v) => serde_json::from_value(v.clone())
-            .map_err(|_| UnknownExtractor { task: task.id.clone(), found: v.clone() }),
+        Some(v) => {
+            serde_json::from_value(v.clone()).map_err(|_| UnknownExtractor { task: task.id.clone(), found: v.clone() })
+        }
     }
 }
 
 /// A task's `extract` field names no extraction rule.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("task {task}: `extract` must be one of boxed, answer_tag, answer_line, last_number, whole, auto; found {found}")]
+#[error(
+    "task {task}: `extract` must be one of boxed, answer_tag, answer_line, last_number, whole, auto; found {found}"
+)]
 pub struct UnknownExtractor {
     /// The task's id.
     pub task: String,

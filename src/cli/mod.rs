@@ -257,8 +257,8 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
                 experiment::apply_override(&mut config, s).map_err(|e| Error::BadInput(format!("--set {s}: {e}")))?;
             }
             let rubric = registry.make_reward(&reward, &config).map_err(|e| Error::BadInput(e.to_string()))?;
-            let file =
-                std::fs::File::open(&input).map_err(|e| Error::BadInput(format!("cannot read {}: {e}", input.display())))?;
+            let file = std::fs::File::open(&input)
+                .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", input.display())))?;
             let workers = if workers == 0 { rlvr_engine::pool::available_cores() } else { workers };
             let counts = match output {
                 Some(path) => {
@@ -274,9 +274,8 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
         Command::BenchRewards { input, rewards, threads, min_time_ms, examples, json, chart } => {
             use rlvr_rewards::bench;
             let text = match &input {
-                Some(p) => {
-                    std::fs::read_to_string(p).map_err(|e| Error::BadInput(format!("cannot read {}: {e}", p.display())))?
-                }
+                Some(p) => std::fs::read_to_string(p)
+                    .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", p.display())))?,
                 None => bench::BUNDLED.to_string(),
             };
             let origin = input.as_ref().map_or("the bundled set".to_string(), |p| p.display().to_string());
@@ -354,7 +353,8 @@ fn write_tasks(tasks: Tasks) -> Result<()> {
                         .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", path.display())))?;
                     let table: rlvr_engine::Config =
                         toml::from_str(&text).map_err(|e| Error::BadInput(format!("{}: {e}", path.display())))?;
-                    rlvr_engine::parse_config(&table).map_err(|e| Error::BadInput(format!("{}: {e}", path.display())))?
+                    rlvr_engine::parse_config(&table)
+                        .map_err(|e| Error::BadInput(format!("{}: {e}", path.display())))?
                 }
             };
             let split = if split == "test" { Split::Test } else { Split::Train };
@@ -433,9 +433,8 @@ fn merge(models: &[String], base: Option<&std::path::Path>, out: &std::path::Pat
     use rlvr_policies::model::Model;
     use rlvr_policies::weights::Weights;
     let dev = device("flex").map_err(|e| anyhow::anyhow!(e))?;
-    let load = |p: &std::path::Path| {
-        load_checkpoint(p, &dev).map_err(|e| Error::BadInput(format!("{}: {e}", p.display())))
-    };
+    let load =
+        |p: &std::path::Path| load_checkpoint(p, &dev).map_err(|e| Error::BadInput(format!("{}: {e}", p.display())));
     let n = models.len() as f64;
     let mut parts = Vec::new();
     let mut first = None;
