@@ -201,9 +201,25 @@ fn cli_score_and_envs() {
     let (code, _, err) = rlvr(&["score", "--reward", "answer/exact", "--input", "nope.jsonl"], d);
     assert_eq!((code, err.contains("nope.jsonl")), (2, true));
 
+    // --set reads the reward's config as `rlvr run` reads an experiment's.
+    std::fs::write(
+        d.join("case.jsonl"),
+        "{\"task\": {\"answer\": \"Paris\"}, \"completion\": \"<answer>paris</answer>\"}\n",
+    )
+    .unwrap();
+    let score = |set: &[&str]| {
+        let (code, out, err) =
+            rlvr(&[&["score", "--reward", "answer/exact", "--input", "case.jsonl"], set].concat(), d);
+        (code, out.lines().next().and_then(|l| serde_json::from_str::<Value>(l).ok()).map(|r| r["reward"].clone()), err)
+    };
+    assert_eq!(score(&[]).1, Some(1.0.into()));
+    assert_eq!(score(&["--set", "normalize=false"]).1, Some(0.0.into()));
+    let (code, _, err) = score(&["--set", "normalize"]);
+    assert_eq!((code, err.contains("--set normalize: expected key.path=value")), (2, true), "{err}");
+
     let (code, out, _) = rlvr(&["envs"], d);
     assert_eq!(code, 0);
-    for id in ["arith/arith-v0", "answer/exact", "scripted/gold-v0"] {
+    for id in ["arith/arith-v0", "answer/exact", "scripted/gold-v0", "math/problems-v0", "rewards/math-v0"] {
         assert!(out.contains(id), "{out}");
     }
 }
