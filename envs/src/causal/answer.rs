@@ -120,7 +120,7 @@ pub fn reference(task: &Value) -> Result<Vec<f64>, String> {
 pub fn solve(network: &Value, query: &Value) -> Result<Vec<f64>, String> {
     let model = Network::from_json(network).and_then(|n| n.compile()).map_err(|e| e.to_string())?;
     let query: Query = serde_json::from_value(query.clone()).map_err(|e| format!("query: {e}"))?;
-    let resolved = query.resolve(&model)?;
+    let resolved = query.resolve(&model).map_err(|e| e.to_string())?;
     infer::answer(&model, &resolved).map_err(|e| format!("query: {e}"))
 }
 

@@ -81,36 +81,68 @@ pub struct Resolved {
     pub intervention: Vec<(usize, usize)>,
 }
 
+/// A query that does not fit its network: the task's fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    /// A name that is not a variable of the network.
+    #[error("query: `{0}` is not a variable of the network")]
+    UnknownVariable(String),
+    /// A value the variable does not take (`what` is `evidence` or `intervention`).
+    #[error("query: {what} `{var}` = `{value}`, but `{var}` has values {known:?}")]
+    UnknownValue {
+        /// Where the pair stands.
+        what: &'static str,
+        /// The variable.
+        var: String,
+        /// The value asked for.
+        value: String,
+        /// The values it takes.
+        known: Vec<String>,
+    },
+    /// An associational query with an intervention, or another level without one.
+    #[error("query: {}", intervention_rule(.0))]
+    Intervention(Level),
+    /// The target is intervened on.
+    #[error("query: the target is intervened on, so its distribution is fixed")]
+    TargetIntervened,
+}
+
+fn intervention_rule(level: &Level) -> String {
+    match level {
+        Level::Associational => "an associational query has no intervention".into(),
+        _ => format!("a {} query needs an intervention", level.name()),
+    }
+}
+
 impl Query {
     /// Resolves names against `model`; an error names what does not fit.
-    pub fn resolve(&self, model: &Model) -> Result<Resolved, String> {
-        let var =
-            |name: &str| model.var(name).ok_or_else(|| format!("query: `{name}` is not a variable of the network"));
-        let pairs = |map: &BTreeMap<String, String>, what: &str| {
+    pub fn resolve(&self, model: &Model) -> Result<Resolved, QueryError> {
+        let var = |name: &str| model.var(name).ok_or_else(|| QueryError::UnknownVariable(name.into()));
+        let pairs = |map: &BTreeMap<String, String>, what: &'static str| {
             map.iter()
                 .map(|(k, v)| {
                     let i = var(k)?;
-                    let x = model.values[i].iter().position(|n| n == v).ok_or_else(|| {
-                        format!("query: {what} `{k}` = `{v}`, but `{k}` has values {:?}", model.values[i])
+                    let x = model.values[i].iter().position(|n| n == v).ok_or_else(|| QueryError::UnknownValue {
+                        what,
+                        var: k.clone(),
+                        value: v.clone(),
+                        known: model.values[i].clone(),
                     })?;
                     Ok((i, x))
                 })
-                .collect::<Result<Vec<_>, String>>()
+                .collect::<Result<Vec<_>, QueryError>>()
         };
         let target = var(&self.target)?;
         let evidence = pairs(&self.evidence, "evidence")?;
         let intervention = pairs(&self.intervention, "intervention")?;
         match (self.level, intervention.is_empty()) {
-            (Level::Associational, false) => {
-                return Err("query: an associational query has no intervention".into());
-            }
-            (Level::Interventional | Level::Counterfactual, true) => {
-                return Err(format!("query: a {} query needs an intervention", self.level.name()));
+            (Level::Associational, false) | (Level::Interventional | Level::Counterfactual, true) => {
+                return Err(QueryError::Intervention(self.level));
             }
             _ => {}
         }
         if intervention.iter().any(|&(x, _)| x == target) {
-            return Err("query: the target is intervened on, so its distribution is fixed".into());
+            return Err(QueryError::TargetIntervened);
         }
         Ok(Resolved { level: self.level, target, evidence, intervention })
     }
