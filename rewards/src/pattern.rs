@@ -50,7 +50,7 @@ impl Default for RegexConfig {
 }
 
 /// Compiles a pattern under the limits.
-pub fn compile(pattern: &str, full_match: bool, ignore_case: bool) -> Result<Regex, String> {
+pub fn compile(pattern: &str, full_match: bool, ignore_case: bool) -> Result<Regex, PatternError> {
     let source = if full_match { format!("^(?:{pattern})$") } else { pattern.to_string() };
     RegexBuilder::new(&source)
         .size_limit(SIZE_LIMIT)
@@ -58,7 +58,17 @@ pub fn compile(pattern: &str, full_match: bool, ignore_case: bool) -> Result<Reg
         .nest_limit(NEST_LIMIT)
         .case_insensitive(ignore_case)
         .build()
-        .map_err(|e| format!("pattern `{pattern}` refused: {e}"))
+        .map_err(|source| PatternError { pattern: pattern.into(), source })
+}
+
+/// A pattern that does not compile, or exceeds the limits.
+#[derive(Clone, Debug, thiserror::Error)]
+#[error("pattern `{pattern}` refused: {source}")]
+pub struct PatternError {
+    /// The pattern as given.
+    pub pattern: String,
+    /// Why the regex crate refused it.
+    pub source: regex::Error,
 }
 
 struct Matcher {
