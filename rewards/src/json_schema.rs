@@ -9,7 +9,9 @@
 //! Schemas are JSON Schema drafts 4, 6, 7, 2019-09 and 2020-12, whole (`$ref`, `$defs`,
 //! `$anchor`, `$dynamicRef`, `unevaluatedProperties`, `dependentRequired`, ...), checked by the
 //! [`jsonschema`](https://docs.rs/jsonschema) crate. The draft is the one `$schema` names,
-//! 2020-12 when it names none. Keywords no draft knows are ignored, as the spec asks.
+//! 2020-12 when it names none. A keyword that no draft defines is a schema error, not ignored
+//! as the spec allows: a misspelt `requried` would otherwise check nothing and let through
+//! answers the task meant to reject (vendor keywords named `x-...` are allowed).
 //!
 //! ## Design
 //! - **Compiled once per distinct schema.** Compiling a schema (checking it against its
@@ -98,10 +100,121 @@ fn depth_within(v: &Value, left: usize) -> bool {
     }
 }
 
+/// Keywords whose value is a schema.
+const SCHEMA_KEYWORDS: [&str; 12] = [
+    "not",
+    "if",
+    "then",
+    "else",
+    "additionalProperties",
+    "additionalItems",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contains",
+    "propertyNames",
+    "contentSchema",
+    "items",
+];
+/// Keywords whose value is an array of schemas (`items` too, in drafts before 2020-12).
+const SCHEMA_LIST_KEYWORDS: [&str; 5] = ["allOf", "anyOf", "oneOf", "prefixItems", "items"];
+/// Keywords whose value maps names to schemas (`dependencies` also to lists of names).
+const SCHEMA_MAP_KEYWORDS: [&str; 6] =
+    ["properties", "patternProperties", "$defs", "definitions", "dependentSchemas", "dependencies"];
+/// The other keywords of drafts 4 to 2020-12: assertions, annotations and core keywords.
+const OTHER_KEYWORDS: [&str; 41] = [
+    "type",
+    "enum",
+    "const",
+    "multipleOf",
+    "maximum",
+    "exclusiveMaximum",
+    "minimum",
+    "exclusiveMinimum",
+    "maxLength",
+    "minLength",
+    "pattern",
+    "maxItems",
+    "minItems",
+    "uniqueItems",
+    "maxContains",
+    "minContains",
+    "maxProperties",
+    "minProperties",
+    "required",
+    "dependentRequired",
+    "format",
+    "contentEncoding",
+    "contentMediaType",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$comment",
+    "$id",
+    "id",
+    "$schema",
+    "$anchor",
+    "$dynamicAnchor",
+    "$ref",
+    "$dynamicRef",
+    "$recursiveRef",
+    "$recursiveAnchor",
+    "$vocabulary",
+];
+
+/// The first key of `schema` (or of a subschema) that no draft defines, with where it stands:
+/// the spec ignores such keywords, so a misspelt `requried` would check nothing and pass
+/// answers the task meant to reject. Keys starting with `x-` (vendor extensions) are allowed.
+fn unknown_keyword(schema: &Value, at: &mut String) -> Option<(String, String)> {
+    let Value::Object(o) = schema else { return None };
+    for (k, v) in o {
+        let mark = at.len();
+        push_token(at, k);
+        let found = if SCHEMA_KEYWORDS.contains(&k.as_str()) && !v.is_array() {
+            unknown_keyword(v, at)
+        } else if SCHEMA_LIST_KEYWORDS.contains(&k.as_str()) {
+            v.as_array().into_iter().flatten().enumerate().find_map(|(i, sub)| {
+                let mark = at.len();
+                push_token(at, &i.to_string());
+                let found = unknown_keyword(sub, at);
+                at.truncate(mark);
+                found
+            })
+        } else if SCHEMA_MAP_KEYWORDS.contains(&k.as_str()) {
+            v.as_object().into_iter().flatten().find_map(|(name, sub)| {
+                let mark = at.len();
+                push_token(at, name);
+                let found = unknown_keyword(sub, at);
+                at.truncate(mark);
+                found
+            })
+        } else if OTHER_KEYWORDS.contains(&k.as_str()) || k.starts_with("x-") {
+            None
+        } else {
+            at.truncate(mark);
+            return Some((if at.is_empty() { "/".into() } else { at.clone() }, k.clone()));
+        };
+        at.truncate(mark);
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
+}
+
 /// Compiles a schema under this module's rules (see the module docs).
 fn compile(schema: &Value) -> Result<Validator, String> {
     if !depth_within(schema, MAX_DEPTH) {
         return Err(format!("schema nested deeper than {MAX_DEPTH}"));
+    }
+    if let Some((at, key)) = unknown_keyword(schema, &mut String::new()) {
+        return Err(format!(
+            "at {at}: `{key}` is not a JSON Schema keyword (a misspelling would check nothing; \
+             name vendor keywords `x-...`)"
+        ));
     }
     jsonschema::options()
         .with_retriever(NoFetch)
@@ -485,6 +598,29 @@ mod tests {
         }
         let e = validate(&json!({"$ref": "https://example.com/person.json"}), &json!(1));
         assert!(matches!(e, Err(Invalid::Schema(m)) if m.contains("self-contained")));
+    }
+
+    #[test]
+    fn a_keyword_no_draft_defines_is_a_schema_error_wherever_it_stands() {
+        let bad = |s: Value| match validate(&s, &json!({})) {
+            Err(Invalid::Schema(m)) => m,
+            other => panic!("{s}: {other:?}"),
+        };
+        let m = bad(json!({"type": "object", "requried": ["a"]}));
+        assert!(m.starts_with("at /: `requried` is not a JSON Schema keyword"), "{m}");
+        let m = bad(json!({"properties": {"a/b": {"items": [{"minimun": 1}]}}}));
+        assert!(m.starts_with("at /properties/a~1b/items/0: `minimun`"), "{m}");
+        assert!(bad(json!({"$defs": {"d": {"not": {"tpye": "string"}}}})).contains("`tpye`"));
+        let scored = score(json!({"schema": {"requried": ["a"]}}), "```json\n{}\n```");
+        assert!(scored.total().is_none() && scored.error().unwrap().contains("requried"), "{:?}", scored.error());
+        // Names are not keywords; values of enum, const, default and examples are not schemas;
+        // vendor keywords are allowed.
+        let fine = json!({
+            "properties": {"requried": {"type": "string", "x-order": 1}},
+            "enum": [{"tpye": 1}], "const": {"tpye": 1}, "default": {"tpye": 1}, "examples": [{"tpye": 1}],
+            "dependencies": {"a": ["b"]}, "items": true, "x-vendor": {"tpye": 1},
+        });
+        assert!(unknown_keyword(&fine, &mut String::new()).is_none());
     }
 
     #[test]
