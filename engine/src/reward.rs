@@ -277,11 +277,20 @@ impl Scored {
         self.terms.iter().filter(|t| t.weight != 0.0).map(|t| t.value.as_ref().ok().map(|v| v * t.weight)).sum()
     }
 
-    /// The errors of every failed term, as `name: error` joined by "; ".
+    /// The errors of the failed terms, as `name: error` joined by "; ". Terms that failed with
+    /// the same message (a broken task fails every term that reads it) are named together,
+    /// `a, b: error`, so the message is said once.
     pub fn error(&self) -> Option<String> {
-        let errs: Vec<String> =
-            self.terms.iter().filter_map(|t| t.value.as_ref().err().map(|e| format!("{}: {e}", t.name))).collect();
-        (!errs.is_empty()).then(|| errs.join("; "))
+        let mut errs: Vec<(Vec<&str>, String)> = Vec::new();
+        for t in &self.terms {
+            let Err(e) = &t.value else { continue };
+            match errs.iter_mut().find(|(_, m)| *m == *e) {
+                Some((names, _)) => names.push(&t.name),
+                None => errs.push((vec![&t.name], e.clone())),
+            }
+        }
+        let parts: Vec<String> = errs.iter().map(|(names, e)| format!("{}: {e}", names.join(", "))).collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
     }
 
     /// The value of the term `name`, if it exists and succeeded.
@@ -297,6 +306,17 @@ mod tests {
 
     fn task() -> Task {
         Task::new("t", json!({}))
+    }
+
+    #[test]
+    fn terms_failing_with_one_message_say_it_once() {
+        let broken = |_: &Task, _: &Trajectory| -> Result<Reward, RewardError> { Err(RewardError::new("no answer")) };
+        let r = Rubric::new()
+            .term("a", 1.0, broken)
+            .metric("b", |_: &Task, _: &Trajectory| Err(RewardError::new("other")))
+            .metric("c", broken);
+        let s = r.score(&task(), &Trajectory::from_completion(vec![], "x"));
+        assert_eq!(s.error().as_deref(), Some("a, c: no answer; b: other"));
     }
 
     #[test]
