@@ -6,11 +6,13 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::io::{BufRead, Write};
 
+/// One input line. Other keys (a dataset's own metadata) are allowed and ignored.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Case {
     task: Value,
     completion: String,
+    /// Echoed as the output row's first key, so results join back to their source.
+    id: Option<Value>,
 }
 
 /// Counts of a scoring pass.
@@ -75,12 +77,20 @@ fn score_line(rubric: &Rubric, n: usize, line: &std::io::Result<String>) -> Valu
         Ok(c) => c,
         Err(e) => return error_row(format!("line {n}: {e}")),
     };
-    if !case.task.is_object() {
-        return error_row(format!("line {n}: field `task` must be an object"));
+    let row = if case.task.is_object() {
+        let task = Task::new(format!("line-{n}"), case.task);
+        result_row(&rubric.score(&task, &Trajectory::from_completion(Vec::new(), &case.completion)))
+    } else {
+        error_row(format!("line {n}: field `task` must be an object"))
+    };
+    match (case.id, row) {
+        (Some(id), Value::Object(rest)) => {
+            let mut row = Map::from_iter([("id".to_string(), id)]);
+            row.extend(rest);
+            Value::Object(row)
+        }
+        (_, row) => row,
     }
-    let task = Task::new(format!("line-{n}"), case.task);
-    let scored = rubric.score(&task, &Trajectory::from_completion(Vec::new(), &case.completion));
-    result_row(&scored)
 }
 
 fn error_row(error: String) -> Value {
@@ -133,5 +143,20 @@ mod tests {
         assert_eq!(rows[4]["error"], json!("line 5: field `task` must be an object"));
         assert_eq!(rows[5]["reward"], Value::Null, "a task without its reference is a verifier error");
         assert_eq!(rows[5]["terms"]["exact_match"], Value::Null);
+    }
+
+    #[test]
+    fn an_id_is_echoed_first_and_other_keys_are_ignored() {
+        let rubric = crate::builtin_registry().make_reward("answer/exact", &Default::default()).unwrap();
+        let input = r#"{"id": "q-7", "source": "gsm8k", "task": {"answer": "4"}, "completion": "<answer>4</answer>"}"#;
+        let mut out = Vec::new();
+        score_jsonl(&rubric, input.as_bytes(), &mut out, 1).unwrap();
+        let row: Map<String, Value> = serde_json::from_slice(&out).unwrap();
+        assert_eq!(row.keys().collect::<Vec<_>>(), ["id", "reward", "terms", "error", "details"]);
+        assert_eq!((&row["id"], &row["reward"]), (&json!("q-7"), &json!(1.0)));
+        let mut out = Vec::new();
+        score_jsonl(&rubric, r#"{"id": 3, "task": 1, "completion": ""}"#.as_bytes(), &mut out, 1).unwrap();
+        let row: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!((&row["id"], &row["error"]), (&json!(3), &json!("line 1: field `task` must be an object")));
     }
 }
