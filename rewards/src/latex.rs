@@ -114,6 +114,19 @@ enum Tok {
     RBraceLit,
 }
 
+/// A token as it is written in LaTeX, for messages.
+impl fmt::Display for Tok {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Tok::Num(n) => f.write_str(n),
+            Tok::Letter(c) | Tok::Sym(c) => write!(f, "{c}"),
+            Tok::Cmd(c) => write!(f, "\\{c}"),
+            Tok::LBraceLit => f.write_str("\\{"),
+            Tok::RBraceLit => f.write_str("\\}"),
+        }
+    }
+}
+
 /// Drops what carries no mathematical meaning: `$`, `\left`, spacing, `\text{..}` (units),
 /// degree marks, a trailing period.
 fn clean(s: &str) -> String {
@@ -195,12 +208,17 @@ fn is_thousands(t: &str) -> bool {
         && t.split('.').nth(1).is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
 }
 
-fn lex(s: &str) -> Result<Vec<Tok>, ParseError> {
+/// The tokens of `s`, each with the column (1-based, in characters) where it starts.
+fn lex(s: &str) -> Result<(Vec<Tok>, Vec<usize>), ParseError> {
     let mut toks = Vec::new();
+    let mut cols = Vec::new();
     let cs: Vec<char> = s.chars().collect();
     let mut i = 0;
     while i < cs.len() {
         let c = cs[i];
+        if !c.is_whitespace() {
+            cols.push(i + 1);
+        }
         if c.is_whitespace() {
             i += 1;
         } else if c.is_ascii_digit() || (c == '.' && cs.get(i + 1).is_some_and(char::is_ascii_digit)) {
@@ -253,14 +271,18 @@ fn lex(s: &str) -> Result<Vec<Tok>, ParseError> {
             toks.push(Tok::Cmd("infty".into()));
             i += 1;
         } else {
-            return err(format!("unsupported character `{c}`"));
+            return err(format!("unsupported character `{c}` at column {}", i + 1));
         }
     }
-    Ok(toks)
+    Ok((toks, cols))
 }
 
 struct Parser {
     toks: Vec<Tok>,
+    /// The column where each token starts in `text`.
+    cols: Vec<usize>,
+    /// The answer as lexed (after cleaning), which the columns count in.
+    text: String,
     pos: usize,
     depth: usize,
 }
@@ -274,10 +296,11 @@ pub fn parse(s: &str) -> Result<Value, ParseError> {
     if cleaned.is_empty() {
         return err("empty answer");
     }
-    let mut p = Parser { toks: lex(&cleaned)?, pos: 0, depth: 0 };
+    let (toks, cols) = lex(&cleaned)?;
+    let mut p = Parser { toks, cols, text: cleaned, pos: 0, depth: 0 };
     let v = p.top()?;
     if p.pos != p.toks.len() {
-        return err(format!("unexpected {:?}", p.toks[p.pos]));
+        return Err(p.unexpected(p.pos));
     }
     Ok(v)
 }
@@ -295,6 +318,18 @@ impl Parser {
         self.toks.get(self.pos)
     }
 
+    /// Where token `at` stands, in LaTeX terms: "`_` at column 4 of `x+_2`", or "the end".
+    fn describe(&self, at: usize) -> String {
+        match (self.toks.get(at), self.cols.get(at)) {
+            (Some(t), Some(col)) => format!("`{t}` at column {col} of `{}`", self.text),
+            _ => "the end of the answer".into(),
+        }
+    }
+
+    fn unexpected(&self, at: usize) -> ParseError {
+        ParseError(format!("unexpected {}", self.describe(at)))
+    }
+
     fn eat(&mut self, c: char) -> bool {
         if self.peek() == Some(&Tok::Sym(c)) {
             self.pos += 1;
@@ -305,7 +340,7 @@ impl Parser {
     }
 
     fn expect(&mut self, c: char) -> Result<(), ParseError> {
-        if self.eat(c) { Ok(()) } else { err(format!("expected `{c}`, found {:?}", self.peek())) }
+        if self.eat(c) { Ok(()) } else { err(format!("expected `{c}`, found {}", self.describe(self.pos))) }
     }
 
     fn enter(&mut self) -> Result<(), ParseError> {
@@ -376,7 +411,7 @@ impl Parser {
                 }
                 let close = match self.peek() {
                     Some(Tok::Sym(c @ (')' | ']'))) => *c,
-                    other => return err(format!("expected `)` or `]`, found {other:?}")),
+                    _ => return err(format!("expected `)` or `]`, found {}", self.describe(self.pos))),
                 };
                 self.pos += 1;
                 self.depth -= 1;
@@ -547,7 +582,7 @@ impl Parser {
                 Ok(Expr::Func("abs", Box::new(e)))
             }
             Tok::Cmd(c) => self.command(&c),
-            other => err(format!("unexpected {other:?}")),
+            _ => Err(self.unexpected(self.pos - 1)),
         }
     }
 
@@ -604,7 +639,7 @@ fn num(s: &str) -> Expr {
 fn as_expr(v: Value) -> Result<Expr, ParseError> {
     match v {
         Value::Scalar { expr, percent: false } => Ok(expr),
-        other => err(format!("an interval end must be a number, found {other:?}")),
+        _ => err("an interval end must be a number"),
     }
 }
 
@@ -786,6 +821,17 @@ mod tests {
 
     fn eq(g: &str, a: &str) -> bool {
         equivalent(&parse(g).unwrap(), &parse(a).unwrap())
+    }
+
+    #[test]
+    fn parse_errors_name_the_token_as_written_and_its_column() {
+        let e = |s: &str| parse(s).unwrap_err().to_string();
+        assert_eq!(e("x+_2"), "unexpected `_` at column 3 of `x+_2`");
+        assert_eq!(e("(1, 2"), "expected `)` or `]`, found the end of the answer");
+        assert_eq!(e("\\frac{1}{2}}"), "unexpected `}` at column 12 of `\\frac{1}{2}}`");
+        assert_eq!(e("\\sqrt{2"), "expected `}`, found the end of the answer");
+        assert_eq!(e("1 \\{ 2"), "unexpected `\\{` at column 3 of `1 \\{ 2`");
+        assert_eq!(e("2 # 3"), "unsupported character `#` at column 3");
     }
 
     #[test]
