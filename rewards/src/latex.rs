@@ -18,6 +18,9 @@
 //! every sample point). The rules for numbers follow `math-verify`: an exact integer on either
 //! side is compared exactly; otherwise both sides are rounded to 6 decimal places.
 
+use num_bigint::BigInt;
+use num_rational::BigRational;
+use num_traits::{Pow, Signed, ToPrimitive, Zero};
 use std::fmt;
 
 /// Longest answer (bytes) the parser accepts.
@@ -48,6 +51,9 @@ pub enum Expr {
         v: f64,
         /// Written without a decimal point or exponent.
         exact: bool,
+        /// The digits of an integer literal longer than f64 holds exactly (over 15 digits), so
+        /// that large integers compare exactly; `None` for every other literal.
+        digits: Option<Box<str>>,
     },
     /// A variable.
     Var(String),
@@ -633,7 +639,9 @@ impl Parser {
 }
 
 fn num(s: &str) -> Expr {
-    Expr::Num { v: s.parse().unwrap_or(f64::NAN), exact: !s.contains('.') }
+    let exact = !s.contains('.');
+    let digits = (exact && s.len() > 15).then(|| s.into());
+    Expr::Num { v: s.parse().unwrap_or(f64::NAN), exact, digits }
 }
 
 fn as_expr(v: Value) -> Result<Expr, ParseError> {
@@ -643,6 +651,14 @@ fn as_expr(v: Value) -> Result<Expr, ParseError> {
     }
 }
 
+/// Largest result, in bits, of a power computed exactly (about 1.3 million decimal digits,
+/// 512 KiB): `2^{1000000}` is compared exactly; a larger power is compared only when its
+/// floating-point value stays in range.
+pub const MAX_EXACT_BITS: u64 = 1 << 22;
+
+/// Largest `n!` computed exactly (about 36,000 digits).
+const MAX_EXACT_FACTORIAL: u64 = 10_000;
+
 /// A number and whether it is exact (no decimal literal, no irrational step).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Num {
@@ -650,14 +666,24 @@ pub struct Num {
     pub v: f64,
     /// Exact: built from integers by `+ - * /` and integer powers.
     pub exact: bool,
+    /// A step left f64's range: finite operands gave an infinity, or nonzero ones gave zero
+    /// (`10^{400}`, `2^{-2000}`). Then `v` is not the expression's value and must not be
+    /// compared: two different huge numbers would both read as infinity.
+    pub out_of_range: bool,
 }
 
 impl Expr {
     /// Evaluates with each variable bound by `var`.
     pub fn eval(&self, var: &dyn Fn(&str) -> f64) -> Num {
-        let n = |v: f64, exact: bool| Num { v, exact };
+        let n = |v: f64, exact: bool| Num { v, exact, out_of_range: false };
+        // Whether `v`, computed from finite operands `ops`, left f64's range.
+        let lost = |v: f64, ops: &[Num]| {
+            ops.iter().any(|o| o.out_of_range)
+                || (ops.iter().all(|o| o.v.is_finite())
+                    && (v.is_infinite() || (v == 0.0 && ops.iter().all(|o| o.v != 0.0))))
+        };
         match self {
-            Expr::Num { v, exact } => n(*v, *exact),
+            Expr::Num { v, exact, .. } => n(*v, *exact),
             Expr::Var(name) => n(var(name), false),
             Expr::Pi => n(std::f64::consts::PI, false),
             Expr::Inf => n(f64::INFINITY, true),
@@ -669,17 +695,23 @@ impl Expr {
                     Expr::Mul(..) => x.v * y.v,
                     _ => x.v / y.v,
                 };
-                n(v, x.exact && y.exact)
+                // A sum or difference reaches zero legitimately (`2 - 2`); only its overflow counts.
+                let lost = if matches!(self, Expr::Add(..) | Expr::Sub(..)) {
+                    x.out_of_range || y.out_of_range || (x.v.is_finite() && y.v.is_finite() && v.is_infinite())
+                } else {
+                    lost(v, &[x, y])
+                };
+                Num { out_of_range: lost, ..n(v, x.exact && y.exact) }
             }
             Expr::Pow(a, b) => {
                 let (x, y) = (a.eval(var), b.eval(var));
                 let v = x.v.powf(y.v);
                 let exact = x.exact && y.exact && (y.v.fract() == 0.0 || v.fract() == 0.0);
-                n(v, exact)
+                Num { out_of_range: lost(v, &[x]) || y.out_of_range, ..n(v, exact) }
             }
             Expr::Neg(a) => {
                 let x = a.eval(var);
-                n(-x.v, x.exact)
+                Num { v: -x.v, ..x }
             }
             Expr::Func(f, a) => {
                 let x = a.eval(var);
@@ -697,9 +729,57 @@ impl Expr {
                     _ => f64::NAN,
                 };
                 let exact = x.exact && matches!(*f, "sqrt" | "abs" | "factorial") && v.fract() == 0.0;
-                n(v, exact)
+                Num { out_of_range: x.out_of_range || (x.v.is_finite() && v.is_infinite()), ..n(v, exact) }
             }
         }
+    }
+
+    /// The exact value of a variable-free expression built from integer literals by `+ - * /`,
+    /// integer powers, negation, absolute value and factorial, with integers of any size;
+    /// `None` for anything else (a decimal literal, π, a root, a variable, ∞, a division by
+    /// zero, or a power whose result would exceed [`MAX_EXACT_BITS`]).
+    pub fn exact_value(&self) -> Option<BigRational> {
+        let v = match self {
+            Expr::Num { exact: true, digits: Some(d), .. } => BigRational::from_integer(d.parse::<BigInt>().ok()?),
+            // Up to 15 digits, f64 holds the integer exactly.
+            Expr::Num { exact: true, v, digits: None } => BigRational::from_integer(BigInt::from(*v as i64)),
+            Expr::Add(a, b) => a.exact_value()? + b.exact_value()?,
+            Expr::Sub(a, b) => a.exact_value()? - b.exact_value()?,
+            Expr::Mul(a, b) => a.exact_value()? * b.exact_value()?,
+            Expr::Div(a, b) => {
+                let d = b.exact_value()?;
+                if d.is_zero() {
+                    return None;
+                }
+                a.exact_value()? / d
+            }
+            Expr::Pow(a, b) => {
+                let (base, exp) = (a.exact_value()?, b.exact_value()?);
+                if !exp.is_integer() {
+                    return None;
+                }
+                let e = exp.to_integer().abs().to_u64()?;
+                let bits = base.numer().bits().max(base.denom().bits()).max(1);
+                if bits.checked_mul(e)? > MAX_EXACT_BITS || (base.is_zero() && exp.is_negative()) {
+                    return None;
+                }
+                let p = Pow::pow(base, e);
+                if exp.is_negative() { p.recip() } else { p }
+            }
+            Expr::Neg(a) => -a.exact_value()?,
+            Expr::Func("abs", a) => a.exact_value()?.abs(),
+            Expr::Func("factorial", a) => {
+                let x = a.exact_value()?;
+                let k = x.is_integer().then(|| x.to_integer().to_u64()).flatten()?;
+                if k > MAX_EXACT_FACTORIAL {
+                    return None;
+                }
+                BigRational::from_integer((1..=k).map(BigInt::from).product())
+            }
+            _ => return None,
+        };
+        // Every step is bounded, so a chain of huge products cannot take the verifier's time.
+        (v.numer().bits().max(v.denom().bits()) <= MAX_EXACT_BITS).then_some(v)
     }
 
     fn vars(&self, out: &mut Vec<String>) {
@@ -730,7 +810,7 @@ fn close(x: f64, y: f64, rel: f64) -> bool {
 /// Whether two numbers agree under `math-verify`'s rules: an exact integer on either side is
 /// compared exactly; otherwise both are rounded to 6 decimal places.
 pub fn numbers_equal(a: Num, b: Num) -> bool {
-    if a.v.is_nan() || b.v.is_nan() {
+    if a.v.is_nan() || b.v.is_nan() || a.out_of_range || b.out_of_range {
         return false;
     }
     if a.v.is_infinite() || b.v.is_infinite() {
@@ -748,7 +828,19 @@ fn scalars_equal(a: &Expr, b: &Expr) -> bool {
     a.vars(&mut vars);
     b.vars(&mut vars);
     if vars.is_empty() {
-        return numbers_equal(a.eval(&|_| f64::NAN), b.eval(&|_| f64::NAN));
+        let (x, y) = (a.eval(&|_| f64::NAN), b.eval(&|_| f64::NAN));
+        let in_f64 = numbers_equal(x, y);
+        // Integers and fractions compare exactly, whatever their size. Only where it can change
+        // the verdict: a match in f64 may be two numbers rounded to one double, and a value out
+        // of f64's range has no f64 verdict; a mismatch in range is a mismatch.
+        if (in_f64 || x.out_of_range || y.out_of_range)
+            && x.exact
+            && y.exact
+            && let (Some(p), Some(q)) = (a.exact_value(), b.exact_value())
+        {
+            return p == q;
+        }
+        return in_f64;
     }
     // Polynomial identity by evaluation: compare at three points, each variable shifted.
     let mut compared = 0;
@@ -757,7 +849,11 @@ fn scalars_equal(a: &Expr, b: &Expr) -> bool {
             let i = vars.iter().position(|v| v == name).unwrap_or(0);
             SAMPLES[(i + 2 * k) % SAMPLES.len()] + i as f64 * 0.173
         };
-        let (x, y) = (a.eval(&env).v, b.eval(&env).v);
+        let (x, y) = (a.eval(&env), b.eval(&env));
+        if x.out_of_range || y.out_of_range {
+            return false;
+        }
+        let (x, y) = (x.v, y.v);
         if x.is_nan() && y.is_nan() {
             continue;
         }
@@ -821,6 +917,39 @@ mod tests {
 
     fn eq(g: &str, a: &str) -> bool {
         equivalent(&parse(g).unwrap(), &parse(a).unwrap())
+    }
+
+    #[test]
+    fn numbers_beyond_f64_compare_exactly_or_not_at_all() {
+        // Each of these scored 1 when both sides were rounded to f64 (to infinity, to zero, or
+        // to the nearest double).
+        for (g, a) in [
+            ("2^{1000000}", "2^{1000001}"),
+            ("10^{400}", "10^{401}"),
+            ("2^{10000}", "3^{10000}"),
+            ("10^{400}", "\\infty"),
+            ("10^{-400}", "0"),
+            ("2^{64}", "18446744073709551617"),
+            ("2^{53}+1", "2^{53}"),
+            ("123456789012345678901", "123456789012345678902"),
+            ("2^{10^{7}}", "2^{10^{7}+1}"),
+            ("0.5^{2000}", "0"),
+            ("x^{10000}", "x^{10001}"),
+            ("2^{4000000} \\cdot 2^{4000000} \\cdot 2^{4000000}", "2^{12000001}"),
+        ] {
+            assert!(!eq(g, a), "{g} = {a}");
+            assert!(!eq(a, g), "{a} = {g}");
+        }
+        for (g, a) in [
+            ("2^{64}", "18446744073709551616"),
+            ("10^{400}", "10^{400}"),
+            ("\\frac{2^{100}}{2^{99}}", "2"),
+            ("10^{-400} \\cdot 10^{400}", "1"),
+            ("\\frac{1}{3}", "0.333333"),
+            ("20!", "2432902008176640000"),
+        ] {
+            assert!(eq(g, a), "{g} != {a}");
+        }
     }
 
     #[test]
