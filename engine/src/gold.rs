@@ -39,14 +39,16 @@ pub fn play_gold(
     seed: u64,
     max_turns: u32,
 ) -> Result<Trajectory, String> {
-    let GoldOpening { mut env, prompt, mut answer } = open(spec, gold, task, seed)?;
+    let GoldOpening { mut env, prompt, answer } = open(spec, gold, task, seed)?;
     let mut traj = Trajectory { messages: prompt, ..Trajectory::default() };
-    for turn in 0..max_turns {
-        if turn > 0 {
-            answer = gold(task, &traj.messages).map_err(|e| format!("gold player: {e}"))?;
-        }
+    let mut first = Some(answer);
+    for _ in 0..max_turns {
+        let answer = match first.take() {
+            Some(a) => a,
+            None => gold(task, &traj.messages).map_err(|e| format!("gold player: {e}"))?,
+        };
         traj.messages.push(Message::assistant(answer.clone()));
-        let step = env.step(&Action::text(answer.clone())).map_err(|e| e.to_string())?;
+        let step = env.step(&Action::text(answer)).map_err(|e| e.to_string())?;
         traj.steps.push(step.info);
         traj.messages.extend(step.observation);
         if step.status.is_done() {
