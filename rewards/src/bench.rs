@@ -24,6 +24,11 @@ use std::time::{Duration, Instant};
 /// The bundled labelled set for the math and answer verifiers (JSONL), hand-checked.
 pub const BUNDLED: &str = include_str!("../data/labelled.jsonl");
 
+/// math-verify's own test suite as labelled rows of `math/equivalence` (270 cases, each with
+/// the options its test passes; `rewards/data/make_math_verify.py` names the source and the
+/// rows whose label corrects math-verify's expectation).
+pub const MATH_VERIFY: &str = include_str!("../data/math_verify.jsonl");
+
 /// One labelled row.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -435,5 +440,18 @@ mod bundled {
             let a = &r.agreement;
             assert!(a.agree == a.rows, "{}: {}/{} agree\n{}", r.id, a.agree, a.rows, render_table(&report));
         }
+    }
+
+    #[test]
+    fn math_verify_suite_agrees_at_least_99_percent() {
+        let rows = load_rows(MATH_VERIFY).unwrap();
+        assert_eq!(rows.len(), 270);
+        let opts = BenchOptions { threads: 1, min_time: Duration::ZERO, examples: 20 };
+        let mut registry = Registry::new();
+        crate::register(&mut registry);
+        let report = run(&registry, &["math/equivalence".into()], &rows, &opts).unwrap();
+        let a = &report.rewards[0].agreement;
+        assert!(a.agree * 100 >= a.rows * 99, "{}/{} agree\n{}", a.agree, a.rows, render_table(&report));
+        assert_eq!(a.false_positives, 0, "{}", render_table(&report));
     }
 }
