@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """Builds math_verify.jsonl: the gold/prediction cases of math-verify's public test suite.
 
-Source: https://github.com/huggingface/Math-Verify (the `math-verify` Python package by
-Hugging Face), commit 5d148cfaaf99214c2e4ffb4bc497ab042c592a7a (2 July 2025, version 0.8.0).
-The repository's licence file (named `LICENCE`) is the Apache License, Version 2.0, and
-pyproject.toml declares "Apache 2.0"; note that some .py files (tests/test_all.py and
-src/math_verify/*.py) still carry an "MIT License, Copyright (c) 2024 The HuggingFace Team"
-header.
+Source: the tests/ directory of math-verify 0.9.0 (the `math-verify` Python package by Hugging
+Face, repository huggingface/Math-Verify), as shipped in its source distribution
+math_verify-0.9.0.tar.gz (SHA-256 45ac6c61344ba056b9e99a660a4bc8d044ed408f730aed68c60435aa5eec4645),
+fetched with `python3 -m pip download --no-deps --no-binary :all: math-verify==0.9.0`.
+Its licence file (named `LICENCE`) is the Apache License, Version 2.0, and pyproject.toml
+declares "Apache 2.0"; some .py files still carry an "MIT License, Copyright (c) 2024 The
+HuggingFace Team" header.
 Only the test cases (gold string, prediction string, expected verdict and the options the
 test passes) are kept here, as data; no code of math-verify is copied or imported.
 
 Usage:
-    git --git-dir=<mirror> archive <commit> tests | tar -x -C /tmp/mv
-    python3 rewards/data/make_math_verify.py /tmp/mv/tests [--out PATH]
+    python3 -m pip download --no-deps --no-binary :all: math-verify==0.9.0 -d /tmp/mv
+    tar -xzf /tmp/mv/math_verify-0.9.0.tar.gz -C /tmp/mv
+    python3 rewards/data/make_math_verify.py /tmp/mv/math_verify-0.9.0/tests [--out PATH]
 
 The argument is the tests/ directory of a checkout or export (or the checkout root that
 holds tests/). The test files are read with `ast` only; nothing is executed except the
@@ -37,9 +39,8 @@ source order), as a labelled row of `rlvr bench-rewards` for `math/equivalence`:
               parametrize list, or of the comparison call in the function), and for a
               corrected row, what math-verify expects and why that is wrong.
 
-Check (not part of this script): replaying all 270 rows through math-verify 0.8.0 (identical
-to that commit's src/, with latex2sympy2_extended 1.10.2 and sympy 1.14) reproduced every
-expected value.
+Check (not part of this script): replaying all 276 rows through math-verify 0.9.0 with each
+test's options reproduces every expected value, and every label but the corrected one.
 
 Tests that do not compare a gold string with a prediction string (extraction-only checks,
 timeouts and error injection with mock.patch, direct sympy object comparisons) are skipped,

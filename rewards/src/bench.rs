@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// The bundled labelled set for the math and answer verifiers (JSONL), hand-checked.
 pub const BUNDLED: &str = include_str!("../data/labelled.jsonl");
 
-/// math-verify's own test suite as labelled rows of `math/equivalence` (270 cases, each with
+/// math-verify's own test suite as labelled rows of `math/equivalence` (276 cases, each with
 /// the options its test passes; `rewards/data/make_math_verify.py` names the source and the
 /// rows whose label corrects math-verify's expectation).
 pub const MATH_VERIFY: &str = include_str!("../data/math_verify.jsonl");
@@ -445,7 +445,7 @@ mod bundled {
     #[test]
     fn math_verify_suite_agrees_at_least_99_percent() {
         let rows = load_rows(MATH_VERIFY).unwrap();
-        assert_eq!(rows.len(), 270);
+        assert_eq!(rows.len(), 276);
         let opts = BenchOptions { threads: 1, min_time: Duration::ZERO, examples: 20 };
         let mut registry = Registry::new();
         crate::register(&mut registry);

@@ -67,9 +67,13 @@ enum Command {
     },
     /// Speed and agreement with gold labels of reward verifiers, on a labelled JSONL set.
     BenchRewards {
-        /// {task, completion, label} JSONL [default: the bundled labelled set].
-        #[arg(long)]
+        /// {task, completion, label} JSONL [default: the built-in set named by --set].
+        #[arg(long, conflicts_with = "set")]
         input: Option<PathBuf>,
+        /// A built-in labelled set: `bundled` (hand-checked rows of the math and answer
+        /// verifiers) or `math-verify` (math-verify's own test suite, for math/equivalence).
+        #[arg(long, default_value = "bundled", value_parser = ["bundled", "math-verify"])]
+        set: String,
         /// Reward ids (repeatable) [default: math/equivalence answer/numeric answer/exact answer/choice].
         #[arg(long = "reward")]
         rewards: Vec<String>,
@@ -271,19 +275,22 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             Ok(())
         }
         Command::Tasks(tasks) => write_tasks(tasks),
-        Command::BenchRewards { input, rewards, threads, min_time_ms, examples, json, chart } => {
+        Command::BenchRewards { input, set, rewards, threads, min_time_ms, examples, json, chart } => {
             use rlvr_rewards::bench;
             let text = match &input {
                 Some(p) => std::fs::read_to_string(p)
                     .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", p.display())))?,
+                None if set == "math-verify" => bench::MATH_VERIFY.to_string(),
                 None => bench::BUNDLED.to_string(),
             };
-            let origin = input.as_ref().map_or("the bundled set".to_string(), |p| p.display().to_string());
+            let origin = input.as_ref().map_or(format!("the {set} set"), |p| p.display().to_string());
             let rows = bench::load_rows(&text).map_err(|e| Error::BadInput(format!("{origin}: {e}")))?;
-            let ids = if rewards.is_empty() {
-                ["math/equivalence", "answer/numeric", "answer/exact", "answer/choice"].map(String::from).to_vec()
-            } else {
+            let ids = if !rewards.is_empty() {
                 rewards
+            } else if input.is_none() && set == "math-verify" {
+                vec!["math/equivalence".to_string()]
+            } else {
+                ["math/equivalence", "answer/numeric", "answer/exact", "answer/choice"].map(String::from).to_vec()
             };
             let opts =
                 bench::BenchOptions { threads, min_time: std::time::Duration::from_millis(min_time_ms), examples };

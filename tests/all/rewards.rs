@@ -112,3 +112,18 @@ fn cli_bench_rewards_reports_json_and_a_chart() {
     assert!(report["rewards"][0]["throughput"]["per_core_per_s"].as_f64().unwrap() > 0.0);
     assert_eq!(&std::fs::read(tmp.path().join("c.png")).unwrap()[..4], b"\x89PNG");
 }
+
+#[test]
+fn cli_bench_rewards_runs_math_verifys_own_suite() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rlvr"))
+        .args(["bench-rewards", "--set", "math-verify", "--min-time-ms", "1", "--threads", "1", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &report["rewards"][0];
+    assert_eq!(r["id"], "math/equivalence");
+    assert_eq!(r["agreement"]["rows"], 276);
+    assert_eq!(r["agreement"]["false_positives"], 0);
+    assert!(r["agreement"]["accuracy"].as_f64().unwrap() >= 0.99, "{r}");
+}
