@@ -26,7 +26,7 @@ impl<'a> Found<'a> {
 }
 
 /// An extraction rule, as named in reward configs (`extract = "boxed"`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Extractor {
     /// The last complete `\boxed{...}` (or `\fbox{...}`), nested braces allowed.

@@ -46,43 +46,85 @@ struct Env {
     percent: bool,
 }
 
-/// Every candidate, in the order to try them. `numbers`: whether bare numbers count
-/// (math-verify's `expr` extraction beside its `latex` one).
+/// The tiers of candidates of one text, computed on demand: most completions have a box, and
+/// then the later tiers are never scanned.
+pub struct Finder<'a> {
+    text: &'a str,
+    numbers: bool,
+    envs: std::cell::OnceCell<Vec<Env>>,
+    groups: std::cell::OnceCell<Vec<(usize, usize, String)>>,
+}
+
+/// How many tiers there are.
+pub const TIERS: usize = 7;
+
+impl<'a> Finder<'a> {
+    /// A finder over `text`; `numbers`: whether bare numbers count (math-verify's `expr`
+    /// extraction beside its `latex` one).
+    pub fn new(text: &'a str, numbers: bool) -> Self {
+        Self { text, numbers, envs: Default::default(), groups: Default::default() }
+    }
+
+    fn envs(&self) -> &[Env] {
+        self.envs.get_or_init(|| envs(self.text))
+    }
+
+    fn groups(&self) -> &[(usize, usize, String)] {
+        self.groups.get_or_init(|| groups(self.text, self.envs(), false))
+    }
+
+    /// The candidates of tier `k` (0-based), from the end of the text backwards.
+    pub fn tier(&self, k: usize) -> Vec<Candidate> {
+        let (text, numbers) = (self.text, self.numbers);
+        let mut out = Vec::new();
+        match k {
+            0 => {
+                out.extend(boxed(text, self.envs()));
+                out.extend(after_phrase(text, self.groups(), "final answer is", Phrase::Minerva, numbers));
+            }
+            1 => out.extend(extract::last_tag(text, "answer").map(|f| Candidate {
+                rule: "answer_tag",
+                text: f.text.to_string(),
+                start: f.start,
+                end: f.end,
+            })),
+            2 => out.extend(after_phrase(text, self.groups(), "final answer", Phrase::Is, numbers)),
+            3 => out.extend(extract::answer_line(text).map(|f| Candidate {
+                rule: "answer_line",
+                text: f.text.to_string(),
+                start: f.start,
+                end: f.end,
+            })),
+            4 => out.extend(after_phrase(text, self.groups(), "answer:", Phrase::Near, numbers)),
+            5 => out.extend(after_phrase(text, self.groups(), "answer", Phrase::Near, numbers)),
+            6 => {
+                out.extend(self.groups().iter().map(|(s, e, t)| Candidate {
+                    rule: "latex",
+                    text: t.clone(),
+                    start: *s,
+                    end: *e,
+                }));
+                out.extend(plain_fractions(text, self.envs()));
+                if numbers {
+                    out.extend(numbers_in(text).into_iter().map(|(s, e, t)| Candidate {
+                        rule: "number",
+                        text: t,
+                        start: s,
+                        end: e,
+                    }));
+                }
+            }
+            _ => {}
+        }
+        out.sort_by(|a, b| b.end.cmp(&a.end).then(a.start.cmp(&b.start)));
+        out
+    }
+}
+
+/// Every candidate, tier by tier, in the order to try them.
 pub fn candidates(text: &str, numbers: bool) -> Vec<Candidate> {
-    let envs = envs(text);
-    let mut tiers: Vec<Vec<Candidate>> = vec![Vec::new(); 7];
-    tiers[0].extend(boxed(text, &envs));
-    tiers[0].extend(after_phrase(text, &envs, "final answer is", Phrase::Minerva, numbers));
-    if let Some(f) = extract::last_tag(text, "answer") {
-        tiers[1].push(Candidate { rule: "answer_tag", text: f.text.to_string(), start: f.start, end: f.end });
-    }
-    tiers[2].extend(after_phrase(text, &envs, "final answer", Phrase::Is, numbers));
-    if let Some(f) = extract::answer_line(text) {
-        tiers[3].push(Candidate { rule: "answer_line", text: f.text.to_string(), start: f.start, end: f.end });
-    }
-    tiers[4].extend(after_phrase(text, &envs, "answer:", Phrase::Near, numbers));
-    tiers[5].extend(after_phrase(text, &envs, "answer", Phrase::Near, numbers));
-    tiers[6].extend(groups(text, &envs, false).into_iter().map(|(s, e, t)| Candidate {
-        rule: "latex",
-        text: t,
-        start: s,
-        end: e,
-    }));
-    tiers[6].extend(plain_fractions(text, &envs));
-    if numbers {
-        tiers[6].extend(numbers_in(text).into_iter().map(|(s, e, t)| Candidate {
-            rule: "number",
-            text: t,
-            start: s,
-            end: e,
-        }));
-    }
-    let mut out = Vec::new();
-    for mut tier in tiers {
-        tier.sort_by(|a, b| b.end.cmp(&a.end).then(a.start.cmp(&b.start)));
-        out.extend(tier);
-    }
-    out
+    let f = Finder::new(text, numbers);
+    (0..TIERS).flat_map(|k| f.tier(k)).collect()
 }
 
 /// Whether the text marks its answer (a box or a LaTeX environment) rather than being one.
@@ -314,12 +356,17 @@ fn occurrences<'a>(text: &'a str, phrase: &'a str) -> impl Iterator<Item = usize
     (0..b.len().saturating_sub(p.len() - 1)).filter(move |&i| b[i..i + p.len()].eq_ignore_ascii_case(p))
 }
 
-fn after_phrase(text: &str, envs: &[Env], phrase: &str, how: Phrase, numbers: bool) -> Vec<Candidate> {
+fn after_phrase(
+    text: &str,
+    groups: &[(usize, usize, String)],
+    phrase: &str,
+    how: Phrase,
+    numbers: bool,
+) -> Vec<Candidate> {
     let rule = match how {
         Phrase::Minerva | Phrase::Is => "final_answer",
         Phrase::Near => "answer",
     };
-    let groups = groups(text, envs, false);
     // Groups are sorted by start: the first starting at or after a place is a binary search.
     let group_from = |at: usize| groups.get(groups.partition_point(|g| g.0 < at));
     let group_at = |at: usize| group_from(at).filter(|g| g.0 == at);

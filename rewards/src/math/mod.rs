@@ -24,10 +24,13 @@ use find::Candidate;
 use rlvr_engine::{BoxError, Config, Registry, RewardError, Rubric, Task, parse_config};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
 
 /// Where the math answer is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
 #[serde(try_from = "String")]
 pub enum Find {
     /// math-verify's tiers with bare numbers ([`find::candidates`]).
@@ -67,23 +70,91 @@ impl Default for MathConfig {
     }
 }
 
-/// The candidates for the answer in `text`, in the order to try them.
-fn candidates(text: &str, how: Find) -> Vec<Candidate> {
-    let rule = match how {
-        Find::Auto => return find::candidates(text, true),
-        Find::Latex => return find::candidates(text, false),
-        Find::Rule(Extractor::Auto) => return find::candidates(text, true),
+/// Calls `f` on the candidates for the answer in `text`, in the order to try them, until it
+/// returns something. Tiers are computed only when the earlier ones gave nothing.
+fn first_candidate<T>(text: &str, how: Find, mut f: impl FnMut(&Candidate) -> Option<T>) -> Option<T> {
+    let numbers = match how {
+        Find::Auto | Find::Rule(Extractor::Auto) => true,
+        Find::Latex => false,
         // Numbers as math-verify reads them (decimal commas, thousands spaces, percent words).
         Find::Rule(Extractor::LastNumber) => {
-            return find::candidates(text, true).into_iter().filter(|c| c.rule == "number").take(1).collect();
+            let last = find::Finder::new(text, true).tier(find::TIERS - 1).into_iter().find(|c| c.rule == "number");
+            return last.as_ref().and_then(f);
         }
-        Find::Rule(rule) => rule,
+        Find::Rule(rule) => {
+            let c = rule.find(text).map(|(r, f)| Candidate {
+                rule: r.name(),
+                text: f.text.to_string(),
+                start: f.start,
+                end: f.end,
+            });
+            return c.as_ref().and_then(f);
+        }
     };
-    rule.find(text)
-        .map(|(r, f)| Candidate { rule: r.name(), text: f.text.to_string(), start: f.start, end: f.end })
-        .into_iter()
-        .collect()
+    let finder = find::Finder::new(text, numbers);
+    (0..find::TIERS).find_map(|k| finder.tier(k).iter().find_map(&mut f))
 }
+
+/// A gold answer as read: the texts an identical answer may have, and its value.
+struct Gold {
+    texts: Vec<String>,
+    value: Result<Value, String>,
+}
+
+impl Gold {
+    /// Reads `text` like an answer when it marks its answer (`$..$`, `\boxed{}`), and whole
+    /// otherwise; the first reading that parses is the gold.
+    fn read(text: &str, how: Find) -> Gold {
+        let how = match how {
+            Find::Rule(Extractor::LastNumber) | Find::Latex => how,
+            _ => Find::Auto,
+        };
+        let mut texts = Vec::new();
+        let mut err = None;
+        let mut parse = |t: &str| match latex::parse(t) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                err.get_or_insert(e.0);
+                None
+            }
+        };
+        let mut value = None;
+        if find::is_marked(text) || how == Find::Rule(Extractor::LastNumber) {
+            value = first_candidate(text, how, |c| {
+                if texts.is_empty() {
+                    texts.push(c.text.clone());
+                }
+                parse(&c.text)
+            });
+        }
+        texts.push(text.to_string());
+        let value = value.or_else(|| parse(text)).ok_or_else(|| err.unwrap_or_default());
+        Gold { texts, value }
+    }
+
+    /// The gold of `text`, from this thread's cache: tasks repeat (a group of G completions
+    /// shares one, and files repeat tasks), and reading a gold costs as much as an answer.
+    fn cached(text: &str, how: Find) -> Rc<Gold> {
+        thread_local! {
+            static CACHE: RefCell<HashMap<(String, Find), Rc<Gold>>> = RefCell::new(HashMap::new());
+        }
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if let Some(g) = c.get(&(text.to_string(), how)) {
+                return g.clone();
+            }
+            if c.len() >= GOLD_CACHE {
+                c.clear();
+            }
+            let g = Rc::new(Gold::read(text, how));
+            c.insert((text.to_string(), how), g.clone());
+            g
+        })
+    }
+}
+
+/// Golds kept per thread; the cache is emptied when full.
+const GOLD_CACHE: usize = 4096;
 
 /// The task's options, each checked.
 fn task_options(task: &Task, default: Find) -> Result<(Find, Rules), RewardError> {
@@ -118,58 +189,50 @@ fn same_text(a: &str, b: &str) -> bool {
 pub fn check(task: &Task, completion: &str, default: Find) -> Result<Checked, RewardError> {
     let gold_text = task.str_field("answer")?;
     let (how, rules) = task_options(task, default)?;
-    let gold_how = match how {
-        Find::Rule(Extractor::LastNumber) => how,
-        Find::Latex => Find::Latex,
-        _ => Find::Auto,
-    };
-    // The gold's candidates: the whole gold first unless it marks its answer.
-    let mut gold_cands = if find::is_marked(gold_text) || how == Find::Rule(Extractor::LastNumber) {
-        candidates(gold_text, gold_how)
-    } else {
-        Vec::new()
-    };
-    gold_cands.push(Candidate { rule: "whole", text: gold_text.to_string(), start: 0, end: gold_text.len() });
-    let found = candidates(completion, how);
-    let Some(first) = found.first() else {
-        return Ok(Checked { value: 0.0, found: false, info: json!({ "answer": null, "extract": name(how) }) });
-    };
+    let gold = Gold::cached(gold_text, how);
     let info = |c: &Candidate| json!({ "answer": c.text, "extract": c.rule, "start": c.start, "end": c.end });
-    // The same text as the gold is right, parsed or not.
-    if gold_cands.iter().take(1).chain(gold_cands.last()).any(|g| same_text(&g.text, &first.text)) {
-        return Ok(Checked { value: 1.0, found: true, info: info(first) });
-    }
-    let mut gold_err = None;
-    let gold: Value = match gold_cands.iter().find_map(|c| match latex::parse(&c.text) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            gold_err.get_or_insert(e);
-            None
-        }
-    }) {
-        Some(v) => v,
-        None => {
-            let e = gold_err.map(|e| e.0).unwrap_or_default();
-            return Err(RewardError::new(format!("task {}: gold answer `{gold_text}` cannot be parsed: {e}", task.id)));
-        }
-    };
-    // The first candidate that parses is the answer.
+    let mut first: Option<Candidate> = None;
     let mut first_err = None;
-    for c in &found {
-        match latex::parse(&c.text) {
-            Ok(given) => {
-                let value = f64::from(u8::from(latex::equivalent_with(&gold, &given, &rules)));
-                return Ok(Checked { value, found: true, info: info(c) });
+    let verdict = first_candidate(completion, how, |c| {
+        if first.is_none() {
+            first = Some(c.clone());
+            // The same text as the gold is right, parsed or not.
+            if gold.texts.iter().any(|g| same_text(g, &c.text)) {
+                return Some(Ok((1.0, c.clone())));
             }
+        }
+        let gold = match &gold.value {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e.clone())),
+        };
+        match latex::parse(&c.text) {
+            Ok(given) => Some(Ok((f64::from(u8::from(latex::equivalent_with(gold, &given, &rules))), c.clone()))),
             Err(e) => {
                 first_err.get_or_insert(e);
+                None
             }
         }
+    });
+    match (verdict, first) {
+        (Some(Ok((value, c))), _) => Ok(Checked { value, found: true, info: info(&c) }),
+        (Some(Err(e)), _) => {
+            Err(RewardError::new(format!("task {}: gold answer `{gold_text}` cannot be parsed: {e}", task.id)))
+        }
+        (None, None) => Ok(Checked { value: 0.0, found: false, info: json!({ "answer": null, "extract": name(how) }) }),
+        (None, Some(first)) => {
+            // Nothing in the completion parses; a broken gold is still the task's fault.
+            if let Err(e) = &gold.value {
+                return Err(RewardError::new(format!(
+                    "task {}: gold answer `{gold_text}` cannot be parsed: {e}",
+                    task.id
+                )));
+            }
+            let mut i = info(&first);
+            i["error"] = json!("parse");
+            i["detail"] = json!(first_err.map(|e| e.0));
+            Ok(Checked { value: 0.0, found: true, info: i })
+        }
     }
-    let mut i = info(first);
-    i["error"] = json!("parse");
-    i["detail"] = json!(first_err.map(|e| e.0));
-    Ok(Checked { value: 0.0, found: true, info: i })
 }
 
 fn name(how: Find) -> &'static str {
