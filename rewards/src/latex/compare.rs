@@ -166,6 +166,17 @@ fn letters(v: &Value) -> Option<String> {
     walk(expr, &mut out).then_some(out)
 }
 
+fn has_abs(e: &Expr) -> bool {
+    match e {
+        Expr::Func("abs", _) => true,
+        Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) | Expr::Pow(a, b) => {
+            has_abs(a) || has_abs(b)
+        }
+        Expr::Neg(a) | Expr::Func(_, a) => has_abs(a),
+        _ => false,
+    }
+}
+
 /// A constant's value, if the expression has no variables.
 fn constant(e: &Expr) -> Option<f64> {
     let mut vars = Vec::new();
@@ -263,12 +274,67 @@ fn ends(set: &Value, out: &mut Vec<f64>) {
     }
 }
 
-/// Points on the real line where sets of reals are compared: 0, ±10^(j/4) from 10^-3 to
-/// 10^6, and the integers from -10 to 10.
+/// Where a relation in one variable may change: its literals and their negatives (`214 < x <
+/// 216` changes at 214 and 216, `|x| < 3` at -3 and 3), and where each difference of adjacent
+/// sides is zero if it is linear (`100 < 2x` at 50).
+fn relation_points(sides: &[&Expr], out: &mut Vec<f64>) {
+    fn literals(e: &Expr, out: &mut Vec<f64>) {
+        match e {
+            Expr::Num { v, .. } => out.extend([*v, -v]),
+            Expr::Add(a, b)
+            | Expr::Sub(a, b)
+            | Expr::Mul(a, b)
+            | Expr::Div(a, b)
+            | Expr::Pow(a, b)
+            | Expr::PlusMinus(a, b) => {
+                literals(a, out);
+                literals(b, out);
+            }
+            Expr::Neg(a) | Expr::Func(_, a) => literals(a, out),
+            _ => {}
+        }
+    }
+    for e in sides {
+        literals(e, out);
+    }
+    // Where each absolute value's argument is zero, if it is linear: the kinks.
+    fn kinks(e: &Expr, out: &mut Vec<f64>) {
+        match e {
+            Expr::Func("abs", a) => {
+                let (d0, d1) = (a.eval(&|_| 0.0).v, a.eval(&|_| 1.0).v);
+                let root = -d0 / (d1 - d0);
+                if root.is_finite() {
+                    out.push(root);
+                }
+                kinks(a, out);
+            }
+            Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) | Expr::Pow(a, b) => {
+                kinks(a, out);
+                kinks(b, out);
+            }
+            Expr::Neg(a) | Expr::Func(_, a) => kinks(a, out),
+            _ => {}
+        }
+    }
+    for e in sides {
+        kinks(e, out);
+    }
+    for w in sides.windows(2) {
+        let d = |x: f64| w[0].eval(&|_| x).v - w[1].eval(&|_| x).v;
+        let (d0, d1) = (d(0.0), d(1.0));
+        let root = -d0 / (d1 - d0);
+        if root.is_finite() {
+            out.push(root);
+        }
+    }
+}
+
+/// Points on the real line where sets of reals are compared: ±10^(j/16) from 10^-3 to 10^6
+/// (about 15% apart), and the integers from -20 to 20.
 fn grid() -> Vec<f64> {
     let mut g: Vec<f64> =
-        (-12..=24).flat_map(|j| [10f64.powf(j as f64 / 4.0), -(10f64.powf(j as f64 / 4.0))]).collect();
-    g.extend((-10..=10).map(f64::from));
+        (-48..=96).flat_map(|j| [10f64.powf(j as f64 / 16.0), -(10f64.powf(j as f64 / 16.0))]).collect();
+    g.extend((-20..=20).map(f64::from));
     g.sort_by(f64::total_cmp);
     g.dedup();
     g
@@ -276,6 +342,25 @@ fn grid() -> Vec<f64> {
 
 struct Cmp {
     rules: Rules,
+}
+
+/// Sample rounds of an identity test, and the scale of each round's samples.
+const ROUNDS: usize = 8;
+const SCALES: [f64; ROUNDS] = [1.0, 1.0, 1.0, -2.3, -2.3, 6.1, -19.7, 71.3];
+
+/// Extra sample points for an identity in one variable: beside each of its numbers and their
+/// negatives (`|x - 100|` and `100 - x` differ only past 100).
+fn near_literals(exprs: &[&Expr], vars: &[String]) -> Vec<f64> {
+    if vars.len() != 1 {
+        return Vec::new();
+    }
+    let mut points = Vec::new();
+    relation_points(exprs, &mut points);
+    points.retain(|p| p.is_finite() && p.abs() < 1e6);
+    points.sort_by(f64::total_cmp);
+    points.dedup();
+    points.truncate(16);
+    points.iter().flat_map(|p| [p + 0.371_9, p - 0.413_7]).collect()
 }
 
 impl Cmp {
@@ -292,6 +377,9 @@ impl Cmp {
                 self.relation_is_set(a_s, ao, gold)
             }
             (_, Relation(..)) => false,
+            // A percentage against a plain number matches either reading; two percentages
+            // compare as written (`51.4\%` is not `0.514\%`).
+            (Scalar { expr: a, percent: pa }, Scalar { expr: b, percent: pb }) if pa == pb => self.scalars(a, b),
             (Scalar { expr: a, percent: pa }, Scalar { expr: b, percent: pb }) => {
                 let (a, b) = (with_percent(a, *pa), with_percent(b, *pb));
                 a.iter().any(|x| b.iter().any(|y| self.scalars(x, y)))
@@ -337,7 +425,9 @@ impl Cmp {
     /// inequality around); or, in one variable, the same solution set.
     fn relations(&self, gs: &[Value], go: &[Rel], a_s: &[Value], ao: &[Rel]) -> bool {
         // Two assignments say the same when they assign the same (`W(n) = 1`, `W(x) = 1`).
-        if is_assignment(gs, go) && is_assignment(a_s, ao) && self.values(&gs[1], &a_s[1]) {
+        // Not when a name is an absolute value: `|x| = 9` says less than `x = 9`.
+        let plain = |sides: &[Value]| !matches!(&sides[0], Value::Scalar { expr, .. } if has_abs(expr));
+        if is_assignment(gs, go) && is_assignment(a_s, ao) && plain(gs) && plain(a_s) && self.values(&gs[1], &a_s[1]) {
             return true;
         }
         let ((gs, go), (a_s, ao)) = (ascending(gs, go), ascending(a_s, ao));
@@ -354,7 +444,13 @@ impl Cmp {
         }
         let mut vars = Vec::new();
         g.iter().chain(&a).for_each(|e| e.vars(&mut vars));
-        vars.len() == 1 && self.same_solutions(&g, &go, |x| holds(&a, &ao, x), &[])
+        if vars.len() != 1 {
+            return false;
+        }
+        let mut points = Vec::new();
+        relation_points(&g, &mut points);
+        relation_points(&a, &mut points);
+        self.same_solutions(&g, &go, |x| holds(&a, &ao, x), &points)
     }
 
     /// `gl op gr` and `al op2 ar` where `gl - gr = k (al - ar)` for a constant k != 0, with
@@ -365,9 +461,16 @@ impl Cmp {
         let mut vars = Vec::new();
         dg.vars(&mut vars);
         da.vars(&mut vars);
+        // A kink (`|x - 4| < 3` against `x > 1`) can make two differences proportional on every
+        // sample and not beyond it: with an absolute value, only in one variable, where the
+        // extra points sit beside every kink and literal.
+        if (has_abs(&dg) || has_abs(&da)) && vars.len() != 1 {
+            return false;
+        }
+        let extra = near_literals(&[&dg, &da], &vars);
         let mut ratio: Option<f64> = None;
-        for k in 0..3 {
-            let env = |name: &str| self.sample(&vars, &[], name, k);
+        for k in 0..ROUNDS + extra.len() {
+            let env = |name: &str| self.sample(&vars, &[], &extra, name, k);
             let (x, y) = (dg.eval(&env).v, da.eval(&env).v);
             if x.is_nan() || y.is_nan() || (x == 0.0) != (y == 0.0) {
                 return false;
@@ -403,6 +506,7 @@ impl Cmp {
         if vars.len() == 1 {
             let mut points = Vec::new();
             ends(set, &mut points);
+            relation_points(&s, &mut points);
             return self.same_solutions(&s, &ops, |x| contains(set, x), &points);
         }
         if s.len() == 3 && constant(s[0]).is_some() && constant(s[2]).is_some() && constant(s[1]).is_none() {
@@ -418,9 +522,10 @@ impl Cmp {
         false
     }
 
-    /// Whether the relation (one variable) holds exactly where `other` does: both are tested
-    /// on a grid, at every point where either changes (found by bisection between grid
-    /// points, or given in `points`), just beside each, and between them.
+    /// Whether the relation (one variable) holds exactly where `other` does. Both are tested at
+    /// the grid and the given points (literals, ends, roots); wherever either changes between
+    /// two neighbouring points, the boundary is found by bisection and tested at, just beside
+    /// and between.
     fn same_solutions(
         &self,
         sides: &[&Expr],
@@ -429,9 +534,12 @@ impl Cmp {
         points: &[f64],
     ) -> bool {
         let mine = |x: f64| holds(sides, ops, x);
-        let grid = grid();
-        let mut keys: Vec<f64> = points.to_vec();
-        for w in grid.windows(2) {
+        let mut xs = grid();
+        xs.extend(points.iter().copied().filter(|p| p.is_finite() && p.abs() <= 1e9));
+        xs.sort_by(f64::total_cmp);
+        xs.dedup();
+        let mut keys: Vec<f64> = points.iter().copied().filter(|p| p.is_finite() && p.abs() <= 1e9).collect();
+        for w in xs.windows(2) {
             for f in [&mine as &dyn Fn(f64) -> Option<bool>, &other] {
                 let (Some(a), Some(b)) = (f(w[0]), f(w[1])) else { continue };
                 if a != b {
@@ -464,7 +572,10 @@ impl Cmp {
             }
             cluster.push(k);
         }
-        let mut tests = grid.clone();
+        let mut tests = xs.clone();
+        for w in xs.windows(2) {
+            tests.push(0.5 * (w[0] + w[1]));
+        }
         for (i, k) in bounds.iter().enumerate() {
             let d = 1e-6 * k.abs().max(1.0);
             tests.extend([*k, k - d, k + d]);
@@ -483,12 +594,16 @@ impl Cmp {
         compared > 0
     }
 
-    /// The value of variable `name` in sample round `k`: its own sample; an integer for a
-    /// variable bounding a sum; a hashed value for an indexed unknown.
-    fn sample(&self, vars: &[String], ints: &[String], name: &str, k: usize) -> f64 {
+    /// The value of variable `name` in sample round `k`: its own sample, scaled by the round's
+    /// [`SCALES`] (negative and far points: `|x|` and `x`, `\sqrt{x^2}` and `x` agree on every
+    /// positive point, `|\sin x|` and `\sin |x|` on every point within π of 0); past those
+    /// rounds, the `extra` points of a single variable; an integer for a variable bounding a
+    /// sum; a hashed value for an indexed unknown.
+    fn sample(&self, vars: &[String], ints: &[String], extra: &[f64], name: &str, k: usize) -> f64 {
         match vars.iter().position(|v| v == name) {
-            Some(i) if ints.iter().any(|v| v == name) => (3 + i + 2 * k) as f64,
-            Some(i) => SAMPLES[(i + 2 * k) % SAMPLES.len()] + i as f64 * 0.173,
+            Some(i) if ints.iter().any(|v| v == name) => (3 + i + 2 * (k % 3)) as f64,
+            Some(_) if k >= ROUNDS => extra[k - ROUNDS],
+            Some(i) => SCALES[k] * (SAMPLES[(i + 2 * k) % SAMPLES.len()] + i as f64 * 0.173),
             None => hashed(name, k),
         }
     }
@@ -499,6 +614,14 @@ impl Cmp {
         b.vars(&mut vars);
         if vars.is_empty() {
             let (x, y) = (a.eval(&|_| f64::NAN), b.eval(&|_| f64::NAN));
+            // An exact integer against a number written as a decimal or fraction: compared
+            // exactly (`3` is not `3.0000001`, nor `994908.000000000001`).
+            let int = |n: Num| n.exact && n.v.fract() == 0.0 && !n.out_of_range;
+            if (int(x) || int(y))
+                && let (Some(p), Some(q)) = (a.exact_value(), b.exact_value())
+            {
+                return p == q;
+            }
             let in_f64 = numbers_equal_to(x, y, self.rules.precision);
             // Integers and fractions compare exactly, whatever their size. Only where it can
             // change the verdict: a match in f64 may be two numbers rounded to one double, and
@@ -541,16 +664,18 @@ impl Cmp {
         let mut ints = Vec::new();
         a.bound_vars(&mut ints);
         b.bound_vars(&mut ints);
+        let extra = near_literals(&[a, b], vars);
         let mut compared = 0;
-        for k in 0..3 {
-            let env = |name: &str| self.sample(vars, &ints, name, k);
+        for k in 0..ROUNDS + extra.len() {
+            let env = |name: &str| self.sample(vars, &ints, &extra, name, k);
             let renamed = |name: &str| match rename.iter().find(|(from, _)| from == name) {
                 Some((_, to)) => env(to),
                 None => env(name),
             };
             let (x, y) = (a.eval(&env), b.eval(&renamed));
+            // A value out of f64's range says nothing at this point (`e^{71 x}`); others decide.
             if x.out_of_range || y.out_of_range {
-                return false;
+                continue;
             }
             let (x, y) = (x.v, y.v);
             if x.is_nan() && y.is_nan() {

@@ -137,13 +137,20 @@ impl Expr {
         }
     }
 
-    /// The exact value of a variable-free expression built from integer literals by `+ - * /`,
-    /// integer powers, negation, absolute value and factorial, with integers of any size;
-    /// `None` for anything else (a decimal literal, π, a root, a variable, ∞, a division by
-    /// zero, or a power whose result would exceed [`MAX_EXACT_BITS`]).
+    /// The exact value of a variable-free expression built from integer and decimal literals
+    /// by `+ - * /`, integer powers, negation, absolute value and factorial, with numbers of any
+    /// size; `None` for anything else (π, a root, a variable, ∞, a division by zero, or a power
+    /// whose result would exceed [`MAX_EXACT_BITS`]).
     pub fn exact_value(&self) -> Option<BigRational> {
         let v = match self {
             Expr::Num { exact: true, digits: Some(d), .. } => BigRational::from_integer(d.parse::<BigInt>().ok()?),
+            // A decimal literal is the rational it writes: `2.50` is 250/100.
+            Expr::Num { exact: false, digits: Some(d), .. } => {
+                let (int, frac) = d.split_once('.')?;
+                let scale = BigInt::from(10u32).pow(u32::try_from(frac.len()).ok()?);
+                let n: BigInt = format!("{int}{frac}").parse().ok()?;
+                BigRational::new(n, scale)
+            }
             // Up to 15 digits, f64 holds the integer exactly.
             Expr::Num { exact: true, v, digits: None } => BigRational::from_integer(BigInt::from(*v as i64)),
             Expr::Add(a, b) => a.exact_value()? + b.exact_value()?,

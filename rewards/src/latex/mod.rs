@@ -69,8 +69,8 @@ pub enum Expr {
         v: f64,
         /// Written without a decimal point or exponent.
         exact: bool,
-        /// The digits of an integer literal longer than f64 holds exactly (over 15 digits), so
-        /// that large integers compare exactly; `None` for every other literal.
+        /// The literal as written, for a decimal or an integer longer than f64 holds exactly
+        /// (over 15 digits), so that it compares exactly; `None` for short integers.
         digits: Option<Box<str>>,
     },
     /// A variable (`x`, `x_1`).

@@ -16,6 +16,9 @@ struct Parser {
     depth: usize,
     /// Sums read so far: at most [`MAX_SUMS`], as nested sums multiply the evaluation's work.
     sums: usize,
+    /// Open `|...|` around the cursor: inside one, a `|` after a factor closes it; outside,
+    /// it opens a factor (`2|x|` is 2·|x|).
+    abs: usize,
 }
 
 /// Most `\sum` in one answer.
@@ -43,7 +46,7 @@ pub fn parse(s: &str) -> Result<Value, ParseError> {
         return err("empty answer");
     }
     let (toks, cols) = lex::lex(&cleaned)?;
-    let mut p = Parser { toks, cols, text: cleaned, pos: 0, depth: 0, sums: 0 };
+    let mut p = Parser { toks, cols, text: cleaned, pos: 0, depth: 0, sums: 0, abs: 0 };
     let v = p.top()?;
     if p.pos != p.toks.len() {
         return Err(p.unexpected(p.pos));
@@ -297,6 +300,15 @@ impl Parser {
             _ => {}
         }
         let expr = self.expr()?;
+        // `2 \begin{pmatrix}..\end{pmatrix}`: a number times a matrix.
+        if matches!(self.peek(), Some(Tok::Begin(_))) {
+            let Value::Matrix(m) = self.matrix_expr()? else { unreachable!("matrix_expr gives a matrix") };
+            let scaled = m
+                .into_iter()
+                .map(|row| row.into_iter().map(|c| Expr::Mul(Box::new(expr.clone()), Box::new(c))).collect())
+                .collect();
+            return Ok(Value::Matrix(scaled));
+        }
         let percent = self.eat('%');
         Ok(Value::Scalar { expr, percent })
     }
@@ -431,6 +443,7 @@ impl Parser {
         match self.peek() {
             Some(Tok::Num(_) | Tok::Letter(_)) => self.peek() != Some(&Tok::Letter('U')),
             Some(Tok::Sym('(' | '{')) => true,
+            Some(Tok::Sym('|')) => self.abs == 0,
             Some(Tok::Cmd(c)) => !matches!(c.as_str(), "cdot" | "times" | "div" | "cup" | "in"),
             _ => false,
         }
@@ -527,7 +540,10 @@ impl Parser {
             }
             Tok::Sym('|') => {
                 self.enter()?;
-                let e = self.expr()?;
+                self.abs += 1;
+                let e = self.expr();
+                self.abs -= 1;
+                let e = e?;
                 self.expect('|')?;
                 self.depth -= 1;
                 Ok(Expr::Func("abs", Box::new(e)))
@@ -612,7 +628,18 @@ impl Parser {
             power = None;
         }
         self.enter()?;
-        let x = self.power()?;
+        // `\sin 2x` is sin(2x) and `\sin \pi x` is sin(πx): an argument without brackets runs
+        // over the implicit product that follows, up to an operator or another function;
+        // `\sin(x) y` is sin(x)·y.
+        let bracketed = self.peek() == Some(&Tok::Sym('('));
+        let mut x = self.power()?;
+        while !bracketed
+            && self.starts_primary()
+            && !matches!(self.peek(), Some(Tok::Sym('(' | '{' | '|')))
+            && !matches!(self.peek(), Some(Tok::Cmd(c)) if function(c).is_some() || c == "sum")
+        {
+            x = Expr::Mul(Box::new(x), Box::new(self.power()?));
+        }
         self.depth -= 1;
         let mut f = Expr::Func(name, Box::new(x));
         if let Some(b) = base {
@@ -717,7 +744,9 @@ fn multiply(a: &[Vec<Expr>], b: &[Vec<Expr>]) -> Result<Vec<Vec<Expr>>, ParseErr
 
 pub(super) fn num(s: &str) -> Expr {
     let exact = !s.contains('.');
-    let digits = (exact && s.len() > 15).then(|| s.into());
+    // Decimals keep their digits too: `994908.000000000001` is not the integer 994908, which
+    // f64 cannot tell.
+    let digits = (!exact || s.len() > 15).then(|| s.into());
     Expr::Num { v: s.parse().unwrap_or(f64::NAN), exact, digits }
 }
 

@@ -288,3 +288,69 @@ fn sums_are_bounded() {
     assert!(eq("\\sum_{i=1}^{3} \\sum_{j=1}^{3} ij", "36"));
     assert!(!eq("\\sum_{k=1}^{1000000} k", "500000500000"), "too many terms: no value, never a match");
 }
+
+/// False positives found by comparing against a labelled corpus (benches/math_differential.py);
+/// each scored 1 before.
+#[test]
+fn differential_false_positives_stay_fixed() {
+    for (g, a) in [
+        ("214 < x < 216", "252 < x < 254"),
+        ("2 < x < 3", "-3 < x < -2"),
+        ("2 < x < 3", "2 \\le x \\le 3"),
+        ("100 < 2x < 102", "200 < 4x < 206"),
+        ("|2x + 3|", "2x + 3"),
+        ("|x| + 4", "x + 4"),
+        ("\\sqrt{x^2}", "x"),
+        ("\\frac{|x|}{x}", "1"),
+        ("|\\sin x|", "\\sin |x|"),
+        ("\\ln x^4", "4\\ln x"),
+        ("|x| < 1", "x < 1"),
+        ("|x + 2| \\le 4", "x \\le 2"),
+        ("|x - 4| < 3", "x > 1"),
+        ("|x| = 9", "x = 9"),
+        ("\\cos 5x", "x \\cos 5"),
+        ("\\sin \\pi x", "0"),
+        ("\\ln 5x", "x \\ln 5"),
+        ("51.4\\%", "0.514\\%"),
+        ("51.4\\%", "5140\\%"),
+        ("994908", "994908.000000000001"),
+        ("994908", "994907.9999999"),
+        ("123456789", "123456789.0001"),
+        ("2", "1.9999999999999"),
+        ("50243953238810191", "50243953238810191.5"),
+        ("x < 20", "(-\\infty, 20]"),
+        ("x < -19", "(-\\infty, -19]"),
+    ] {
+        assert!(!eq(g, a), "{g} = {a}");
+    }
+}
+
+#[test]
+fn differential_false_negatives_stay_fixed() {
+    for (g, a) in [
+        ("x \\ge 20", "[20, \\infty)"),
+        ("x \\le 7", "(-\\infty, 7]"),
+        ("\\sin 2x", "\\sin(2x)"),
+        ("\\sin 2x", "2\\sin x\\cos x"),
+        ("\\cos 2x", "1 - 2\\sin^2 x"),
+        ("2\\begin{pmatrix}1 & 2\\\\3 & 4\\end{pmatrix}", "\\begin{pmatrix}2 & 4\\\\6 & 8\\end{pmatrix}"),
+        ("2|x|", "|2x|"),
+        ("x|x|", "x \\cdot |x|"),
+        ("||x| - 1|", "|1 - |x||"),
+        ("3", "3.0"),
+        ("\\sin x \\cos y", "\\cos y \\sin x"),
+        ("\\sin(x) y", "y \\sin x"),
+    ] {
+        assert!(eq(g, a), "{g} != {a}");
+    }
+}
+
+#[test]
+fn absolute_values_in_one_variable_compare_beside_their_kinks() {
+    assert!(eq("|x| = 9", "|x| - 9 = 0"));
+    assert!(eq("|2x + 3| \\le 1", "-2 \\le x \\le -1"));
+    assert!(!eq("|x - 100| < 3", "100 - x < 3"));
+    assert!(!eq("|x - 100|", "100 - x"));
+    assert!(!eq("|2x + 3|", "-2x - 3"));
+    assert!(eq("|x - 100|", "|100 - x|"));
+}
