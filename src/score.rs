@@ -3,16 +3,59 @@
 use anyhow::Result;
 use rlvr_engine::{Rubric, Scored, Task, Trajectory};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use std::io::{BufRead, Write};
 
-/// One input line. Other keys (a dataset's own metadata) are allowed and ignored.
+/// One input line, borrowed from it: the task stays raw text until the cache has missed.
+/// Other keys (a dataset's own metadata) are allowed and ignored.
 #[derive(Deserialize)]
-struct Case {
-    task: Value,
-    completion: String,
+struct Case<'a> {
+    #[serde(borrow)]
+    task: &'a RawValue,
+    #[serde(borrow)]
+    completion: Cow<'a, str>,
     /// Echoed as the output row's first key, so results join back to their source.
     id: Option<Value>,
+}
+
+/// The tasks a worker read last, by their text: rows of one task come together (the G
+/// completions of a rollout group, the variants of a test case), and building a task's JSON
+/// tree costs more than scoring it. Only the last [`TASK_CACHE`] distinct tasks are kept, so
+/// memory stays flat whatever the file.
+#[derive(Default)]
+struct TaskCache {
+    entries: Vec<(Box<str>, Task)>,
+    next: usize,
+}
+
+/// Distinct tasks each worker keeps.
+const TASK_CACHE: usize = 16;
+
+impl TaskCache {
+    /// The task of `raw`, named `id`: from the cache when the same text was read recently.
+    fn task(&mut self, raw: &str, id: String) -> serde_json::Result<&Task> {
+        let i = match self.entries.iter().position(|(text, _)| text.len() == raw.len() && **text == *raw) {
+            Some(i) => i,
+            None => {
+                let entry = (raw.into(), Task::new(String::new(), serde_json::from_str(raw)?));
+                if self.entries.len() < TASK_CACHE {
+                    self.entries.push(entry);
+                    self.entries.len() - 1
+                } else {
+                    let i = self.next;
+                    self.entries[i] = entry;
+                    self.next = (i + 1) % TASK_CACHE;
+                    i
+                }
+            }
+        };
+        let task = &mut self.entries[i].1;
+        task.id = id;
+        Ok(task)
+    }
 }
 
 /// Counts of a scoring pass.
@@ -41,23 +84,23 @@ pub fn score_jsonl(
     let mut lines = input.lines().enumerate().peekable();
     while lines.peek().is_some() {
         let block: Vec<(usize, std::io::Result<String>)> = lines.by_ref().take(BLOCK).collect();
-        let mut results: Vec<Option<Value>> = vec![None; block.len()];
+        // Each worker writes its lines' results as bytes, in order; this thread only copies.
+        let mut results: Vec<(Vec<u8>, bool)> = vec![(Vec::new(), false); block.len()];
         std::thread::scope(|s| {
             let chunk = block.len().div_ceil(workers);
             for (lines, out) in block.chunks(chunk).zip(results.chunks_mut(chunk)) {
                 s.spawn(move || {
+                    let mut cache = TaskCache::default();
                     for ((n, line), slot) in lines.iter().zip(out.iter_mut()) {
-                        *slot = Some(score_line(rubric, *n + 1, line));
+                        *slot = score_line(rubric, &mut cache, *n + 1, line);
                     }
                 });
             }
         });
-        for r in results.into_iter().flatten() {
+        for (bytes, failed) in results {
             counts.lines += 1;
-            if !r["error"].is_null() {
-                counts.errors += 1;
-            }
-            serde_json::to_writer(&mut output, &r)?;
+            counts.errors += usize::from(failed);
+            output.write_all(&bytes)?;
             output.write_all(b"\n")?;
         }
     }
@@ -65,55 +108,106 @@ pub fn score_jsonl(
     Ok(counts)
 }
 
-fn score_line(rubric: &Rubric, n: usize, line: &std::io::Result<String>) -> Value {
+/// One line's result as JSON bytes, and whether it is an error.
+fn score_line(rubric: &Rubric, cache: &mut TaskCache, n: usize, line: &std::io::Result<String>) -> (Vec<u8>, bool) {
+    let failed = |error: String| (to_bytes(&OutRow { id: None, scored: None, error: Some(error) }), true);
     let line = match line {
         Ok(l) => l,
-        Err(e) => return error_row(format!("line {n}: cannot read: {e}")),
+        Err(e) => return failed(format!("line {n}: cannot read: {e}")),
     };
     if line.trim().is_empty() {
-        return error_row(format!("line {n}: empty line"));
+        return failed(format!("line {n}: empty line"));
     }
     let case: Case = match serde_json::from_str(line) {
         Ok(c) => c,
-        Err(e) => return error_row(format!("line {n}: {e}")),
+        Err(e) => return failed(format!("line {n}: {e}")),
     };
-    let row = if case.task.is_object() {
-        let task = Task::new(format!("line-{n}"), case.task);
-        result_row(&rubric.score(&task, &Trajectory::from_completion(Vec::new(), &case.completion)))
-    } else {
-        error_row(format!("line {n}: field `task` must be an object"))
-    };
-    match (case.id, row) {
-        (Some(id), Value::Object(rest)) => {
-            let mut row = Map::from_iter([("id".to_string(), id)]);
-            row.extend(rest);
-            Value::Object(row)
+    let id = case.id.as_ref();
+    let error = |e: String| (to_bytes(&OutRow { id, scored: None, error: Some(e) }), true);
+    if !case.task.get().starts_with('{') {
+        return error(format!("line {n}: field `task` must be an object"));
+    }
+    match cache.task(case.task.get(), format!("line-{n}")) {
+        Ok(task) => {
+            let scored = rubric.score(task, &Trajectory::from_completion(Vec::new(), &case.completion));
+            let failed = scored.error().is_some();
+            (to_bytes(&OutRow { id, scored: Some(&scored), error: None }), failed)
         }
-        (_, row) => row,
+        Err(e) => error(format!("line {n}: {e}")),
     }
 }
 
-fn error_row(error: String) -> Value {
-    json!({ "reward": null, "terms": {}, "error": error })
+fn to_bytes(row: &OutRow<'_>) -> Vec<u8> {
+    // Serialising borrowed scores into a Vec cannot fail: every key is a string.
+    serde_json::to_vec(row)
+        .unwrap_or_else(|e| format!("{{\"reward\":null,\"terms\":{{}},\"error\":\"{e}\"}}").into_bytes())
+}
+
+/// An output row, serialised straight from the scores rather than through a JSON tree:
+/// `id` (when the line had one), `reward`, `terms`, `error`, and `details` (each term's
+/// diagnostics), or, for a line that could not be scored, `reward: null`, `terms: {}` and the
+/// error.
+struct OutRow<'a> {
+    id: Option<&'a Value>,
+    scored: Option<&'a Scored>,
+    error: Option<String>,
+}
+
+impl Serialize for OutRow<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        if let Some(id) = self.id {
+            m.serialize_entry("id", id)?;
+        }
+        match self.scored {
+            Some(scored) => {
+                m.serialize_entry("reward", &scored.total())?;
+                m.serialize_entry("terms", &Terms(&scored.terms))?;
+                m.serialize_entry("error", &scored.error())?;
+                m.serialize_entry("details", &Details(scored))?;
+            }
+            None => {
+                m.serialize_entry("reward", &())?;
+                m.serialize_entry("terms", &Terms::EMPTY)?;
+                m.serialize_entry("error", &self.error)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// Each term's value (`null` when it failed).
+struct Terms<'a>(&'a [rlvr_engine::TermScore]);
+
+impl Terms<'_> {
+    const EMPTY: Terms<'static> = Terms(&[]);
+}
+
+impl Serialize for Terms<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|t| (&t.name, t.value.as_ref().ok())))
+    }
+}
+
+/// Each term's diagnostics, for the terms that have some.
+struct Details<'a>(&'a Scored);
+
+impl Serialize for Details<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.terms.iter().filter(|t| !t.info.is_null()).map(|t| (&t.name, &t.info)))
+    }
 }
 
 /// The output row of a scored case: `reward`, `terms`, `error`, and each term's diagnostics
 /// under `details`.
 pub fn result_row(scored: &Scored) -> Value {
-    let mut terms = Map::new();
-    let mut details = Map::new();
-    for t in &scored.terms {
-        terms.insert(t.name.clone(), t.value.as_ref().ok().map_or(Value::Null, |v| json!(v)));
-        if !t.info.is_null() {
-            details.insert(t.name.clone(), t.info.clone());
-        }
-    }
-    json!({ "reward": scored.total(), "terms": terms, "error": scored.error(), "details": details })
+    serde_json::to_value(OutRow { id: None, scored: Some(scored), error: None }).unwrap_or(Value::Null)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::{Map, json};
 
     #[test]
     fn bad_lines_get_errors_in_place_and_scoring_goes_on() {
@@ -158,5 +252,32 @@ mod tests {
         score_jsonl(&rubric, r#"{"id": 3, "task": 1, "completion": ""}"#.as_bytes(), &mut out, 1).unwrap();
         let row: Value = serde_json::from_slice(&out).unwrap();
         assert_eq!((&row["id"], &row["error"]), (&json!(3), &json!("line 1: field `task` must be an object")));
+    }
+
+    #[test]
+    fn a_repeated_task_is_read_once_but_scored_and_named_per_line() {
+        let rubric = crate::builtin_registry().make_reward("answer/exact", &Default::default()).unwrap();
+        let mut input = String::new();
+        for k in 0..40 {
+            // Twenty distinct tasks, each on two consecutive lines, then the first ones again
+            // (evicted by then), and a broken task repeated: its error names each line.
+            let answer = k / 2 % 20;
+            input.push_str(&format!(
+                "{{\"task\": {{\"answer\": \"{answer}\"}}, \"completion\": \"<answer>{k}</answer>\"}}\n"
+            ));
+        }
+        input.push_str(
+            "{\"task\": {\"gold\": 1}, \"completion\": \"x\"}\n{\"task\": {\"gold\": 1}, \"completion\": \"x\"}\n",
+        );
+        let mut out = Vec::new();
+        score_jsonl(&rubric, input.as_bytes(), &mut out, 1).unwrap();
+        let rows: Vec<Value> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        for (k, row) in rows.iter().take(40).enumerate() {
+            let right = (k / 2 % 20).to_string() == k.to_string();
+            assert_eq!(row["reward"], json!(if right { 1.0 } else { 0.0 }), "line {}", k + 1);
+        }
+        assert!(rows[40]["error"].as_str().unwrap().contains("line-41"), "{}", rows[40]["error"]);
+        assert!(rows[41]["error"].as_str().unwrap().contains("line-42"), "{}", rows[41]["error"]);
     }
 }
