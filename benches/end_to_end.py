@@ -20,18 +20,36 @@ How to run, from the repository root, after `cargo build --release`:
     python3 -m pip install math-verify==0.9.0 pgmpy==1.1.2 sqlparse==0.6.1
     python3 -m pip install --no-deps bfcl-eval==2026.3.23
     python3 -m pip install filelock==3.20.0 tenacity
-    python3 benches/end_to_end.py [--family math] [--family tools] [--rounds 5] [--seconds 2]
-        [--rlvr target/release/rlvr]
+    python3 benches/end_to_end.py [--family math] [--family tools] [--family causal]
+        [--family sql] [--rounds 5] [--seconds 2] [--rlvr target/release/rlvr]
 
-Families: `math` (math/equivalence vs math-verify's parse + verify, on the bundled labelled
-rows and math-verify's own suite), `tools` (tools/ast-match vs bfcl-eval's ast_checker on
-BFCL's real cases from its wheel: per task the first acceptable calls, the same with the last
-argument dropped, and reversed), and the families registered in FAMILIES below.
+Families:
+- `math`: math/equivalence vs math-verify's parse + verify, on the bundled labelled rows and
+  math-verify's own suite.
+- `tools`: tools/ast-match vs bfcl-eval's ast_checker on BFCL's real cases from its wheel: per
+  task the first acceptable calls, the same with the last argument dropped, and reversed.
+- `causal`: causal/tvd vs pgmpy's VariableElimination as benches/causal_pgmpy.py runs it
+  (`answer(*prepare(task))`: model built from the task's network JSON, mutilated or twinned
+  by the query's level), then the completion's `ANSWER [..]` list against it, TVD <= 0.02. Rows:
+  `rlvr tasks causal` (seed 0, 100 tasks per level) with each task's stored `answer` dropped,
+  so both sides solve the query; per task the exact answer to 4 decimals and the same with 0.1
+  of mass moved from its largest value to another (exact completions first, then perturbed).
+  In-process figures are also given per query level.
+- `sql`: sql/execution-match vs test-suite-sql-eval's exec-match pipeline
+  (benches/sql_exec_match.py `score`, a new connection per query, its default), on SQLite files
+  written here in the shape of the synthetic sql family (shop, school, flights; 4 databases
+  each, 200 entities and 600 facts) and its eleven question templates; per gold query the
+  prediction is the gold query, the same wrapped in `SELECT * FROM (..)`, cut with `LIMIT 2`,
+  or misspelled (`SELEC`), in a ```sql block. Also the SQLite floor: Python's sqlite3 alone
+  running both queries of every row and fetching all rows (one open connection per database,
+  no comparison), with ours end to end over it (time per row).
 """
 
 import argparse
 import json
 import os
+import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -55,6 +73,7 @@ class Family:
 
     name = ""
     reward = ""
+    rlvr = None  # the binary under test, set by run_family (for families that generate rows with it)
 
     def rows(self, tmp):
         """The base rows, as dicts `{task, completion}` in `rlvr score`'s format."""
@@ -63,6 +82,12 @@ class Family:
     def peer(self):
         """(description of the peer and how it is called, fn(row) -> verdict in {0, 1})."""
         raise NotImplementedError
+
+    def group(self, row):
+        """A label to report in-process figures per group of rows by (None: no groups)."""
+
+    def floor(self, rows):
+        """None, or (description, fn(seconds) -> rows/s) of a lower bound the verifier cannot beat."""
 
     def ours(self, result):
         """Our verdict from an output row of `rlvr score`."""
@@ -122,7 +147,192 @@ class Tools(Family):
         return "bfcl-eval 2026.3.23: default_decode_ast_prompting + ast_checker (tools_ast_vs_bfcl.verdict)", fn
 
 
-FAMILIES = {f.name: f for f in (Math(), Tools())}
+class Causal(Family):
+    name = "causal"
+    reward = "causal/tvd"
+    levels = ("associational", "interventional", "counterfactual")
+    per_level = 100
+    threshold = 0.02  # causal/tvd's default
+
+    def rows(self, tmp):
+        exact, perturbed = [], []
+        for level in self.levels:
+            path = os.path.join(tmp, f"causal_{level}.jsonl")
+            subprocess.run([self.rlvr, "tasks", "causal", "--level", level, "--n", str(self.per_level), "--seed", "0",
+                            "--out", path], check=True, capture_output=True)
+            with open(path) as lines:
+                for line in lines:
+                    task = json.loads(line)
+                    p = [round(x, 4) for x in task.pop("answer")]
+                    q = list(p)
+                    hi = max(range(len(q)), key=q.__getitem__)
+                    q[hi] -= 0.1
+                    q[(hi + 1) % len(q)] += 0.1
+                    exact.append({"task": task, "completion": f"ANSWER {self.format(p)}"})
+                    perturbed.append({"task": task, "completion": f"ANSWER {self.format(q)}"})
+        # The two completions of a task are a file apart, so that a cache of recent tasks in
+        # `rlvr score` does not skip the second one's task decoding.
+        return exact + perturbed
+
+    @staticmethod
+    def format(p):
+        return "[" + ", ".join(f"{x:.4f}" for x in p) + "]"
+
+    def group(self, row):
+        return row["task"]["query"]["level"]
+
+    def peer(self):
+        import causal_pgmpy as c
+        import pgmpy
+
+        number_list = re.compile(r"ANSWER\s*[:=]?\s*\[([^\]]*)\]")
+
+        def fn(row):
+            want = c.answer(*c.prepare(row["task"]))
+            found = number_list.findall(row["completion"])
+            if not found:
+                return 0
+            try:
+                given = [float(x) for x in found[-1].split(",")]
+            except ValueError:
+                return 0
+            if len(given) != len(want):
+                return 0
+            return int(0.5 * sum(abs(a - b) for a, b in zip(given, want)) <= self.threshold)
+
+        return (f"pgmpy {pgmpy.__version__}: VariableElimination via causal_pgmpy.answer(*prepare(task)), "
+                f"then TVD of the ANSWER list <= {self.threshold}"), fn
+
+
+class Sql(Family):
+    name = "sql"
+    reward = "sql/execution-match"
+    n = 600
+    # (family, entity, key, categorical column and values, numeric column, its SQL type and
+    # scale, fact table, its key, categorical column and values, measure and its range), as the
+    # synthetic sql family's schemas.
+    schemas = (
+        ("shop", "customers", "customer_id", "city", ("Lyon", "Oslo", "Porto", "Quito", "Seoul", "Tunis"),
+         "credit_limit", "INTEGER", (100, 5000), 1, "orders", "order_id", "product",
+         ("lamp", "desk", "chair", "kettle", "rug", "shelf", "clock"), "quantity", (1, 20)),
+        ("school", "students", "student_id", "major", ("biology", "history", "math", "music", "physics"),
+         "gpa", "REAL", (150, 400), 0.01, "enrollments", "enrollment_id", "course",
+         ("algebra", "chemistry", "drawing", "ethics", "french", "geology"), "credits", (1, 6)),
+        ("flights", "airlines", "airline_id", "country", ("Brazil", "Canada", "Chile", "Japan", "Kenya", "Norway"),
+         "fleet_size", "INTEGER", (5, 900), 1, "flights", "flight_id", "destination",
+         ("ATH", "BKK", "CPT", "DXB", "LIM", "MEX", "NRT", "YUL"), "distance", (200, 9000)),
+    )
+    dbs_per_schema = 4
+    entities = 200
+    first = ("Ada", "Ben", "Cleo", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lena", "Milo", "Nia")
+    last = ("Abe", "Berg", "Chen", "Diaz", "Eze", "Fox", "Gray", "Holt", "Ito", "Jain", "Kim", "Lund", "Moss")
+
+    def database(self, path, schema, rng):
+        (_, e, k, c, cats, num, num_type, (lo, hi), scale, fact, fk, fc, fcats, m, (mlo, mhi)) = schema
+        n = self.entities
+        names = [f"{rng.choice(self.first)} {rng.choice(self.last)} {i}" for i in range(n)]
+        nums = [v if scale == 1 else round(v * scale, 2) for v in rng.sample(range(lo, hi + 1), n)]
+        conn = sqlite3.connect(path)
+        conn.executescript(f"CREATE TABLE {e} ({k} INTEGER PRIMARY KEY, name TEXT NOT NULL, {c} TEXT, {num} {num_type});"
+                           f"CREATE TABLE {fact} ({fk} INTEGER PRIMARY KEY, {k} INTEGER REFERENCES {e}({k}), "
+                           f"{fc} TEXT, {m} INTEGER);")
+        conn.executemany(f"INSERT INTO {e} VALUES (?, ?, ?, ?)",
+                         [(i + 1, names[i], rng.choice(cats), nums[i]) for i in range(n)])
+        # The last entity never gets a fact, so "entities without facts" is never empty.
+        facts = [(j + 1, rng.randrange(n - 1) + 1, rng.choice(fcats), rng.randint(mlo, mhi)) for j in range(3 * n)]
+        conn.executemany(f"INSERT INTO {fact} VALUES (?, ?, ?, ?)", facts)
+        conn.commit()
+        conn.close()
+        return sorted(nums), [f[2] for f in facts]
+
+    @staticmethod
+    def question(schema, nums, fact_cats, rng):
+        """(template, level, gold) as the synthetic family's templates."""
+        (_, e, k, c, cats, num, _, _, _, fact, _, fc, _, m, _) = schema
+        t = rng.randrange(11)
+        n = len(nums)
+        return [
+            ("filter_category", "filter", f"SELECT name FROM {e} WHERE {c} = '{rng.choice(cats)}'"),
+            ("filter_number", "filter", f"SELECT name FROM {e} WHERE {num} > {nums[n // 4 + rng.randrange(n // 2)]}"),
+            ("count_by_category", "aggregate", f"SELECT {c}, COUNT(*) FROM {e} GROUP BY {c}"),
+            ("average_by_category", "aggregate", f"SELECT {c}, AVG({num}) FROM {e} GROUP BY {c}"),
+            ("join_total", "join",
+             f"SELECT T1.name, SUM(T2.{m}) FROM {e} AS T1 JOIN {fact} AS T2 ON T1.{k} = T2.{k} GROUP BY T1.{k}"),
+            ("join_filter", "join", (f"SELECT DISTINCT T1.name FROM {e} AS T1 JOIN {fact} AS T2 ON T1.{k} = T2.{k} "
+                                     f"WHERE T2.{fc} = '{rng.choice(fact_cats)}'")),
+            ("above_average", "nested", f"SELECT name FROM {e} WHERE {num} > (SELECT AVG({num}) FROM {e})"),
+            ("without_facts", "nested", f"SELECT name FROM {e} WHERE {k} NOT IN (SELECT {k} FROM {fact})"),
+            ("top_k", "order_limit", f"SELECT name FROM {e} ORDER BY {num} DESC LIMIT {1 + rng.randrange(5)}"),
+            ("most_common_category", "order_limit",
+             f"SELECT {c} FROM {e} GROUP BY {c} ORDER BY COUNT(*) DESC, {c} ASC LIMIT 1"),
+            ("top_k_by_total", "order_limit",
+             (f"SELECT T1.name FROM {e} AS T1 JOIN {fact} AS T2 ON T1.{k} = T2.{k} GROUP BY T1.{k} "
+              f"ORDER BY SUM(T2.{m}) DESC, T1.name ASC LIMIT {1 + rng.randrange(3)}")),
+        ][t]
+
+    def rows(self, tmp):
+        import random
+
+        rng = random.Random(0)
+        folder = os.path.join(tmp, "sql_dbs")
+        os.makedirs(folder, exist_ok=True)
+        dbs = []
+        for schema in self.schemas:
+            for i in range(self.dbs_per_schema):
+                path = os.path.join(folder, f"{schema[0]}_{i}.sqlite")
+                dbs.append((schema, path, f"{schema[0]}_{i}", *self.database(path, schema, rng)))
+        out = []
+        for i in range(self.n):
+            schema, path, db_id, nums, fact_cats = rng.choice(dbs)
+            template, level, gold = self.question(schema, nums, fact_cats, rng)
+            pred = [gold, gold, f"SELECT * FROM ({gold}) AS sub", f"SELECT * FROM ({gold}) LIMIT 2",
+                    f"SELECT * FROM ({gold}) LIMIT 2", gold.replace("SELECT", "SELEC", 1)][i % 6]
+            task = {"db": path, "db_id": db_id, "gold": gold, "compare": "spider", "level": level, "template": template}
+            out.append({"task": task, "completion": f"Final query:\n```sql\n{pred}\n```"})
+        return out
+
+    final = re.compile(r"```(?:sql|sqlite)[ \t]*\n(.*?)```", re.IGNORECASE | re.DOTALL)
+
+    def pred_of(self, completion):
+        found = self.final.findall(completion)
+        return found[-1].strip() if found else None
+
+    def peer(self):
+        import sql_exec_match as x
+        import sqlparse
+
+        runner = x.Runner(reuse=False)
+
+        def fn(row):
+            pred = self.pred_of(row["completion"])
+            if pred is None:
+                return 0
+            return x.score(runner, row["task"]["db"], row["task"]["gold"], pred)
+
+        return (f"test-suite-sql-eval's exec match (sql_exec_match.score, sqlparse {sqlparse.__version__}, "
+                f"sqlite {sqlite3.sqlite_version}), a new connection per query (its default)"), fn
+
+    def floor(self, rows):
+        pairs = [(r["task"]["db"], r["task"]["gold"], self.pred_of(r["completion"])) for r in rows]
+        conns = {db: sqlite3.connect(db) for db, _, _ in pairs}
+
+        def run(seconds):
+            t, n = time.perf_counter(), 0
+            while time.perf_counter() - t < seconds:
+                for db, gold, pred in pairs:
+                    conn = conns[db]
+                    for q in (gold, pred):
+                        try:
+                            conn.execute(q).fetchall()
+                        except sqlite3.Error:
+                            pass
+                n += len(pairs)
+            return n / (time.perf_counter() - t)
+
+        return f"Python sqlite3 {sqlite3.sqlite_version}: gold and pred executed, all rows fetched, a connection per db", run
+
+
+FAMILIES = {f.name: f for f in (Math(), Tools(), Causal(), Sql())}
 
 
 def write(rows, path, copies=1):
@@ -181,8 +391,15 @@ def peer_in_process(fn, rows, seconds):
 
 
 def run_family(fam, args, tmp):
+    fam.rlvr = args.rlvr
     rows = fam.rows(tmp)
     how, fn = fam.peer()
+    floor = fam.floor(rows)
+    groups = {}
+    for i, r in enumerate(rows):
+        g = fam.group(r)
+        if g is not None:
+            groups.setdefault(g, []).append(i)
     base = os.path.join(tmp, f"{fam.name}.jsonl")
     write(rows, base)
     one = os.path.join(tmp, f"{fam.name}_one.jsonl")
@@ -198,6 +415,8 @@ def run_family(fam, args, tmp):
         except Exception:  # noqa: BLE001 (a peer's crash is a disagreement, counted)
             peer_v.append(None)
     differ = sum(a != b for a, b in zip(ours_v, peer_v))
+    if len(ours_v) != len(rows):
+        sys.exit(f"{fam.name}: rlvr score gave {len(ours_v)} results for {len(rows)} rows")
     # Each side's file is the base rows repeated so that one pass takes about --seconds.
     def copies_for(rate):
         return max(1, round(args.seconds * rate / len(rows)))
@@ -212,14 +431,33 @@ def run_family(fam, args, tmp):
     write(rows, ours_file, n_ours // len(rows))
     start_s = startup(args.rlvr, fam.reward, one)
     load_before = load()
-    e2e_ours, e2e_peer, in_ours, in_peer = [], [], [], []
+    e2e_ours, e2e_peer, in_ours, in_peer, floors = [], [], [], [], []
+    by_group = {g: ([], []) for g in groups}
     for _ in range(args.rounds):
         e2e_ours.append(ours_e2e(args.rlvr, fam.reward, ours_file, n_ours, start_s))
         e2e_peer.append(peer_e2e(fn, peer_file))
         in_ours.append(ours_in_process(args.rlvr, fam.reward, rows, tmp, args.seconds))
         in_peer.append(peer_in_process(fn, rows, args.seconds))
+        if floor:
+            floors.append(floor[1](args.seconds))
+        for g, idx in groups.items():
+            sub = [rows[i] for i in idx]
+            by_group[g][0].append(ours_in_process(args.rlvr, fam.reward, sub, tmp, args.seconds / 2))
+            by_group[g][1].append(peer_in_process(fn, sub, args.seconds / 2))
     load_after = load()
     m = statistics.median
+    extra = {}
+    if floor:
+        # Time per row: ours end to end over the floor's (>= 1; 1 would be SQLite's own time).
+        extra = {"floor": floor[0], "floor_per_s": round(m(floors)),
+                 "ours_vs_floor": round(m(floors) / m(e2e_ours), 2),
+                 "ours_in_process_vs_floor": round(m(floors) / m(in_ours), 2)}
+    if groups:
+        extra["in_process_by_group"] = {
+            g: {"rows": len(idx), "verdicts_differ": sum(ours_v[i] != peer_v[i] for i in idx),
+                "ours_per_s": round(m(by_group[g][0])), "peer_per_s": round(m(by_group[g][1]), 1),
+                "ratio": round(m(by_group[g][0]) / m(by_group[g][1]), 2)}
+            for g, idx in groups.items()}
     return {
         "family": fam.name,
         "reward": fam.reward,
@@ -234,10 +472,21 @@ def run_family(fam, args, tmp):
         "ours_in_process_per_s": round(m(in_ours)),
         "peer_in_process_per_s": round(m(in_peer), 1),
         "ratio_in_process": round(m(in_ours) / m(in_peer), 2),
+        **extra,
         "rounds": args.rounds,
         "load_before": load_before,
         "load_after": load_after,
     }
+
+
+def summary(name, r):
+    floor = (f"; floor {r['floor_per_s']}/s, ours end to end {r['ours_vs_floor']}x its time per row"
+             if "floor_per_s" in r else "")
+    return (f"{name}: end to end {r['ratio_end_to_end']}x ({r['ours_end_to_end_per_s']}/s vs "
+            f"{r['peer_end_to_end_per_s']}/s), in process {r['ratio_in_process']}x "
+            f"({r['ours_in_process_per_s']}/s vs {r['peer_in_process_per_s']}/s); "
+            f"{r['verdicts_differ']} of {r['rows']} verdicts differ{floor}; load {r['load_before']} -> "
+            f"{r['load_after']}")
 
 
 def main():
@@ -254,11 +503,7 @@ def main():
         for name in args.family or sorted(FAMILIES):
             r = run_family(FAMILIES[name], args, tmp)
             print(json.dumps(r), flush=True)
-            print(f"{name}: end to end {r['ratio_end_to_end']}x ({r['ours_end_to_end_per_s']}/s vs "
-                  f"{r['peer_end_to_end_per_s']}/s), in process {r['ratio_in_process']}x "
-                  f"({r['ours_in_process_per_s']}/s vs {r['peer_in_process_per_s']}/s); "
-                  f"{r['verdicts_differ']} of {r['rows']} verdicts differ; load {r['load_before']} -> "
-                  f"{r['load_after']}", flush=True)
+            print(summary(name, r), flush=True)
 
 
 if __name__ == "__main__":
