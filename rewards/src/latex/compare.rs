@@ -57,14 +57,7 @@ fn is_assignment(sides: &[Value], ops: &[Rel]) -> bool {
 }
 
 fn expr_has_pm(e: &Expr) -> bool {
-    match e {
-        Expr::PlusMinus(..) => true,
-        Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) | Expr::Pow(a, b) => {
-            expr_has_pm(a) || expr_has_pm(b)
-        }
-        Expr::Neg(a) | Expr::Func(_, a) => expr_has_pm(a),
-        _ => false,
-    }
+    e.any(&|e| matches!(e, Expr::PlusMinus(..)))
 }
 
 fn has_pm(v: &Value) -> bool {
@@ -167,14 +160,7 @@ fn letters(v: &Value) -> Option<String> {
 }
 
 fn has_abs(e: &Expr) -> bool {
-    match e {
-        Expr::Func("abs", _) => true,
-        Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) | Expr::Pow(a, b) => {
-            has_abs(a) || has_abs(b)
-        }
-        Expr::Neg(a) | Expr::Func(_, a) => has_abs(a),
-        _ => false,
-    }
+    e.any(&|e| matches!(e, Expr::Func("abs", _)))
 }
 
 /// A constant's value, if the expression has no variables.
@@ -278,46 +264,19 @@ fn ends(set: &Value, out: &mut Vec<f64>) {
 /// 216` changes at 214 and 216, `|x| < 3` at -3 and 3), and where each difference of adjacent
 /// sides is zero if it is linear (`100 < 2x` at 50).
 fn relation_points(sides: &[&Expr], out: &mut Vec<f64>) {
-    fn literals(e: &Expr, out: &mut Vec<f64>) {
-        match e {
-            Expr::Num { v, .. } => out.extend([*v, -v]),
-            Expr::Add(a, b)
-            | Expr::Sub(a, b)
-            | Expr::Mul(a, b)
-            | Expr::Div(a, b)
-            | Expr::Pow(a, b)
-            | Expr::PlusMinus(a, b) => {
-                literals(a, out);
-                literals(b, out);
-            }
-            Expr::Neg(a) | Expr::Func(_, a) => literals(a, out),
-            _ => {}
-        }
-    }
     for e in sides {
-        literals(e, out);
-    }
-    // Where each absolute value's argument is zero, if it is linear: the kinks.
-    fn kinks(e: &Expr, out: &mut Vec<f64>) {
-        match e {
+        e.visit(&mut |e| match e {
+            Expr::Num { v, .. } => out.extend([*v, -v]),
+            // Where an absolute value's argument is zero, if it is linear: a kink.
             Expr::Func("abs", a) => {
                 let (d0, d1) = (a.eval(&|_| 0.0).v, a.eval(&|_| 1.0).v);
                 let root = -d0 / (d1 - d0);
                 if root.is_finite() {
                     out.push(root);
                 }
-                kinks(a, out);
             }
-            Expr::Add(a, b) | Expr::Sub(a, b) | Expr::Mul(a, b) | Expr::Div(a, b) | Expr::Pow(a, b) => {
-                kinks(a, out);
-                kinks(b, out);
-            }
-            Expr::Neg(a) | Expr::Func(_, a) => kinks(a, out),
             _ => {}
-        }
-    }
-    for e in sides {
-        kinks(e, out);
+        });
     }
     for w in sides.windows(2) {
         let d = |x: f64| w[0].eval(&|_| x).v - w[1].eval(&|_| x).v;

@@ -232,41 +232,51 @@ impl Expr {
         }
     }
 
-    /// Variables that bound a sum (`n` in `\sum_{k=0}^{n}`): sampled at integers.
-    pub(super) fn bound_vars(&self, out: &mut Vec<String>) {
-        match self {
-            Expr::Sum { lo, hi, body, .. } => {
-                lo.vars(out);
-                hi.vars(out);
-                body.bound_vars(out);
-            }
+    /// The expressions directly inside this one (without allocating: this runs on every
+    /// comparison).
+    pub(super) fn children(&self) -> impl Iterator<Item = &Expr> {
+        let kids: [Option<&Expr>; 3] = match self {
             Expr::Add(a, b)
             | Expr::Sub(a, b)
             | Expr::Mul(a, b)
             | Expr::Div(a, b)
             | Expr::Pow(a, b)
-            | Expr::PlusMinus(a, b) => {
-                a.bound_vars(out);
-                b.bound_vars(out);
-            }
-            Expr::Neg(a) | Expr::Func(_, a) | Expr::Indexed(_, a) => a.bound_vars(out),
-            Expr::Num { .. } | Expr::Var(_) | Expr::Pi | Expr::Inf => {}
+            | Expr::PlusMinus(a, b) => [Some(&**a), Some(&**b), None],
+            Expr::Neg(a) | Expr::Func(_, a) | Expr::Indexed(_, a) => [Some(&**a), None, None],
+            Expr::Sum { lo, hi, body, .. } => [Some(&**lo), Some(&**hi), Some(&**body)],
+            Expr::Num { .. } | Expr::Var(_) | Expr::Pi | Expr::Inf => [None, None, None],
+        };
+        kids.into_iter().flatten()
+    }
+
+    /// Calls `f` on this expression and every one inside it, outermost first.
+    pub(super) fn visit(&self, f: &mut impl FnMut(&Expr)) {
+        f(self);
+        for c in self.children() {
+            c.visit(f);
         }
+    }
+
+    /// Whether this expression or one inside it satisfies `f`.
+    pub(super) fn any(&self, f: &impl Fn(&Expr) -> bool) -> bool {
+        f(self) || self.children().any(|c| c.any(f))
+    }
+
+    /// Variables that bound a sum (`n` in `\sum_{k=0}^{n}`): sampled at integers.
+    pub(super) fn bound_vars(&self, out: &mut Vec<String>) {
+        self.visit(&mut |e| {
+            if let Expr::Sum { lo, hi, .. } = e {
+                lo.vars(out);
+                hi.vars(out);
+            }
+        });
     }
 
     /// The number of nodes, to bound what computed matrices hold.
     pub(super) fn size(&self) -> usize {
-        match self {
-            Expr::Add(a, b)
-            | Expr::Sub(a, b)
-            | Expr::Mul(a, b)
-            | Expr::Div(a, b)
-            | Expr::Pow(a, b)
-            | Expr::PlusMinus(a, b) => 1 + a.size() + b.size(),
-            Expr::Neg(a) | Expr::Func(_, a) | Expr::Indexed(_, a) => 1 + a.size(),
-            Expr::Sum { lo, hi, body, .. } => 1 + lo.size() + hi.size() + body.size(),
-            Expr::Num { .. } | Expr::Var(_) | Expr::Pi | Expr::Inf => 1,
-        }
+        let mut n = 0;
+        self.visit(&mut |_| n += 1);
+        n
     }
 
     /// The values of an expression with `\pm`: every choice of signs (at most

@@ -255,7 +255,7 @@ pub fn rubric(config: &Config) -> Result<Rubric, BoxError> {
 pub fn register(registry: &mut Registry) {
     registry.reward(
         "math/equivalence",
-        "answer (last \\boxed{} by default) is mathematically equivalent to the task's LaTeX `answer`",
+        "answer (found as math-verify finds it: boxes, final-answer sentences, LaTeX, numbers) is mathematically equivalent to the task's LaTeX `answer`",
         rubric,
     );
 }
