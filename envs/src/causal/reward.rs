@@ -13,6 +13,7 @@ use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task,
 use super::answer;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::cell::RefCell;
 
 /// Settings of the reward's config.
 #[derive(Clone, Debug, Deserialize)]
@@ -35,9 +36,32 @@ impl Default for TvdConfig {
     }
 }
 
+/// The task's reference distribution, remembered for the last task this thread saw: the
+/// `length` and `accuracy` terms of one completion both need it, and the completions of a
+/// group arrive one after another with their task, while solving a query from its network
+/// costs far more than recognising the task. The task is recognised by its content (the
+/// fields the answer depends on, compared in full), never by a hash alone.
 fn reference(task: &Task) -> Result<Vec<f64>, RewardError> {
-    answer::reference(&task.data).map_err(|e| RewardError::new(format!("task {}: {e}", task.id)))
+    thread_local! {
+        static LAST: RefCell<Option<Cached>> = const { RefCell::new(None) };
+    }
+    let field = |k: &str| task.data.get(k).unwrap_or(&Value::Null);
+    let same = |stored: &[Value; 3]| KEY_FIELDS.iter().zip(stored).all(|(k, v)| v == field(k));
+    let hit = LAST.with(|c| c.borrow().as_ref().filter(|(k, _)| same(k)).map(|(_, r)| r.clone()));
+    let result = hit.unwrap_or_else(|| {
+        let r = answer::reference(&task.data);
+        let key = KEY_FIELDS.map(|k| field(k).clone());
+        LAST.with(|c| *c.borrow_mut() = Some((key, r.clone())));
+        r
+    });
+    result.map_err(|e| RewardError::new(format!("task {}: {e}", task.id)))
 }
+
+/// The task fields a reference depends on.
+const KEY_FIELDS: [&str; 3] = ["answer", "network", "query"];
+
+/// A task's key fields and its reference, or why it has none.
+type Cached = ([Value; 3], Result<Vec<f64>, String>);
 
 fn miss(category: &str, detail: Value) -> Reward {
     Reward::with_info(0.0, json!({ "error": category, "detail": detail }))
@@ -191,5 +215,29 @@ mod tests {
         assert!(rubric(&cfg, false).err().unwrap().to_string().contains("treshold"));
         let cfg: Config = toml::from_str("format_weight = 0.1\nlength_weight = 0.1").unwrap();
         assert!((rubric(&cfg, false).unwrap().max_total() - 1.2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn cached_references_never_cross_tasks() {
+        // The same network with one probability changed: a cache keyed loosely would answer
+        // the second task with the first's distribution.
+        let task = |p: f64| {
+            json!({
+                "network": {"variables": [
+                    {"name": "X", "values": ["0", "1"], "parents": [], "cpt": [[1.0 - p, p]]}
+                ]},
+                "query": {"level": "associational", "target": "X", "evidence": {}}
+            })
+        };
+        for _ in 0..3 {
+            assert_eq!(score(false, task(0.3), "ANSWER [0.7, 0.3]").total(), Some(1.0));
+            assert_eq!(score(false, task(0.6), "ANSWER [0.7, 0.3]").total(), Some(0.0));
+            assert_eq!(score(false, task(0.6), "ANSWER [0.4, 0.6]").total(), Some(1.0));
+        }
+        // A broken task stays an error every time it is scored.
+        let broken = json!({"network": {"variables": []}, "query": {"level": "associational", "target": "Y"}});
+        for _ in 0..2 {
+            assert_eq!(score(false, broken.clone(), "ANSWER [1.0]").total(), None);
+        }
     }
 }
