@@ -223,8 +223,10 @@ pub fn run(
         return Err(Error::BadInput("run.tasks_per_iteration and rollout.group_size must be at least 1".into()));
     }
     let Parts { env, rubric, mut policy } = build(registry, exp)?;
+    validate(exp, &env, &mut policy)?;
     let config_text = exp.to_toml();
-    let mut store = if resume {
+    let created = !resume;
+    let store = if resume {
         let store = RunStore::open(dir)?;
         let saved = store.config()?;
         let saved: Experiment = toml::from_str(&saved).context("reading the run's config.toml")?;
@@ -241,7 +243,59 @@ pub fn run(
     } else {
         RunStore::create(dir, &config_text)?
     };
+    let result = run_stored(store, exp, dir, resume, Parts { env, rubric, policy }, progress);
+    // A run that fails before its first checkpoint leaves nothing worth resuming: its directory
+    // goes, so that the corrected command can start again in the same place.
+    if created
+        && result.is_err()
+        && RunStore::open(dir).and_then(|s| s.latest_checkpoint()).is_ok_and(|c| c.is_none())
+        && let Err(e) = std::fs::remove_dir_all(dir)
+    {
+        tracing::warn!(dir = %dir.display(), error = %e, "could not remove the failed run's directory");
+    }
+    result
+}
 
+/// Every setting a run needs checked before its directory exists: a mistake found later would
+/// leave a directory behind that the corrected command refuses.
+fn validate(exp: &Experiment, env: &EnvSpec, policy: &mut RunPolicy) -> Result<()> {
+    if let Some(t) = &exp.train {
+        t.validate().map_err(|e| Error::BadInput(format!("[train]: {e}")))?;
+        trainable(policy, "[train]")?;
+    }
+    if let Some(s) = &exp.sft {
+        trainable(policy, "[sft]")?;
+        if s.batch_size == 0 || s.steps == 0 {
+            return Err(Error::BadInput("[sft] steps and batch_size must be at least 1".into()));
+        }
+        if !(s.lr.is_finite() && s.lr > 0.0) {
+            return Err(Error::BadInput(format!("[sft] lr must be a finite number above 0, found {}", s.lr)));
+        }
+        if !(s.grad_clip.is_finite() && s.grad_clip >= 0.0 && s.weight_decay.is_finite() && s.weight_decay >= 0.0) {
+            return Err(Error::BadInput("[sft] grad_clip and weight_decay must be finite and at least 0".into()));
+        }
+        if s.data == "gold" && env.gold.is_none() {
+            return Err(Error::BadInput(
+                "[sft] data = \"gold\" but this environment has no gold player; give a JSONL file".into(),
+            ));
+        }
+        if s.data != "gold" && !Path::new(&s.data).is_file() {
+            return Err(Error::BadInput(format!("[sft] data: no file {}", s.data)));
+        }
+    }
+    Ok(())
+}
+
+/// The run itself, on its open store.
+fn run_stored(
+    mut store: RunStore,
+    exp: &Experiment,
+    dir: &Path,
+    resume: bool,
+    parts: Parts,
+    progress: &mut dyn Progress,
+) -> Result<Summary> {
+    let Parts { env, rubric, mut policy } = parts;
     let checkpoint = if resume { store.latest_checkpoint()? } else { None };
     let start = match &checkpoint {
         Some((it, path)) => {

@@ -123,6 +123,25 @@ fn a_crashed_run_resumes_to_the_same_iterations_as_an_uninterrupted_one() {
 }
 
 #[test]
+fn a_run_that_fails_before_its_first_checkpoint_leaves_no_directory() {
+    let exp = Experiment::parse(EXP, "exp.toml", &[]).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("early");
+    // Crash on the first generation call: nothing was checkpointed.
+    let crash = Arc::new((AtomicBool::new(true), AtomicU64::new(1)));
+    let err = experiment::run(&registry(Some(crash)), &exp, &dir, false, &mut ()).unwrap_err();
+    assert!(format!("{err:#}").contains("simulated crash"), "{err:#}");
+    assert!(!dir.exists(), "the failed run's directory is removed");
+    // The same command then starts afresh in the same place.
+    experiment::run(&registry(None), &exp, &dir, false, &mut ()).unwrap();
+    assert!(dir.join("run.db").exists());
+    // A directory that held a run before is never removed by a refused start.
+    let err = experiment::run(&registry(None), &exp, &dir, false, &mut ()).unwrap_err();
+    assert!(err.to_string().contains("already holds a run"), "{err}");
+    assert!(dir.join("run.db").exists());
+}
+
+#[test]
 fn resume_refuses_a_different_experiment() {
     let exp = Experiment::parse(EXP, "exp.toml", &["run.iterations=2".into()]).unwrap();
     let tmp = tempfile::tempdir().unwrap();

@@ -142,6 +142,26 @@ fn training_a_policy_that_cannot_learn_is_bad_input() {
 }
 
 #[test]
+fn bad_settings_are_refused_before_the_run_directory_exists() {
+    let registry = rlvr::builtin_registry();
+    let tmp = tempfile::tempdir().unwrap();
+    for (set, says) in [
+        ("train.lr=nan", "lr"),
+        ("sft.batch_size=0", "batch_size"),
+        ("sft.lr=-1.0", "lr"),
+        ("sft.data=\"no/such/file.jsonl\"", "no/such/file.jsonl"),
+        ("train.clip_low=1.5", "clip_low"),
+    ] {
+        let exp = Experiment::parse(EXP, "e", &[set.into()]).unwrap();
+        let dir = tmp.path().join(set.replace(['.', '=', '"', '/'], "_"));
+        let err = experiment::run(&registry, &exp, &dir, false, &mut ()).unwrap_err();
+        assert!(matches!(err, Error::BadInput(_)), "{set}: {err:#}");
+        assert!(format!("{err:#}").contains(says), "{set}: {err:#}");
+        assert!(!dir.exists(), "{set}: nothing is written before the settings are checked");
+    }
+}
+
+#[test]
 fn merge_averages_checkpoints_and_applies_task_vectors() {
     use rlvr::policies::lm::{load_checkpoint, save_checkpoint};
     use rlvr::policies::model::{Model, ModelConfig};
