@@ -219,8 +219,20 @@ pub fn run(
     resume: bool,
     progress: &mut dyn Progress,
 ) -> Result<Summary> {
-    if exp.run.tasks_per_iteration == 0 || exp.rollout.group_size == 0 {
-        return Err(Error::BadInput("run.tasks_per_iteration and rollout.group_size must be at least 1".into()));
+    for (field, value) in [
+        ("run.tasks_per_iteration", exp.run.tasks_per_iteration),
+        ("rollout.group_size", exp.rollout.group_size as u64),
+        ("rollout.max_new_tokens", exp.rollout.max_new_tokens as u64),
+    ] {
+        if value == 0 {
+            return Err(Error::BadInput(format!("{field} must be at least 1, found 0")));
+        }
+    }
+    if exp.run.eval_every > 0 && exp.run.eval_tasks == 0 {
+        return Err(Error::BadInput(
+            "run.eval_tasks = 0 evaluates nothing: set it to at least 1, or run.eval_every = 0 to skip evaluation"
+                .into(),
+        ));
     }
     let Parts { env, rubric, mut policy } = build(registry, exp)?;
     validate(exp, &env, &mut policy)?;

@@ -266,7 +266,9 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             let workers = if workers == 0 { rlvr_engine::pool::available_cores() } else { workers };
             let counts = match output {
                 Some(path) => {
-                    let f = std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+                    // An output path that cannot be written is the caller's mistake, like a bad input.
+                    let f = std::fs::File::create(&path)
+                        .map_err(|e| Error::BadInput(format!("cannot write {}: {e}", path.display())))?;
                     score::score_jsonl(&rubric, BufReader::new(file), BufWriter::new(f), workers)?
                 }
                 None => score::score_jsonl(&rubric, BufReader::new(file), std::io::stdout().lock(), workers)?,
@@ -367,7 +369,8 @@ fn write_tasks(tasks: Tasks) -> Result<()> {
             let split = if split == "test" { Split::Test } else { Split::Train };
             // Write to a temporary name and rename, so a killed export leaves no half file.
             let tmp = out.with_extension("jsonl.tmp");
-            let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+            let file = std::fs::File::create(&tmp)
+                .map_err(|e| Error::BadInput(format!("cannot write {}: {e}", tmp.display())))?;
             let mut w = BufWriter::new(file);
             let summary = rlvr_envs::causal::export::export(cfg, seed, split, level, n, &mut w)
                 .map_err(|e| Error::BadInput(e.to_string()))?;

@@ -127,3 +127,19 @@ fn cli_bench_rewards_runs_math_verifys_own_suite() {
     assert_eq!(r["agreement"]["false_positives"], 0);
     assert!(r["agreement"]["accuracy"].as_f64().unwrap() >= 0.99, "{r}");
 }
+
+#[test]
+fn cli_score_to_an_unwritable_output_is_bad_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    std::fs::write(&input, "{\"task\": {\"answer\": \"1\"}, \"completion\": \"1\"}\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rlvr"))
+        .args(["score", "--reward", "answer/exact", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(tmp.path().join("no/such/dir/out.jsonl"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -151,6 +151,10 @@ fn bad_settings_are_refused_before_the_run_directory_exists() {
         ("sft.lr=-1.0", "lr"),
         ("sft.data=\"no/such/file.jsonl\"", "no/such/file.jsonl"),
         ("train.clip_low=1.5", "clip_low"),
+        ("rollout.group_size=0", "rollout.group_size must be at least 1, found 0"),
+        ("run.tasks_per_iteration=0", "run.tasks_per_iteration must be at least 1"),
+        ("rollout.max_new_tokens=0", "rollout.max_new_tokens must be at least 1"),
+        ("run.eval_tasks=0", "run.eval_tasks = 0 evaluates nothing"),
     ] {
         let exp = Experiment::parse(EXP, "e", &[set.into()]).unwrap();
         let dir = tmp.path().join(set.replace(['.', '=', '"', '/'], "_"));
