@@ -244,10 +244,14 @@ pub fn run(
         let saved: Experiment = toml::from_str(&saved).context("reading the run's config.toml")?;
         let same = Experiment { run: RunConfig { iterations: exp.run.iterations, ..saved.run.clone() }, ..saved };
         if &same != exp {
+            let mut diffs = Vec::new();
+            let as_toml = |e: &Experiment| toml::Value::try_from(e).unwrap_or(toml::Value::Boolean(false));
+            differing_keys(&as_toml(&same), &as_toml(exp), "", &mut diffs);
             return Err(Error::BadInput(format!(
-                "{} was started with a different experiment; only run.iterations may change on --resume \
-                 (see its config.toml)",
-                dir.display()
+                "{} was started with a different experiment ({}); only run.iterations may change on \
+                 --resume (see its config.toml)",
+                dir.display(),
+                diffs.join("; ")
             )));
         }
         store.write_config(&config_text)?;
@@ -266,6 +270,31 @@ pub fn run(
         tracing::warn!(dir = %dir.display(), error = %e, "could not remove the failed run's directory");
     }
     result
+}
+
+/// The dotted keys where two experiments' TOML differ, each with both values (`run.seed: 5 in
+/// the run, 6 now`), so a refused resume says what to change back.
+fn differing_keys(saved: &toml::Value, now: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+    let key = |k: &str| if prefix.is_empty() { k.to_string() } else { format!("{prefix}.{k}") };
+    match (saved, now) {
+        (toml::Value::Table(a), toml::Value::Table(b)) => {
+            let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => differing_keys(x, y, &key(k), out),
+                    (Some(x), None) => out.push(format!("{}: {x} in the run, unset now", key(k))),
+                    (None, Some(y)) => out.push(format!("{}: unset in the run, {y} now", key(k))),
+                    (None, None) => {}
+                }
+            }
+        }
+        (a, b) if a != b => {
+            out.push(format!("{}: {a} in the run, {b} now", if prefix.is_empty() { "the file" } else { prefix }))
+        }
+        _ => {}
+    }
 }
 
 /// Every setting a run needs checked before its directory exists: a mistake found later would

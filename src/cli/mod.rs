@@ -146,6 +146,8 @@ enum Command {
 #[derive(Subcommand)]
 enum Sandbox {
     /// Run one snippet in a fresh, isolated interpreter and show what it did and what stopped it.
+    /// Exits 0 whenever the snippet ran, whatever it did (its exit code and the limit that
+    /// stopped it are in the output); 2 for bad input, 1 when the sandbox failed.
     Run {
         /// The code to run.
         #[arg(short = 'c', conflicts_with = "file", required_unless_present = "file")]

@@ -149,6 +149,7 @@ fn resume_refuses_a_different_experiment() {
     let other = Experiment::parse(EXP, "exp.toml", &["run.iterations=3".into(), "run.seed=6".into()]).unwrap();
     let err = experiment::run(&registry(None), &other, tmp.path(), true, &mut ()).unwrap_err();
     assert!(err.to_string().contains("different experiment"), "{err}");
+    assert!(err.to_string().contains("run.seed: 5 in the run, 6 now"), "the field that differs is named: {err}");
     let longer = Experiment::parse(EXP, "exp.toml", &["run.iterations=3".into()]).unwrap();
     let s = experiment::run(&registry(None), &longer, tmp.path(), true, &mut ()).unwrap();
     assert_eq!(s.iterations_run, 1, "only run.iterations may change, to extend a run");
