@@ -121,12 +121,27 @@ impl Experiment {
         if overrides.is_empty() {
             return toml::from_str(text).map_err(|e| Error::BadInput(format!("{origin}: {e}")));
         }
-        let mut table: toml::Table = toml::from_str(text).map_err(|e| Error::BadInput(format!("{origin}: {e}")))?;
-        for o in overrides {
-            apply_override(&mut table, o).map_err(|e| Error::BadInput(format!("--set {o}: {e}")))?;
+        let original: toml::Table = toml::from_str(text).map_err(|e| Error::BadInput(format!("{origin}: {e}")))?;
+        let with = |sets: &[String]| -> Result<std::result::Result<Self, toml::de::Error>> {
+            let mut table = original.clone();
+            for o in sets {
+                apply_override(&mut table, o).map_err(|e| Error::BadInput(format!("--set {o}: {e}")))?;
+            }
+            let merged = toml::to_string(&table).context("re-serialising the experiment")?;
+            Ok(toml::from_str(&merged))
+        };
+        match with(overrides)? {
+            Ok(exp) => Ok(exp),
+            // Name the --set that broke the experiment, not a line of the re-serialised file.
+            Err(e) => {
+                for o in overrides {
+                    if let Err(one) = with(std::slice::from_ref(o))? {
+                        return Err(Error::BadInput(format!("--set {o}: {}", one.message())));
+                    }
+                }
+                Err(Error::BadInput(format!("{origin} (after --set): {}", e.message())))
+            }
         }
-        let merged = toml::to_string(&table).context("re-serialising the experiment")?;
-        toml::from_str(&merged).map_err(|e| Error::BadInput(format!("{origin} (after --set): {e}")))
     }
 
     /// The resolved experiment as TOML, defaults included: what `config.toml` holds.
@@ -680,5 +695,10 @@ id = "scripted/gold-v0"
         assert!(matches!(err, Error::BadInput(_)));
         let err = Experiment::parse(EXP, "exp.toml", &["run.seed".into()]).unwrap_err();
         assert_eq!(err.to_string(), "--set run.seed: expected key.path=value");
+        // A --set that breaks the experiment is named, not a line of the re-serialised file.
+        let sets = ["run.iterations=2".to_string(), "run.seed=\"abc\"".to_string()];
+        let err = Experiment::parse(EXP, "exp.toml", &sets).unwrap_err().to_string();
+        assert!(err.starts_with("--set run.seed=\"abc\": invalid type: string \"abc\""), "{err}");
+        assert!(!err.contains("line"), "{err}");
     }
 }
