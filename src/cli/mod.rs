@@ -445,8 +445,13 @@ fn merge(models: &[String], base: Option<&std::path::Path>, out: &std::path::Pat
     use rlvr_policies::model::Model;
     use rlvr_policies::weights::Weights;
     let dev = device("flex").map_err(|e| anyhow::anyhow!(e))?;
-    let load =
-        |p: &std::path::Path| load_checkpoint(p, &dev).map_err(|e| Error::BadInput(format!("{}: {e}", p.display())));
+    // A run's checkpoint folder (`checkpoints/it-000003`) holds the policy in `policy/`, beside
+    // the trainer's state: either folder is accepted.
+    let load = |p: &std::path::Path| {
+        let policy = p.join("policy");
+        let p = if !p.join("config.json").exists() && policy.is_dir() { policy.as_path() } else { p };
+        load_checkpoint(p, &dev).map_err(|e| Error::BadInput(format!("{}: {e}", p.display())))
+    };
     let n = models.len() as f64;
     let mut parts = Vec::new();
     let mut first = None;

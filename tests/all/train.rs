@@ -198,6 +198,12 @@ fn merge_averages_checkpoints_and_applies_task_vectors() {
     }
     let out = rlvr(&["merge", &p("a"), &p("missing"), "--out", &p("x")]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // A run's checkpoint folder, policy beside trainer state, is accepted as it is.
+    std::fs::create_dir_all(dir("it-000001")).unwrap();
+    std::fs::rename(dir("b"), dir("it-000001").join("policy")).unwrap();
+    let out = rlvr(&["merge", &p("a"), &p("it-000001"), "--out", &p("soup2")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(w("soup2").0[name].data[17], soup.0[name].data[17]);
 }
 
 /// The quickstart file stays valid: it parses, and a shortened copy of it runs end to end.
