@@ -147,7 +147,12 @@ pub fn device(name: &str) -> Result<Device, LmError> {
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
         "tch" => Ok(Device::libtorch_cuda(0)),
-        other => Err(LmError::Config(format!("device {other:?} is not compiled in (features: flex, cuda, tch)"))),
+        known if ["flex", "cuda", "tch"].contains(&known) => Err(LmError::Config(format!(
+            "device {known:?} is not compiled into this build; build with it: \
+             `cargo install --path . --features {known}` (or `cargo build --release --features {known}`; \
+             `tch` needs libtorch, see docs/policies.md)"
+        ))),
+        other => Err(LmError::Config(format!("unknown device {other:?}: one of flex (the CPU), cuda, tch"))),
     }
 }
 

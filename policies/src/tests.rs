@@ -584,3 +584,14 @@ fn smollm2_tokenizes_like_transformers_and_knows_the_capital_of_france() {
     println!("{:?} {:?} ({:.1} tokens/s)", out.text, out.tokens, out.tokens.len() as f64 / secs);
     assert!(out.text.contains("Paris"), "{}", out.text);
 }
+
+#[test]
+fn a_device_not_built_in_says_how_to_build_it() {
+    let unknown = crate::lm::device("tpu").unwrap_err().to_string();
+    assert!(unknown.contains("unknown device \"tpu\""), "{unknown}");
+    #[cfg(not(feature = "cuda"))]
+    {
+        let cuda = crate::lm::device("cuda").unwrap_err().to_string();
+        assert!(cuda.contains("--features cuda"), "{cuda}");
+    }
+}
