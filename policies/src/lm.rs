@@ -445,6 +445,24 @@ pub fn generate_cli(args: &GenerateArgs) -> Result<GenerateOutput, LmError> {
         policy.tokenizer.encode(&args.prompt)
     }
     .map_err(LmError::Config)?;
+    // The model's context window bounds prompt and answer together: say so rather than stop
+    // short without a word.
+    let window = policy.model.config().max_position_embeddings;
+    if context.len() >= window {
+        return Err(LmError::Config(format!(
+            "the prompt is {} tokens, at or past the model's context window of {window}",
+            context.len()
+        )));
+    }
+    if context.len() + args.max_new_tokens > window {
+        tracing::warn!(
+            "the model's context window is {window} tokens: with a {}-token prompt, generation stops after at most {} \
+             new tokens, not {}",
+            context.len(),
+            window - context.len(),
+            args.max_new_tokens
+        );
+    }
     let started = Instant::now();
     let out = generate(
         &policy.model,

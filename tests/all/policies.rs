@@ -63,4 +63,13 @@ fn generate_cli_prints_the_documented_json() {
     let chat = rlvr(&["generate", "--model", "preset:tiny", "--prompt", "hi", "--chat", "--max-new-tokens", "4"]);
     assert!(chat.status.success(), "{}", String::from_utf8_lossy(&chat.stderr));
     assert_eq!(rlvr(&["generate", "--model", "/nonexistent/ckpt", "--prompt", "x"]).status.code(), Some(2));
+    // A prompt past the model's context window is refused with the window named.
+    let long = "x".repeat(5000);
+    let out = rlvr(&["generate", "--model", "preset:tiny", "--prompt", &long, "--max-new-tokens", "4"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("context window of 4096"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
