@@ -440,6 +440,24 @@ impl Progress for Bar {
 }
 
 /// `rlvr merge`: weight arithmetic over checkpoints of one architecture.
+/// Cosine similarity of two models' weight matrices (1 for equal directions), over the
+/// matrices they share: vectors (norm scales start at 1 in every model) would make unrelated
+/// models look alike. 1 when they share none, so that shape errors are left to the merge.
+fn similarity(a: &rlvr_policies::weights::Weights, b: &rlvr_policies::weights::Weights) -> f64 {
+    let (mut dot, mut na, mut nb) = (0f64, 0f64, 0f64);
+    for (name, x) in a.0.iter().filter(|(_, x)| x.shape.len() >= 2) {
+        if let Some(y) = b.0.get(name).filter(|y| y.shape == x.shape) {
+            for (p, q) in x.data.iter().zip(&y.data) {
+                let (p, q) = (f64::from(*p), f64::from(*q));
+                dot += p * q;
+                na += p * p;
+                nb += q * q;
+            }
+        }
+    }
+    if na == 0.0 || nb == 0.0 { 1.0 } else { dot / (na.sqrt() * nb.sqrt()) }
+}
+
 fn merge(models: &[String], base: Option<&std::path::Path>, out: &std::path::Path) -> Result<()> {
     use rlvr_policies::lm::{device, load_checkpoint, save_checkpoint};
     use rlvr_policies::model::Model;
@@ -470,6 +488,21 @@ fn merge(models: &[String], base: Option<&std::path::Path>, out: &std::path::Pat
         Some(b) => Some(load(b)?.0.to_weights()?),
         None => None,
     };
+    // Averaging models that do not share a base gives noise, not a soup: fine-tunes of one base
+    // keep nearly parallel weights, independent models do not.
+    let reference = base_weights.as_ref().or(parts.first().map(|p| &p.0));
+    if let Some(r) = reference {
+        for (spec, (w, _)) in models.iter().zip(&parts) {
+            let sim = similarity(r, w);
+            if sim < 0.5 {
+                eprintln!(
+                    "warning: {spec} looks unrelated to the {} (cosine similarity {sim:.2} of their weights): \
+                     merging models that do not share a base gives noise",
+                    if base.is_some() { "base" } else { "first model" }
+                );
+            }
+        }
+    }
     let merged = Weights::combine(base_weights.as_ref(), &parts).map_err(|e| Error::BadInput(e.to_string()))?;
     let model = Model::from_weights(&config, merged, &dev).map_err(|e| Error::BadInput(e.to_string()))?;
     save_checkpoint(out, &model, &tokenizer, &template)?;

@@ -186,6 +186,14 @@ fn merge_averages_checkpoints_and_applies_task_vectors() {
     let p = |n: &str| dir(n).display().to_string();
     let out = rlvr(&["merge", &p("a"), &p("b"), "--out", &p("soup")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // Two independently initialised models share no base: the merge says so.
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("looks unrelated"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let same = rlvr(&["merge", &p("a"), &p("a"), "--out", &p("aa")]);
+    assert!(!String::from_utf8_lossy(&same.stderr).contains("unrelated"), "{}", String::from_utf8_lossy(&same.stderr));
     let out = rlvr(&["merge", "--base", &p("a"), &format!("{}:-1", p("b")), "--out", &p("neg")]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let w = |n: &str| load_checkpoint(&dir(n), &dev).unwrap().0.to_weights().unwrap();
