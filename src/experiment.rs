@@ -364,8 +364,26 @@ fn run_stored(
         None => 0,
     };
     store.discard_from(start)?;
-    if resume {
-        tracing::info!(from = start, "resuming");
+    // Say what an interruption costs, and what a resume does.
+    let every = exp.run.checkpoint_every.max(1);
+    match (&checkpoint, resume) {
+        (Some((it, path)), _) => tracing::info!(
+            "resuming from {} (after iteration {}): iterations {}..{} run now{}",
+            path.display(),
+            it + 1,
+            start + 1,
+            exp.run.iterations,
+            if exp.sft.is_some() { "; the [sft] warm start is not redone" } else { "" }
+        ),
+        (None, true) => tracing::info!(
+            "{} has no checkpoint yet: the run starts over from iteration 1{}",
+            dir.display(),
+            if exp.sft.is_some() { ", warm start included" } else { "" }
+        ),
+        (None, false) => tracing::info!(
+            "a checkpoint is written every {every} iteration(s): interrupted (Ctrl-C), the run loses the \
+             iterations since the last one, and `rlvr run ... --resume` continues from it"
+        ),
     }
 
     let runner = Runner::new(exp.run.workers);

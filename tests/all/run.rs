@@ -162,6 +162,23 @@ fn cli_run_report_and_bad_input() {
     let exp = EXP.replace("test/learner-v0", "scripted/gold-v0");
     std::fs::write(d.join("exp.toml"), &exp).unwrap();
 
+    // At the default log level a run says what an interruption costs, and a resume from where.
+    let info = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_rlvr"))
+            .args(args)
+            .current_dir(d)
+            .env("RUST_LOG", "info")
+            .output()
+            .unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (code, err) = info(&["run", "exp.toml", "--set", "run.iterations=3"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("interrupted (Ctrl-C), the run loses the iterations since the last one"), "{err}");
+    let (code, err) = info(&["run", "exp.toml", "--set", "run.iterations=4", "--resume"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("resuming from") && err.contains("after iteration 3"), "{err}");
+    std::fs::remove_dir_all(d.join("runs/resume")).unwrap();
     let (code, out, err) = rlvr(&["run", "exp.toml", "--set", "run.iterations=3"], d);
     assert_eq!(code, 0, "{out}{err}");
     let db = rusqlite::Connection::open(d.join("runs/resume/run.db")).unwrap();
