@@ -25,8 +25,23 @@ pub fn report(dir: &Path) -> Result<Report> {
     let metrics = read_metrics(&db)?;
     let n = iteration_count(&db)?;
     let mut table = format!("run {} ({n} iterations)\n", dir.display());
+    for line in headline(&metrics) {
+        let _ = writeln!(table, "{line}");
+    }
+    // The warm start's values are measured once: shown as values, not as one-point series.
+    let warm: Vec<(&String, f64)> = metrics
+        .iter()
+        .filter(|(k, _)| k.starts_with("sft/"))
+        .filter_map(|(k, v)| v.first().map(|p| (k, p.1)))
+        .collect();
+    if !warm.is_empty() {
+        let _ = writeln!(table, "warm start (sft):");
+        for (name, v) in warm {
+            let _ = writeln!(table, "  {name:<30} {:>12}", fmt(v));
+        }
+    }
     let _ = writeln!(table, "{:<32} {:>12} {:>12} {:>12} {:>12}", "metric", "first", "last", "min", "max");
-    for (name, series) in &metrics {
+    for (name, series) in metrics.iter().filter(|(k, _)| !k.starts_with("sft/")) {
         let (Some(first), Some(last)) = (series.first(), series.last()) else {
             continue;
         };
@@ -61,6 +76,48 @@ pub fn report(dir: &Path) -> Result<Report> {
         plots.push(path);
     }
     Ok(Report { table, plots })
+}
+
+/// The run's result in a few lines: held-out accuracy before training, after the warm start
+/// and at the end (greedy and sampled), the best evaluated iteration, and where the time went.
+/// Empty parts are left out (a run without evaluation has no accuracy line).
+pub fn headline(metrics: &BTreeMap<String, Vec<(u64, f64)>>) -> Vec<String> {
+    let one = |k: &str| metrics.get(k).and_then(|v| v.first()).map(|p| p.1);
+    let last = |k: &str| metrics.get(k).and_then(|v| v.last()).copied();
+    let pair = |greedy: Option<f64>, sampled: Option<f64>| match (greedy, sampled) {
+        (Some(g), Some(s)) => Some(format!("{g:.3} greedy, {s:.3} sampled")),
+        (Some(g), None) => Some(format!("{g:.3} greedy")),
+        _ => None,
+    };
+    let mut parts = Vec::new();
+    if let Some(b) = one("sft/eval_accuracy_before") {
+        parts.push(format!("before training {b:.3} greedy"));
+    }
+    if let Some(p) = pair(one("sft/eval_accuracy"), one("sft/eval_sampled_accuracy")) {
+        parts.push(format!("after SFT {p}"));
+    }
+    if let Some((it, g)) = last("eval/accuracy") {
+        let sampled = last("eval/sampled_accuracy").filter(|s| s.0 == it).map(|s| s.1);
+        parts.push(format!("at the end (iteration {}) {}", it + 1, pair(Some(g), sampled).unwrap_or_default()));
+    }
+    if let Some(best) =
+        metrics.get("eval/accuracy").and_then(|v| v.iter().copied().reduce(|a, b| if b.1 > a.1 { b } else { a }))
+    {
+        parts.push(format!("best {:.3} at iteration {}", best.1, best.0 + 1));
+    }
+    let mut lines = Vec::new();
+    if !parts.is_empty() {
+        lines.push(format!("held-out accuracy: {}", parts.join("; ")));
+    }
+    let total = |k: &str| metrics.get(k).map(|v| v.iter().map(|p| p.1).sum::<f64>());
+    let times: Vec<String> = [("SFT", "time/sft_s"), ("rollouts", "time/rollout_s"), ("updates", "time/update_s")]
+        .iter()
+        .filter_map(|(name, k)| total(k).map(|t| format!("{name} {t:.1} s")))
+        .collect();
+    if !times.is_empty() {
+        lines.push(format!("time: {}", times.join(", ")));
+    }
+    lines
 }
 
 fn fmt(v: f64) -> String {
@@ -159,4 +216,33 @@ pub fn bench_chart(path: &Path, report: &rlvr_rewards::bench::BenchReport) -> Re
         root.present().map_err(|x| e(&x))
     };
     Ok(draw().map_err(|e| anyhow!("drawing {}: {e}", path.display()))?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_headline_says_the_result() {
+        let m: BTreeMap<String, Vec<(u64, f64)>> = [
+            ("sft/eval_accuracy_before", vec![(0, 0.125)]),
+            ("sft/eval_accuracy", vec![(0, 0.5)]),
+            ("sft/eval_sampled_accuracy", vec![(0, 0.375)]),
+            ("eval/accuracy", vec![(1, 0.625), (3, 0.875), (5, 0.75)]),
+            ("eval/sampled_accuracy", vec![(1, 0.5), (3, 0.625), (5, 0.7)]),
+            ("time/sft_s", vec![(0, 12.0)]),
+            ("time/rollout_s", vec![(0, 1.0), (1, 2.0)]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let h = headline(&m);
+        assert_eq!(
+            h[0],
+            "held-out accuracy: before training 0.125 greedy; after SFT 0.500 greedy, 0.375 sampled; \
+             at the end (iteration 6) 0.750 greedy, 0.700 sampled; best 0.875 at iteration 4"
+        );
+        assert_eq!(h[1], "time: SFT 12.0 s, rollouts 3.0 s");
+        assert!(headline(&BTreeMap::new()).is_empty(), "a run with nothing measured says nothing");
+    }
 }

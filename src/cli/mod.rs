@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment, Progress};
-use crate::{report, score};
+use crate::{report, score, store};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -248,6 +248,14 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
                 .map(|(k, v)| format!("{k}={v:.4}"))
                 .collect();
             println!("{}: {} iterations run; last: {}", summary.dir.display(), summary.iterations_run, shown.join(" "));
+            // Say the result: accuracy before, after SFT and at the end, the best iteration, time.
+            if let Ok(db) = store::RunStore::open_read_only(&summary.dir)
+                && let Ok(metrics) = store::read_metrics(&db)
+            {
+                for line in report::headline(&metrics) {
+                    println!("{line}");
+                }
+            }
             Ok(())
         }
         Command::Merge { models, base, out } => merge(&models, base.as_deref(), &out),

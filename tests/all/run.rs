@@ -181,6 +181,7 @@ fn cli_run_report_and_bad_input() {
     std::fs::remove_dir_all(d.join("runs/resume")).unwrap();
     let (code, out, err) = rlvr(&["run", "exp.toml", "--set", "run.iterations=3"], d);
     assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("held-out accuracy: at the end (iteration 3)"), "the run says its result: {out}");
     let db = rusqlite::Connection::open(d.join("runs/resume/run.db")).unwrap();
     let rows: i64 = db.query_row("SELECT COUNT(*) FROM iterations", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 3);
