@@ -4,6 +4,7 @@ use crate::error::Result;
 use crate::store::{RunStore, iteration_count, read_metrics};
 use anyhow::anyhow;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -168,8 +169,18 @@ fn plot(path: &Path, title: &str, series: &BTreeMap<&str, &Vec<(u64, f64)>>) -> 
     Ok(())
 }
 
+/// A rate for an axis label: `1`, `10k`, `1M`.
+fn si(v: f64) -> String {
+    match v {
+        v if v >= 1e9 => format!("{}G", v / 1e9),
+        v if v >= 1e6 => format!("{}M", v / 1e6),
+        v if v >= 1e3 => format!("{}k", v / 1e3),
+        v => format!("{v}"),
+    }
+}
+
 /// A bar chart of each reward's throughput per core (log scale), labelled with its agreement
-/// with the gold labels: speed and trust side by side.
+/// with the gold labels and the rows it rests on: speed and trust side by side.
 pub fn bench_chart(path: &Path, report: &rlvr_rewards::bench::BenchReport) -> Result<()> {
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     let draw = || -> Result<(), String> {
@@ -183,12 +194,14 @@ pub fn bench_chart(path: &Path, report: &rlvr_rewards::bench::BenchReport) -> Re
             .margin(16)
             .x_label_area_size(40)
             .y_label_area_size(72)
-            .build_cartesian_2d((0..n).into_segmented(), (1f64..top).log_scale())
+            // A segmented range has one segment per value up to and including its end.
+            .build_cartesian_2d((0..n - 1).into_segmented(), (1f64..top).log_scale())
             .map_err(|x| e(&x))?;
         chart
             .configure_mesh()
             .disable_x_mesh()
             .y_desc("scores per second, one core")
+            .y_label_formatter(&|v| si(*v))
             .x_label_formatter(&|x| match x {
                 SegmentValue::CenterOf(i) => report.rewards.get(*i).map_or(String::new(), |r| r.id.clone()),
                 _ => String::new(),
@@ -199,17 +212,19 @@ pub fn bench_chart(path: &Path, report: &rlvr_rewards::bench::BenchReport) -> Re
         for (i, r) in report.rewards.iter().enumerate() {
             let v = r.throughput.per_core_per_s.max(1.0);
             let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(std::iter::once(Rectangle::new(
-                    [(SegmentValue::Exact(i), 1.0), (SegmentValue::Exact(i + 1), v)],
-                    color.filled(),
-                )))
+            // A bar three quarters of its slot wide, so that neighbours stand apart.
+            let (left, top) = chart.backend_coord(&(SegmentValue::Exact(i), v));
+            let (centre, bottom) = chart.backend_coord(&(SegmentValue::CenterOf(i), 1.0));
+            let half = (centre - left) * 3 / 4;
+            root.draw(&Rectangle::new([(centre - half, top), (centre + half, bottom)], color.filled()))
                 .map_err(|x| e(&x))?;
+            // Centred over the bar, so that a long label does not run into the next one.
+            let style = TextStyle::from(("sans-serif", 15).into_font()).pos(Pos::new(HPos::Center, VPos::Bottom));
             chart
                 .draw_series(std::iter::once(Text::new(
-                    format!("{:.1}%", 100.0 * r.agreement.accuracy),
-                    (SegmentValue::CenterOf(i), v * 1.4),
-                    ("sans-serif", 16),
+                    format!("{:.1}% of {}", 100.0 * r.agreement.accuracy, r.agreement.rows),
+                    (SegmentValue::CenterOf(i), v * 1.15),
+                    style,
                 )))
                 .map_err(|x| e(&x))?;
         }
