@@ -57,23 +57,8 @@ pub fn report(dir: &Path) -> Result<Report> {
     // Registering twice (a second report in one process) is harmless; the first font stays.
     let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     let mut plots = Vec::new();
-    let groups: [(&str, &str, &[&str]); 3] = [
-        ("reward.png", "Reward", &["reward/", "eval/", "sft/eval"]),
-        ("loss.png", "Loss", &["loss/", "train/"]),
-        ("time.png", "Time per iteration (s)", &["time/"]),
-    ];
-    for (file, title, prefixes) in groups {
-        // Failure counts (`eval/failed`, `sft/eval_failed`) would stretch the accuracy axis.
-        let series: BTreeMap<&str, &Vec<(u64, f64)>> = metrics
-            .iter()
-            .filter(|(k, v)| prefixes.iter().any(|p| k.starts_with(p)) && !v.is_empty() && !k.ends_with("failed"))
-            .map(|(k, v)| (k.as_str(), v))
-            .collect();
-        if series.is_empty() {
-            continue;
-        }
-        let path = out.join(file);
-        plot(&path, title, &series).map_err(|e| anyhow!("drawing {}: {e}", path.display()))?;
+    let path = out.join("summary.png");
+    if summary_plot(&path, &metrics).map_err(|e| anyhow!("drawing {}: {e}", path.display()))? {
         plots.push(path);
     }
     Ok(Report { table, plots })
@@ -125,48 +110,203 @@ fn fmt(v: f64) -> String {
     if v.abs() >= 1e5 || (v != 0.0 && v.abs() < 1e-3) { format!("{v:.3e}") } else { format!("{v:.4}") }
 }
 
-fn plot(path: &Path, title: &str, series: &BTreeMap<&str, &Vec<(u64, f64)>>) -> Result<(), String> {
+/// One panel of the summary: one quantity, with its unit, drawn from some metrics.
+struct Panel<'a> {
+    title: &'static str,
+    lines: Vec<(&'a str, &'a [(u64, f64)])>,
+    /// A band around the first line: its half-width per iteration (a standard deviation).
+    band: Option<&'a [(u64, f64)]>,
+    /// Horizontal reference levels with their names (before training, after SFT).
+    refs: Vec<(&'static str, f64)>,
+    /// Draw the lines stacked (parts of a whole, such as the phases of an iteration's time).
+    stacked: bool,
+    /// Fix the axis to [0, 1] (accuracies, fractions).
+    unit_range: bool,
+}
+
+/// The run as small multiples, one quantity per panel: held-out accuracy (greedy, sampled,
+/// pass@k) with the levels before training and after SFT marked, the training reward with its
+/// standard deviation, losses, KL and clip fraction, entropy, time per phase (stacked) and
+/// throughput. Panels without data are left out; returns whether anything was drawn.
+fn summary_plot(path: &Path, metrics: &BTreeMap<String, Vec<(u64, f64)>>) -> Result<bool, String> {
+    fn get<'m>(metrics: &'m BTreeMap<String, Vec<(u64, f64)>>, k: &str) -> Option<(&'m str, &'m [(u64, f64)])> {
+        metrics.get_key_value(k).filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.as_str(), v.as_slice()))
+    }
+    let get = |k: &str| get(metrics, k);
+    let first = |k: &str| metrics.get(k).and_then(|v| v.first()).map(|p| p.1);
+    let starting = |prefix: &str| -> Vec<(&str, &[(u64, f64)])> {
+        metrics
+            .iter()
+            .filter(|(k, v)| k.starts_with(prefix) && !v.is_empty())
+            .map(|(k, v)| (k.as_str(), v.as_slice()))
+            .collect()
+    };
+    let mut accuracy: Vec<_> = ["eval/accuracy", "eval/sampled_accuracy"].into_iter().filter_map(get).collect();
+    accuracy.extend(starting("eval/pass@"));
+    let refs: Vec<(&'static str, f64)> =
+        [("before training", "sft/eval_accuracy_before"), ("after SFT", "sft/eval_accuracy")]
+            .into_iter()
+            .filter_map(|(name, k)| first(k).map(|v| (name, v)))
+            .collect();
+    let panel =
+        |title, lines, unit_range| Panel { title, lines, band: None, refs: Vec::new(), stacked: false, unit_range };
+    let mut panels = vec![
+        Panel { refs, ..panel("Held-out accuracy", accuracy, true) },
+        Panel {
+            band: get("reward/std").map(|s| s.1),
+            ..panel("Training reward (mean ± std)", get("reward/mean").into_iter().collect(), false)
+        },
+        panel("Loss", starting("loss/"), false),
+        panel(
+            "KL to the old policy, clip fraction",
+            ["train/approx_kl_old", "train/clip_frac"].into_iter().filter_map(get).collect(),
+            false,
+        ),
+        panel("Entropy (nats per token)", get("train/entropy").into_iter().collect(), false),
+        Panel {
+            stacked: true,
+            ..panel(
+                "Time per iteration (s, stacked)",
+                ["time/generate_s", "time/env_s", "time/score_s", "time/update_s"]
+                    .into_iter()
+                    .filter_map(get)
+                    .collect(),
+                false,
+            )
+        },
+        panel("Rollout throughput (tokens/s)", get("rollout/tokens_per_s").into_iter().collect(), false),
+    ];
+    panels.retain(|p| !p.lines.is_empty());
+    if panels.is_empty() {
+        return Ok(false);
+    }
     let e = |e: &dyn std::fmt::Debug| format!("{e:?}");
-    let xmax = series.values().flat_map(|s| s.iter().map(|p| p.0)).max().unwrap_or(0).max(1) as f64;
-    let (mut ymin, mut ymax) = series
-        .values()
-        .flat_map(|s| s.iter().map(|p| p.1))
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-    if (ymax - ymin).abs() < 1e-12 {
-        ymin -= 0.5;
-        ymax += 0.5;
-    }
-    let pad = (ymax - ymin) * 0.05;
-    let root = BitMapBackend::new(path, (960, 540)).into_drawing_area();
+    let rows = panels.len().div_ceil(2);
+    let root = BitMapBackend::new(path, (1200, 320 * rows as u32)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| e(&x))?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 24))
-        .margin(16)
-        .x_label_area_size(40)
-        .y_label_area_size(64)
-        .build_cartesian_2d(0f64..xmax, (ymin - pad)..(ymax + pad))
-        .map_err(|x| e(&x))?;
-    chart.configure_mesh().x_desc("iteration").label_style(("sans-serif", 14)).draw().map_err(|x| e(&x))?;
-    for (i, (name, points)) in series.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let pts: Vec<(f64, f64)> = points.iter().map(|&(x, y)| (x as f64, y)).collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(|x| e(&x))?
-            .label(*name)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-        chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled()))).map_err(|x| e(&x))?;
+    let areas = root.split_evenly((rows, 2));
+    let xmax = metrics.values().flat_map(|v| v.iter().map(|p| p.0)).max().unwrap_or(0) + 1;
+    for (area, p) in areas.iter().zip(&panels) {
+        draw_panel(area, p, xmax).map_err(|x| e(&x))?;
     }
+    root.present().map_err(|x| e(&x))?;
+    Ok(true)
+}
+
+fn draw_panel(
+    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    p: &Panel<'_>,
+    xmax: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    // Iterations are counted from 1 on the axis; stacked lines are drawn as cumulative sums.
+    let mut lines: Vec<(String, Vec<(f64, f64)>)> =
+        p.lines.iter().map(|(k, v)| (k.to_string(), v.iter().map(|&(i, y)| ((i + 1) as f64, y)).collect())).collect();
+    if p.stacked {
+        for j in 1..lines.len() {
+            let below = lines[j - 1].1.clone();
+            for pt in &mut lines[j].1 {
+                pt.1 += below.iter().find(|b| b.0 == pt.0).map_or(0.0, |b| b.1);
+            }
+        }
+    }
+    let band: Vec<(f64, f64, f64)> = match (p.band, lines.first()) {
+        (Some(sd), Some((_, mean))) => mean
+            .iter()
+            .filter_map(|&(x, m)| sd.iter().find(|s| (s.0 + 1) as f64 == x).map(|s| (x, m - s.1, m + s.1)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let values = lines
+        .iter()
+        .flat_map(|l| l.1.iter().map(|p| p.1))
+        .chain(band.iter().flat_map(|b| [b.1, b.2]))
+        .chain(p.refs.iter().map(|r| r.1));
+    let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    // Headroom above the data holds the legend, so that it covers no point.
+    let (lo, hi) = if p.unit_range {
+        (0.0, 1.4)
+    } else if (hi - lo).abs() < 1e-12 {
+        (lo - 0.5, hi + 1.0)
+    } else {
+        let span = hi - lo;
+        if p.stacked { (0.0, hi * 1.6) } else { (lo - span * 0.08, hi + span * 0.5) }
+    };
+    let mut chart = ChartBuilder::on(area)
+        .caption(p.title, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(32)
+        .y_label_area_size(56)
+        .build_cartesian_2d(0.5f64..(xmax as f64 + 0.5), lo..hi)?;
+    // Whole iterations only: a short run gets ticks 1, 2, 3, not 1.5.
+    chart
+        .configure_mesh()
+        .x_desc("iteration")
+        .x_labels((xmax as usize).min(10))
+        .x_label_formatter(&|x| if x.fract().abs() < 1e-9 { format!("{x:.0}") } else { String::new() })
+        .y_label_formatter(&|y| if p.unit_range && *y > 1.0 + 1e-9 { String::new() } else { axis(*y) })
+        .label_style(("sans-serif", 13))
+        .draw()?;
+    if !band.is_empty() {
+        let color = Palette99::pick(0).mix(0.2);
+        let mut outline: Vec<(f64, f64)> = band.iter().map(|b| (b.0, b.2)).collect();
+        outline.extend(band.iter().rev().map(|b| (b.0, b.1)));
+        chart.draw_series(std::iter::once(Polygon::new(outline, color.filled())))?;
+    }
+    if p.stacked {
+        // Filled bands, each part over the ones below it, so each phase is a band's height.
+        for (i, (name, pts)) in lines.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let below: Vec<(f64, f64)> = match i {
+                0 => pts.iter().map(|p| (p.0, 0.0)).collect(),
+                _ => lines[i - 1].1.clone(),
+            };
+            let mut outline = pts.clone();
+            outline.extend(below.into_iter().rev());
+            chart
+                .draw_series(std::iter::once(Polygon::new(outline, color.mix(0.7).filled())))?
+                .label(name.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 16, y + 5)], color.filled()));
+        }
+    } else {
+        for (i, (name, pts)) in lines.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            chart.draw_series(pts.iter().map(|&pt| Circle::new(pt, 3, color.filled())))?;
+        }
+    }
+    for (k, (name, level)) in p.refs.iter().enumerate() {
+        let color = if k == 0 { RGBColor(120, 120, 120) } else { RGBColor(200, 60, 60) };
+        let dashes: Vec<(f64, f64)> = vec![(0.5, *level), (xmax as f64 + 0.5, *level)];
+        chart
+            .draw_series(DashedLineSeries::new(dashes, 6, 4, color.stroke_width(2)))?
+            .label(format!("{name} {level:.3}"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+    }
+    // The legend sits outside the data's way: below the axis's top when values are high.
     chart
         .configure_series_labels()
-        .label_font(("sans-serif", 14))
+        .label_font(("sans-serif", 12))
         .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::LowerRight)
-        .draw()
-        .map_err(|x| e(&x))?;
-    root.present().map_err(|x| e(&x))?;
+        .border_style(BLACK.mix(0.3))
+        .position(SeriesLabelPosition::UpperLeft)
+        .draw()?;
     Ok(())
+}
+
+/// An axis value: short, without trailing zeros (`0.25`, `7200`, `1.2e-5`).
+fn axis(v: f64) -> String {
+    // A tick one rounding error from zero is zero (not -5.6e-17).
+    if v.abs() < 1e-12 {
+        "0".into()
+    } else if v.abs() >= 1e5 || v.abs() < 1e-3 {
+        format!("{v:.1e}")
+    } else {
+        let s = format!("{v:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
 }
 
 /// A rate for an axis label: `1`, `10k`, `1M`.

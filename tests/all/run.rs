@@ -191,7 +191,7 @@ fn cli_run_report_and_bad_input() {
     let (code, out, _) = rlvr(&["report", "runs/resume"], d);
     assert_eq!(code, 0);
     assert!(out.contains("reward/mean"));
-    let png = std::fs::read(d.join("runs/resume/report/reward.png")).unwrap();
+    let png = std::fs::read(d.join("runs/resume/report/summary.png")).unwrap();
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
 
     // Bad input: exit 2 with one line naming the file, the line and the field.
