@@ -253,6 +253,11 @@ fn python_env_bad_plugin_run_goes_on_through_the_cli() {
     for f in failures {
         assert!(f.contains(&format!("{file}: `step` raised")) && f.contains("ValueError"), "{f}");
     }
+    // With `debug`, what the plugin prints reaches stderr, named by file and function.
+    let (code, out, err) = rlvr(&["run", "bad.toml", "--out", "runs/debug", "--set", "env.config.debug=true"], d);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains(&format!("[{file} step] a little noise is fine")), "{}", &err[..err.len().min(2000)]);
+    assert!(!out.contains("a little noise"), "plugin prints never reach stdout");
 
     std::fs::write(d.join("no_step.py"), "def tasks(s, seed, n): return []\n").unwrap();
     let exp = exp.replace(&format!("{file:?}"), "\"no_step.py\"").replace("\"bad\"", "\"nostep\"");

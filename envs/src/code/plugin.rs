@@ -89,6 +89,11 @@ pub struct PyEnvConfig {
     /// (every task, as JSON) comes back through stdout.
     #[serde(default)]
     pub limits: Limits,
+    /// Show what the plugin prints: each line of its stdout and stderr goes to rlvr's stderr,
+    /// prefixed with the file and the function that printed it. Default false (a plugin's
+    /// prints would otherwise interleave with every episode's).
+    #[serde(default)]
+    pub debug: bool,
 }
 
 fn default_train_size() -> u64 {
@@ -221,6 +226,8 @@ pub struct PyPlugin {
     defines: Vec<String>,
     /// Dropped with the plugin, so the per-thread warm interpreters can tell it is gone.
     alive: Arc<()>,
+    /// Echo what the plugin prints (`[env.config] debug`).
+    debug: bool,
 }
 
 thread_local! {
@@ -253,6 +260,7 @@ impl PyPlugin {
             key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
             defines: Vec::new(),
             alive: Arc::new(()),
+            debug: false,
         };
         let (_, defines) = plugin.open(0)?;
         plugin.defines = defines;
@@ -297,6 +305,12 @@ impl PyPlugin {
         Ok((session, defines))
     }
 
+    /// The plugin with what it prints echoed to stderr (`[env.config] debug`).
+    pub fn with_debug(mut self, on: bool) -> Self {
+        self.debug = on;
+        self
+    }
+
     /// Calls `function(*args)` in `session` under the plugin's limits.
     pub fn call(&self, session: &mut Session, function: &str, args: &Value) -> Result<Value, PluginError> {
         self.call_with(session, function, args, &self.limits)
@@ -318,6 +332,12 @@ impl PyPlugin {
         let e = session.turn(code, limits).map_err(|e| self.error(function, Problem::Sandbox(e.to_string())))?;
         let prefix = format!("{} ", self.nonce);
         let line = e.stdout.lines().rev().find_map(|l| l.strip_prefix(&prefix));
+        if self.debug {
+            let printed = e.stdout.lines().filter(|l| !l.starts_with(&self.nonce)).chain(e.stderr.lines());
+            for l in printed {
+                eprintln!("[{} {function}] {l}", self.file);
+            }
+        }
         if let Some(l) = e.limit {
             return Err(self.error(function, Problem::Limit(l)));
         }
@@ -483,7 +503,7 @@ fn transcript(messages: &[Message]) -> Value {
 /// for both splits' tasks.
 pub fn spec(config: &Config, seed: u64) -> Result<EnvSpec, BoxError> {
     let cfg: PyEnvConfig = parse_config(config)?;
-    let plugin = Arc::new(PyPlugin::load(&cfg.path, cfg.limits.clone())?);
+    let plugin = Arc::new(PyPlugin::load(&cfg.path, cfg.limits.clone())?.with_debug(cfg.debug));
     let missing: Vec<_> = ["tasks", "reset", "step"].into_iter().filter(|f| !plugin.defines(f)).collect();
     if !missing.is_empty() {
         let list = missing.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ");
