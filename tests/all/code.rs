@@ -186,7 +186,12 @@ fn python_reward_plugins_score_and_fail_loudly() {
     assert_eq!(d.terms[0].info["calls"], 3, "the worker's interpreter stays warm between calls");
     let e = score("boom");
     assert_eq!(e.total(), None, "an exception is a verifier error");
-    assert!(e.error().unwrap().contains("ValueError: bad completion"), "{:?}", e.error());
+    let msg = e.error().unwrap();
+    assert!(msg.contains("ValueError: bad completion"), "{msg}");
+    // The message names the file and the function, and the traceback the file's line.
+    assert!(msg.contains("reward.py: `reward` failed: exit code 1"), "{msg}");
+    assert!(msg.contains("reward.py\", line 7"), "{msg}");
+    assert!(!msg.contains("Some(") && !msg.contains("<turn"), "{msg}");
     let e = score("loop");
     assert_eq!(e.total(), None);
     assert!(e.error().unwrap().contains("fuel"), "{:?}", e.error());

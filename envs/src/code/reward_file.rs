@@ -43,6 +43,8 @@ fn default_function() -> String {
 /// A loaded plugin: its source, and a process-unique key for the per-thread interpreters.
 struct Plugin {
     key: u64,
+    /// The file as named in the config, for messages and tracebacks.
+    file: String,
     source: String,
     function: String,
     limits: Limits,
@@ -64,10 +66,11 @@ impl Plugin {
     fn open(&self) -> Result<Session, RewardError> {
         let mut s = Session::new(&self.sandbox, &self.limits, &[], 0)
             .map_err(|e| RewardError::new(format!("python reward: sandbox: {e}")))?;
-        let e =
-            s.turn(&self.source, &self.limits).map_err(|e| RewardError::new(format!("python reward: sandbox: {e}")))?;
+        // Compiled under the file's own name, so a traceback points at its lines, not `<turn 1>`.
+        let load = format!("exec(compile({}, {}, 'exec'), globals())\n", py_str(&self.source), py_str(&self.file));
+        let e = s.turn(&load, &self.limits).map_err(|e| RewardError::new(format!("python reward: sandbox: {e}")))?;
         if !e.ok() {
-            return Err(RewardError::new(format!("python reward: running the file failed: {}", describe(&e))));
+            return Err(RewardError::new(format!("{}: running the file failed: {}", self.file, describe(&e))));
         }
         Ok(s)
     }
@@ -94,7 +97,7 @@ impl Plugin {
             }
             let e = e?;
             if !e.ok() {
-                return Err(RewardError::new(format!("python reward: {}", describe(&e))));
+                return Err(RewardError::new(format!("{}: `{}` failed: {}", self.file, self.function, describe(&e))));
             }
             let line = e.stdout.lines().rev().find_map(|l| l.strip_prefix(RESULT));
             let value: Value = line
@@ -109,8 +112,30 @@ fn describe(e: &super::Execution) -> String {
     match (e.limit, &e.trap) {
         (Some(l), _) if e.exit_code.is_none() => format!("stopped by the {} limit", l.name()),
         (_, Some(t)) => format!("trap: {t}"),
-        _ => format!("exit code {:?}: {}", e.exit_code, tail(&e.stderr, 600).trim()),
+        (_, None) => match e.exit_code {
+            Some(c) => format!("exit code {c}: {}", without_our_frames(tail(&e.stderr, 600).trim())),
+            None => format!("no exit code: {}", without_our_frames(tail(&e.stderr, 600).trim())),
+        },
     }
+}
+
+/// A traceback without the frames of rlvr's own calling code (`File "<turn 5>"` and its source
+/// line), so that what remains is the plugin's.
+fn without_our_frames(tb: &str) -> String {
+    let mut out = Vec::new();
+    let mut skip_next = false;
+    for line in tb.lines() {
+        if skip_next {
+            skip_next = false;
+            continue;
+        }
+        if line.trim_start().starts_with("File \"<turn ") {
+            skip_next = true;
+            continue;
+        }
+        out.push(line);
+    }
+    out.join("\n")
 }
 
 /// A float, a bool, or a dict with a float `"reward"` (the rest is kept as diagnostics).
@@ -134,6 +159,7 @@ pub fn rubric(config: &Config) -> Result<Rubric, BoxError> {
     }
     let plugin = Arc::new(Plugin {
         key: NEXT_KEY.fetch_add(1, Ordering::Relaxed),
+        file: cfg.path.display().to_string(),
         source,
         function: cfg.function,
         limits: cfg.limits,
