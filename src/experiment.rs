@@ -315,6 +315,21 @@ fn differing_keys(saved: &toml::Value, now: &toml::Value, prefix: &str, out: &mu
 /// Every setting a run needs checked before its directory exists: a mistake found later would
 /// leave a directory behind that the corrected command refuses.
 fn validate(exp: &Experiment, env: &EnvSpec, policy: &mut RunPolicy) -> Result<()> {
+    if let Some(cap) = env.max_live_episodes {
+        let rollout = exp.run.tasks_per_iteration.saturating_mul(exp.rollout.group_size as u64);
+        let eval = if exp.run.eval_every > 0 {
+            exp.run.eval_tasks.saturating_mul(u64::from(exp.run.eval_pass_k.max(1)))
+        } else {
+            0
+        };
+        let live = rollout.max(eval);
+        if live > cap as u64 {
+            return Err(Error::BadInput(format!(
+                "{live} episodes would be live at once (run.tasks_per_iteration x rollout.group_size = {rollout}, \
+                 run.eval_tasks x run.eval_pass_k = {eval}), more than the {cap} this environment can hold"
+            )));
+        }
+    }
     if let Some(t) = &exp.train {
         t.validate().map_err(|e| Error::BadInput(format!("[train]: {e}")))?;
         trainable(policy, "[train]")?;

@@ -33,6 +33,10 @@ pub struct EnvSpec {
     pub default_reward_config: Config,
     /// The gold player, if the environment knows its tasks' answers.
     pub gold: Option<GoldPlayer>,
+    /// Most episodes that may be live at once, when a resource bounds them (an interpreter
+    /// pool): a run that would hold more is refused before it starts rather than failing
+    /// mid-iteration. `None`: unbounded.
+    pub max_live_episodes: Option<usize>,
 }
 
 impl EnvSpec {
@@ -43,7 +47,20 @@ impl EnvSpec {
         F: Fn() -> Result<E, BoxError> + Send + Sync + 'static,
     {
         let make: EnvFactory = Arc::new(move || Ok(Box::new(OrderEnforcing::new(make()?)) as Box<dyn Environment>));
-        Self { tasks, make, default_reward: default_reward.into(), default_reward_config: Config::new(), gold: None }
+        Self {
+            tasks,
+            make,
+            default_reward: default_reward.into(),
+            default_reward_config: Config::new(),
+            gold: None,
+            max_live_episodes: None,
+        }
+    }
+
+    /// Bounds the episodes that may be live at once (see [`EnvSpec::max_live_episodes`]).
+    pub fn with_max_live_episodes(mut self, n: usize) -> Self {
+        self.max_live_episodes = Some(n);
+        self
     }
 
     /// Sets the gold player.

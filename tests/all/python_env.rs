@@ -253,6 +253,23 @@ fn python_env_bad_plugin_run_goes_on_through_the_cli() {
     for f in failures {
         assert!(f.contains(&format!("{file}: `step` raised")) && f.contains("ValueError"), "{f}");
     }
+    // More live episodes than the interpreter pool holds: refused before anything is written.
+    let (code, _, err) = rlvr(
+        &[
+            "run",
+            "bad.toml",
+            "--out",
+            "runs/big",
+            "--set",
+            "run.tasks_per_iteration=100",
+            "--set",
+            "rollout.group_size=4",
+        ],
+        d,
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("400 episodes would be live at once") && err.contains("256"), "{err}");
+    assert!(!d.join("runs/big").exists());
     // With `debug`, what the plugin prints reaches stderr, named by file and function.
     let (code, out, err) = rlvr(&["run", "bad.toml", "--out", "runs/debug", "--set", "env.config.debug=true"], d);
     assert_eq!(code, 0, "{out}{err}");

@@ -522,7 +522,10 @@ pub fn spec(config: &Config, seed: u64) -> Result<EnvSpec, BoxError> {
         let plugin = plugin.clone();
         move || Ok(PyEnv { plugin: plugin.clone(), session: None })
     };
-    let mut spec = EnvSpec::new(Arc::new(VecTasks { train, test }), make, REWARD_ID).with_reward_config(reward_config);
+    // Each live episode holds one interpreter of the pool.
+    let mut spec = EnvSpec::new(Arc::new(VecTasks { train, test }), make, REWARD_ID)
+        .with_reward_config(reward_config)
+        .with_max_live_episodes(POOL_SIZE as usize);
     if plugin.defines("gold") {
         spec = spec.with_gold(move |task: &Task, messages: &[Message]| {
             match plugin.call_warm("gold", &json!([task.data, transcript(messages)]))? {
