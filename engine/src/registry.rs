@@ -132,6 +132,8 @@ pub struct Registry {
     policies: BTreeMap<String, Entry<PolicyBuilder>>,
     /// Old ids kept working after a rename: (kind, alias) -> (current id, description).
     aliases: BTreeMap<(Kind, String), (String, String)>,
+    /// Default configs, for plugins that record theirs: (kind, id) -> config.
+    defaults: BTreeMap<(Kind, String), Config>,
 }
 
 /// A plugin could not be found or built.
@@ -217,6 +219,21 @@ impl Registry {
         check_id(alias);
         self.aliases.insert((kind, alias.into()), (id.into(), format!("alias of {id}")));
         self
+    }
+
+    /// Records the default config of plugin `id` (its `[env.config]`, `[reward.config]` or
+    /// `[policy.config]` with every key at its default), so `rlvr envs ID` can show the keys a
+    /// plugin takes without a docs page. A config the serializer refuses is not recorded.
+    pub fn defaults(&mut self, kind: Kind, id: &str, config: impl serde::Serialize) -> &mut Self {
+        if let Ok(toml::Value::Table(t)) = toml::Value::try_from(config) {
+            self.defaults.insert((kind, id.into()), t);
+        }
+        self
+    }
+
+    /// The default config recorded for `id` (or the id an alias stands for), if any.
+    pub fn config_defaults(&self, kind: Kind, id: &str) -> Option<&Config> {
+        self.defaults.get(&(kind, self.resolve(kind, id).to_string()))
     }
 
     /// The id that `id` stands for: itself, or the current id when it is an alias.

@@ -6,10 +6,10 @@ use rlvr_engine::{
     Action, BoxError, Config, GenRequest, GoldPlayer, Message, Policy, PolicyContext, PolicyError, Registry,
     parse_config, seed,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Settings of `[policy.config]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ScriptedConfig {
     /// Chance of playing the gold answer on a sampled turn. Default 0.5.
@@ -96,6 +96,7 @@ pub fn register(registry: &mut Registry) {
             Ok(Box::new(Scripted::new(parse_config(config)?, gold)?) as Box<dyn Policy>)
         },
     );
+    registry.defaults(rlvr_engine::Kind::Policy, "scripted/gold-v0", ScriptedConfig::default());
 }
 
 #[cfg(test)]

@@ -40,8 +40,12 @@ enum Command {
         #[arg(long)]
         resume: bool,
     },
-    /// List every registered environment, reward and policy.
-    Envs,
+    /// List every registered environment, reward and policy; with an id, that plugin and the
+    /// config keys it takes, at their defaults.
+    Envs {
+        /// A plugin id (`arith/arith-v0`).
+        id: Option<String>,
+    },
     /// Score {task, completion} rows with a registered reward; one JSON result per line.
     Score {
         /// Reward id, e.g. answer/exact.
@@ -259,9 +263,31 @@ fn dispatch(command: Command, registry: &Registry) -> Result<()> {
             Ok(())
         }
         Command::Merge { models, base, out } => merge(&models, base.as_deref(), &out),
-        Command::Envs => {
+        Command::Envs { id: None } => {
             for (kind, id, description) in registry.list() {
                 println!("{:<12} {id:<28} {description}", kind.to_string());
+            }
+            Ok(())
+        }
+        Command::Envs { id: Some(wanted) } => {
+            let found: Vec<_> = registry.list().into_iter().filter(|(_, id, _)| *id == wanted).collect();
+            if found.is_empty() {
+                return Err(Error::BadInput(format!("no plugin `{wanted}`; `rlvr envs` lists them")));
+            }
+            for (kind, id, description) in found {
+                println!("{kind} {id}: {description}");
+                let section = match kind {
+                    rlvr_engine::Kind::Env => "env",
+                    rlvr_engine::Kind::Reward => "reward",
+                    rlvr_engine::Kind::Policy => "policy",
+                };
+                match registry.config_defaults(kind, id) {
+                    Some(defaults) => {
+                        println!("\n[{section}.config] keys, at their defaults:");
+                        print!("{}", toml::to_string(defaults).map_err(anyhow::Error::from)?);
+                    }
+                    None => println!("(its config keys are in its docs page; no defaults recorded)"),
+                }
             }
             Ok(())
         }

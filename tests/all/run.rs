@@ -219,6 +219,19 @@ fn cli_run_report_and_bad_input() {
 fn cli_score_and_envs() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
+    // `rlvr envs ID` shows one plugin with its config keys at their defaults, which parse back.
+    let (code, out, err) = rlvr(&["envs", "arith/arith-v0"], d);
+    assert_eq!(code, 0, "{err}");
+    let keys = out.split("keys, at their defaults:\n").nth(1).expect("a defaults section");
+    let table: toml::Table = toml::from_str(keys).unwrap();
+    assert_eq!(table["max_digits"].as_integer(), Some(3), "{out}");
+    assert!(table.contains_key("ops") && table.contains_key("test_per_mille"), "{out}");
+    let (code, out, _) = rlvr(&["envs", "rewards/math-v0"], d);
+    assert_eq!(code, 0);
+    assert!(out.contains("alias of math/problems-v0") && out.contains("max_value = 12"), "{out}");
+    let (code, _, err) = rlvr(&["envs", "nope/none-v0"], d);
+    assert_eq!(code, 2);
+    assert!(err.contains("no plugin `nope/none-v0`"), "{err}");
     std::fs::write(
         d.join("cases.jsonl"),
         "{\"task\": {\"answer\": \"12\"}, \"completion\": \"so <answer>12</answer>\"}\n{\"task\": {\"answer\": \"12\"}}\n",

@@ -229,6 +229,7 @@ pub fn spec(config: &Config, seed: u64) -> Result<EnvSpec, BoxError> {
 /// Registers `arith/arith-v0`.
 pub fn register(registry: &mut Registry) {
     registry.env(ID, "multi-digit + - * problems, answer in <answer> tags; optional retries", spec);
+    registry.defaults(rlvr_engine::Kind::Env, ID, ArithConfig::default());
 }
 
 #[cfg(test)]

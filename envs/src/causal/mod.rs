@@ -340,6 +340,7 @@ pub fn register(registry: &mut Registry) {
         "distribution queries on random causal Bayesian networks: associational, interventional, counterfactual",
         spec,
     );
+    registry.defaults(rlvr_engine::Kind::Env, ID, CausalConfig::default());
 }
 
 #[cfg(test)]

@@ -276,6 +276,7 @@ pub fn register(registry: &mut Registry) {
         "Python in a wasmtime sandbox: computation problems or HumanEval functions; code blocks run, answer in <answer> tags",
         spec,
     );
+    registry.defaults(rlvr_engine::Kind::Env, ID, CodeConfig::default());
 }
 
 /// What a Python reward function returned, read as a reward: a finite number, a bool, or a dict

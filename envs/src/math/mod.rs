@@ -208,6 +208,7 @@ pub fn register(registry: &mut Registry) {
         "LaTeX-answer math problems (fractions, roots, expansions, intervals, percents), scored by math/equivalence",
         spec,
     );
+    registry.defaults(rlvr_engine::Kind::Env, ID, ProblemsConfig::default());
     registry.alias(Kind::Env, OLD_ID, ID);
 }
 

@@ -229,6 +229,7 @@ pub fn register(registry: &mut Registry) {
         "text-to-SQL on SQLite (synthetic or Spider/BIRD on disk), single- or multi-turn with exploratory queries",
         spec,
     );
+    registry.defaults(rlvr_engine::Kind::Env, ID, SqlConfig::default());
 }
 
 #[cfg(test)]
