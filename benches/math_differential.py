@@ -261,6 +261,15 @@ def wrap(rng, pred, gold=None, decoy=None):
 # --------------------------------------------------------------------------------------------
 
 
+
+def labelled(cands, same):
+    """Each candidate (text, value, note) with its label: 1 when `same(text, value)` holds."""
+    out = []
+    for t, e, n in cands:
+        eq = same(t, e)
+        out.append((t, int(eq), "equal" if eq else "miss", n))
+    return out
+
 def g_int(rng):
     n = rng.choice([rng.randint(-60, 250), rng.randint(1000, 10 ** 6), -rng.randint(1000, 10 ** 5)])
     gold = str(n)
@@ -479,16 +488,8 @@ def g_power(rng):
         exprs = {f"(x^{{{b}}})^{{{c2}}}": (X ** b) ** c2, f"x^{{{b}}} \\cdot x^{{{b * c2 - b}}}": X ** b * X ** (b * c2 - b),
                  f"x^{{{b + c2}}}": X ** (b + c2), f"x^{{{b * c2 + 1}}}": X ** (b * c2 + 1), f"{a}x^{{{b * c2}}}": a * X ** (b * c2)}
         gv = X ** (b * c2)
-        out = []
-        for t, _, n in cands:
-            eq = fn_eq(gv, exprs[t])
-            out.append((t, int(eq), "equal" if eq else "miss", n))
-        return gold, out
-    out = []
-    for t, w, n in cands:
-        eq = num_eq(w, v)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+        return gold, labelled(cands, lambda t, _: fn_eq(gv, exprs[t]))
+    return gold, labelled(cands, lambda t, w: num_eq(w, v))
 
 
 def g_percent(rng):
@@ -553,11 +554,7 @@ def g_poly(rng):
     cands.append((poly_tex(expr, var=Y), expr.subs(X, Y), "variable renamed to y"))
     if a != 1:
         cands.append((poly_tex(expr / a), expr / a, "leading coefficient dropped"))
-    out = []
-    for t, e, n in cands:
-        eq = sympy.expand(e - expr) == 0
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: sympy.expand(e - expr) == 0)
 
 
 def g_rational(rng):
@@ -590,11 +587,7 @@ def g_rational(rng):
                  (f"\\frac{{{poly_tex(X ** 2 + b * b)}}}{{{poly_tex(X - b)}}}", (X ** 2 + b * b) / (X - b), "sum of squares"),
                  (f"\\frac{{{poly_tex(X ** 2 - b * b)}}}{{{poly_tex(X + b)}}}", (X ** 2 - b * b) / (X + b), "other factor"),
                  (poly_tex(X - b), X - b, "sign")]
-    out = []
-    for t, e, n in cands:
-        eq = sympy.cancel(sympy.together(e - g)) == 0
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: sympy.cancel(sympy.together(e - g)) == 0)
 
 
 def g_equation(rng):
@@ -667,11 +660,7 @@ def g_line(rng):
     if m.q == 1 and m != b and b != 0:
         cands.append((lt(Rational(b), int(m)), Y - b * X - m, "slope and intercept swapped"))
     cands.append((lt(m, b, var="y", first="x"), X - m * Y - b, "x and y swapped"))
-    out = []
-    for t, e, n in cands:
-        eq = lin_eq_same(g, e)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: lin_eq_same(g, e))
 
 
 def interval_tex(a, b, lo, ro, style=""):
@@ -752,11 +741,7 @@ def g_chain(rng):
              (f"{-b} {ls} x {rs} {-a}", sympy.Interval(-b, -a, lo, ro), "negated ends")]
     if lo == ro:
         cands.append((f"{2 * a} {ls} 2x {rs} {2 * b}", gs, "scaled chain"))
-    out = []
-    for t, e, n in cands:
-        eq = real_set_eq(gs, e)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: real_set_eq(gs, e))
 
 
 def g_abs_chain(rng):
@@ -802,11 +787,7 @@ def g_abs_chain(rng):
              (interval_tex(-cc - r, -cc + r, strict, strict), sympy.Interval(-cc - r, -cc + r, strict, strict), "centre sign"),
              (interval_tex(cc - r - 1, cc + r, strict, strict), sympy.Interval(cc - r - 1, cc + r, strict, strict), "left end - 1"),
              (f"x {sym} {cc + r}", sympy.Interval(-sympy.oo, cc + r, True, strict), "one side only")]
-    out = []
-    for t, e, n in cands:
-        eq = real_set_eq(gs, e)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: real_set_eq(gs, e))
 
 
 def g_interval(rng):
@@ -850,22 +831,20 @@ def g_interval(rng):
             cands.append((t, e, n))
         cands.append((f"(-\\infty, {a}{')' if lo else ']'}", sympy.Interval(-sympy.oo, a, True, lo), "second piece missing"))
         cands.append((f"({a}, {b})", sympy.Interval(a, b, True, True), "complement"))
-    out = []
-    for t, e, n in cands:
-        eq = real_set_eq(gs, e)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: real_set_eq(gs, e))
 
 
 def rand_vals(rng, k, fracs=True):
-    vals = set()
-    while len(vals) < k:
+    # A list, not a set: a set's order follows hashing, which would make the corpus differ
+    # from run to run.
+    out = []
+    while len(out) < k:
         if fracs and rng.random() < 0.25:
             v = Rational(rng.randint(-9, 9) or 1, rng.randint(2, 5))
         else:
             v = Rational(rng.randint(-15, 25))
-        vals.add(v)
-    out = list(vals)
+        if v not in out:
+            out.append(v)
     rng.shuffle(out)
     return out
 
@@ -893,11 +872,7 @@ def g_set(rng):
     ng = perm[:]
     ng[-1] = -ng[-1]
     cands.append((st(ng), ng, "sign of one element"))
-    out = []
-    for t, e, n in cands:
-        eq = set_eq(vals, e)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: set_eq(vals, e))
 
 
 def g_tuple(rng):
@@ -921,11 +896,7 @@ def g_tuple(rng):
     if k == 2:
         cands.append((f"(x, y) = {tt(vals)}", vals, "named"))
         cands.append((f"(x, y) = {tt(sw)}", sw, "named, swapped"))
-    out = []
-    for t, e, n in cands:
-        eq = tuple_eq(vals, e)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: tuple_eq(vals, e))
 
 
 def g_pm(rng):
@@ -967,11 +938,7 @@ def g_pm(rng):
                  (show(f"{-a} \\pm {rt}"), [(-a + r) / div, (-a - r) / div], "centre sign"),
                  (show(f"{rt} \\pm {a}"), [(r + a) / div, (r - a) / div], "swapped around \\pm"),
                  (show(f"{a} \\pm {2 * kk}\\sqrt{{{m}}}"), [(a + 2 * r) / div, (a - 2 * r) / div], "root doubled")]
-    out = []
-    for t, e, n in cands:
-        eq = set_eq(vals, e)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: set_eq(vals, e))
 
 
 def mat_tex(M, env="pmatrix", style="frac"):
@@ -1000,11 +967,7 @@ def g_matrix(rng):
     if M.rows == M.cols == 2 and all(v.is_integer for v in M):
         # 2 * (M/2) written as a scalar times a matrix of halves
         cands.append((f"2 {mat_tex(M / 2)}", M, "scalar times matrix"))
-    out = []
-    for t, e, n in cands:
-        eq = e.shape == M.shape and all(num_eq(a, b) for a, b in zip(e, M))
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: e.shape == M.shape and all(num_eq(a, b) for a, b in zip(e, M)))
 
 
 def to_base(n, b):
@@ -1054,11 +1017,7 @@ def g_text(rng):
         cands = [(f"\\text{{{w}}}", w, "same"), (f"\\text{{ {w} }}", w, "spaces"), (f"\\mathrm{{{w}}}", w, "mathrm"),
                  (f"\\textbf{{{w}}}", w, "textbf"), (f"\\text{{{other}}}", other, "other word"),
                  (f"\\text{{{typo}}}", typo, "typo"), (f"\\text{{{w[:3]}}}", w[:3], "prefix")]
-        out = []
-        for t, v, n in cands:
-            eq = v == w
-            out.append((t, int(eq), "equal" if eq else "miss", n))
-        return gold, out
+        return gold, labelled(cands, lambda t, v: v == w)
     letter = rng.choice("ABCDE")
     gold = f"\\text{{({letter})}}"
     others = [ch for ch in "ABCDE" if ch != letter]
@@ -1066,11 +1025,7 @@ def g_text(rng):
     cands = [(f"\\text{{({letter})}}", letter, "same"), (f"({letter})", letter, "no \\text"), (f"\\textbf{{({letter})}}", letter, "textbf"),
              (letter, letter, "bare letter"), (f"\\text{{({o})}}", o, "other choice"), (f"({o})", o, "other choice, bare"),
              (o, o, "other letter"), (f"\\text{{({o}) and ({letter})}}", "both", "two choices")]
-    out = []
-    for t, v, n in cands:
-        eq = v == letter
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, v: v == letter)
 
 
 TRIG = [
@@ -1185,16 +1140,8 @@ def g_abs_expr(rng):
         gold = f"\\ln x^{kk}"
         cands = [(f"{kk} \\ln |x|", kk * sympy.log(sympy.Abs(X)), "log of |x|"), (f"{kk}\\ln x", kk * sympy.log(X), "log of x (domain)"),
                  (f"\\ln(x^{kk})", g, "parenthesised"), (f"(\\ln x)^{kk}", sympy.log(X) ** kk, "power of log")]
-        out = []
-        for t, e, n in cands:
-            eq = fn_eq(g, e)
-            out.append((t, int(eq), "equal" if eq else "miss", n))
-        return gold, out
-    out = []
-    for t, e, n in cands:
-        eq = fn_eq(g, e)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+        return gold, labelled(cands, lambda t, e: fn_eq(g, e))
+    return gold, labelled(cands, lambda t, e: fn_eq(g, e))
 
 
 def g_abs_relation(rng):
@@ -1212,11 +1159,7 @@ def g_abs_relation(rng):
              (f"x {'>' if strict else chr(92) + 'ge'} {c - r}", solve_set((sympy.Gt if strict else sympy.Ge)(X, c - r)), "lower side only"),
              (f"|{inner}| {sym} {r + 1}", solve_set(f(sympy.Abs(X - c), r + 1)), "bound + 1"),
              (f"|x| {sym} {r}" if c else f"|x - 1| {sym} {r}", solve_set(f(sympy.Abs(X - (0 if c else 1)), r)), "centre changed")]
-    out = []
-    for t, e, n in cands:
-        eq = real_set_eq(gs, e)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: real_set_eq(gs, e))
 
 
 def g_abs_equation(rng):
@@ -1226,11 +1169,7 @@ def g_abs_equation(rng):
     cands = [(f"x = {r}", [r], "positive root only"), (f"x = -{r}", [-r], "negative root only"),
              (f"x = \\pm {r}", [r, -r], "both roots"), (f"|-x| = {r}", [r, -r], "inside negated"),
              (f"|x| - {r} = 0", [r, -r], "moved"), (f"|x| = {r + 1}", [r + 1, -r - 1], "value + 1")]
-    out = []
-    for t, sol, n in cands:
-        eq = set_eq([r, -r], sol)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, sol: set_eq([r, -r], sol))
 
 
 def g_narrow_chain(rng):
@@ -1248,11 +1187,7 @@ def g_narrow_chain(rng):
              (f"{frac_tex(a)} \\le x \\le {frac_tex(b)}", sympy.Interval(a, b), "closed"),
              (f"{frac_tex(a)} < x < {frac_tex(b + 1)}", sympy.Interval(a, b + 1, True, True), "right end + 1"),
              (f"({frac_tex(a + sh)}, {frac_tex(b + sh)})", sympy.Interval(a + sh, b + sh, True, True), "shifted interval")]
-    out = []
-    for t, e, n in cands:
-        eq = real_set_eq(gs, e)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: real_set_eq(gs, e))
 
 
 def g_func_arg(rng):
@@ -1281,11 +1216,7 @@ def g_func_arg(rng):
         gold = f"{ft} x^2"
         cands = [(f"{ft}(x^2)", g, "parenthesised"), (f"{ft}^2 x", f(X) ** 2, "power of the function"),
                  (f"({ft} x)^2", f(X) ** 2, "square of f")]
-    out = []
-    for t, e, n in cands:
-        eq = fn_eq(g, e)
-        out.append((t, int(eq), "equal" if eq else "miss", n))
-    return gold, out
+    return gold, labelled(cands, lambda t, e: fn_eq(g, e))
 
 
 def x_f(f, k):
