@@ -262,6 +262,14 @@ def wrap(rng, pred, gold=None, decoy=None):
 
 
 
+
+def numeric_row(t, w, v, note):
+    """A numeric candidate's row: a `spec` one labelled by the 6-place rule, others by value."""
+    if "spec" in note:
+        return (t, int(round6_eq(w, v)), "spec", note)
+    eq = num_eq(w, v)
+    return (t, int(eq), "equal" if eq else "miss", note)
+
 def labelled(cands, same):
     """Each candidate (text, value, note) with its label: 1 when `same(text, value)` holds."""
     out = []
@@ -425,11 +433,7 @@ def g_root(rng):
                  (f"\\sqrt[3]{{{k * k * a}}}", sympy.root(k * k * a, 3), "k^2 under root")]
     out = []
     for t, w, n in cands:
-        if "spec" in n:
-            out.append((t, int(round6_eq(w, v)), "spec", n))
-        else:
-            eq = num_eq(w, v)
-            out.append((t, int(eq), "equal" if eq else "miss", n))
+        out.append(numeric_row(t, w, v, n))
     return gold, out
 
 
@@ -454,11 +458,7 @@ def g_pi(rng):
                 continue  # degrees vs radians: no agreed truth
             w = sympy.nsimplify(t)
             nt = "4 places"
-        if "spec" in nt:
-            out.append((t, int(round6_eq(w, v)), "spec", nt))
-        else:
-            eq = num_eq(w, v)
-            out.append((t, int(eq), "equal" if eq else "miss", nt))
+        out.append(numeric_row(t, w, v, nt))
     return gold, out
 
 
