@@ -3,7 +3,7 @@
 use crate::{ConfigError, TASK_KEY, TaskError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
-use rlvr::engine::{Config, Message, Role, Task};
+use rlvr::engine::{Config, Message, Role, Scored, Task};
 use serde_json::{Map, Number, Value};
 
 /// Deepest nesting accepted: a hostile or cyclic structure is refused, not followed.
@@ -67,6 +67,51 @@ fn json_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     Err(TaskError::new_err(format!("a {} cannot be read as JSON data", type_name(obj))))
 }
 
+/// Whether `a` and `b` are the same JSON data: same types all the way down (so `1`, `1.0` and
+/// `True`, equal to Python's `==`, differ here), same keys in the same order, equal leaves. A
+/// walk without allocation, so a row that repeats the previous row's task costs a fraction of
+/// reading it again.
+pub fn same_data(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
+    same_at(a, b, 0)
+}
+
+fn same_at(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>, depth: usize) -> PyResult<bool> {
+    if a.is(b) {
+        return Ok(true);
+    }
+    if depth > MAX_DEPTH || !a.get_type().is(b.get_type()) {
+        return Ok(false);
+    }
+    if let (Ok(x), Ok(y)) = (a.cast::<PyDict>(), b.cast::<PyDict>()) {
+        if x.len() != y.len() {
+            return Ok(false);
+        }
+        for ((ka, va), (kb, vb)) in x.iter().zip(y.iter()) {
+            if !same_at(&ka, &kb, depth + 1)? || !same_at(&va, &vb, depth + 1)? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
+    }
+    if let (Ok(x), Ok(y)) = (a.cast::<PyList>(), b.cast::<PyList>()) {
+        if x.len() != y.len() {
+            return Ok(false);
+        }
+        for (va, vb) in x.iter().zip(y.iter()) {
+            if !same_at(&va, &vb, depth + 1)? {
+                return Ok(false);
+            }
+        }
+        return Ok(true);
+    }
+    if a.is_none() || a.is_instance_of::<PyString>() || a.is_instance_of::<PyInt>() || a.is_instance_of::<PyFloat>() {
+        // Same exact type (checked above), so `==` is the JSON equality; NaN, never equal,
+        // only means the task is read again.
+        return a.eq(b);
+    }
+    Ok(false)
+}
+
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
     obj.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "value".into())
 }
@@ -121,6 +166,20 @@ pub fn config_to_py(py: Python<'_>, config: &Config) -> PyResult<Py<PyAny>> {
 /// A task from a dict: the row's `rlvr_task` (exact JSON) when present, else its fields less
 /// the row's own columns (`prompt`, `task_id`).
 pub fn task_from(obj: &Bound<'_, PyAny>) -> PyResult<Task> {
+    // A row that carries its task as JSON is read from that string alone: parsing it is a
+    // fraction of the cost of walking the row's other (possibly large) columns object by object.
+    if let Ok(d) = obj.cast::<PyDict>()
+        && let Some(text) = d.get_item(TASK_KEY)?
+        && let Ok(text) = text.cast::<PyString>()
+    {
+        let data = serde_json::from_str(text.to_str()?)
+            .map_err(|e| TaskError::new_err(format!("{TASK_KEY} is not the JSON of a task: {e}")))?;
+        let id = match d.get_item("task_id")? {
+            Some(id) => id.str()?.to_str()?.to_owned(),
+            None => "task".to_string(),
+        };
+        return Ok(Task::new(id, data));
+    }
     let value = to_json(obj)?;
     let Value::Object(mut fields) = value else {
         return Err(TaskError::new_err("a task is a dict of its fields"));
@@ -205,4 +264,24 @@ pub fn messages_from(obj: &Bound<'_, PyAny>) -> PyResult<Vec<Message>> {
         out.push(Message { role, content, name });
     }
     Ok(out)
+}
+
+/// A score as the dict `rlvr score` writes per line: `reward` (None when a weighted term
+/// failed), `terms` (each term's value, None when it failed), `error`, and `details` (the
+/// diagnostics of the terms that have some). Built directly, without a JSON tree in between.
+pub fn scored_to_py<'py>(py: Python<'py>, scored: &Scored) -> PyResult<Bound<'py, PyDict>> {
+    let row = PyDict::new(py);
+    row.set_item("reward", scored.total())?;
+    let terms = PyDict::new(py);
+    let details = PyDict::new(py);
+    for t in &scored.terms {
+        terms.set_item(&t.name, t.value.as_ref().ok())?;
+        if !t.info.is_null() {
+            details.set_item(&t.name, to_py(py, &t.info)?)?;
+        }
+    }
+    row.set_item("terms", terms)?;
+    row.set_item("error", scored.error())?;
+    row.set_item("details", details)?;
+    Ok(row)
 }

@@ -7,15 +7,16 @@
 //! interpreter. The pure-Python layer (`rlvr/__init__.py`) adds the trainer adapters (TRL, verl)
 //! on top of these classes.
 
+mod batch;
 mod convert;
 
-use convert::{config_from, config_to_py, messages_from, messages_to_py, task_from, to_json, to_py};
+use convert::{config_from, config_to_py, messages_from, messages_to_py, scored_to_py, task_from, to_json, to_py};
 use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple, PyType};
 use rlvr::engine::{
-    Action, Config, EnvError, EnvFactory, Environment, Kind, Registry, Rubric, Split, Status, Task, TaskSource,
+    Action, Config, EnvError, EnvFactory, Environment, Kind, Registry, Rubric, Scored, Split, Status, Task, TaskSource,
     Trajectory,
 };
 use rlvr::envs::code::{Limits, Sandbox as RustSandbox, Session as RustSession};
@@ -225,12 +226,13 @@ impl Reward {
             let trajectory = trajectory_from(completion)?;
             let rubric = &self.rubric;
             let scored = py.detach(|| rubric.score(&task, &trajectory));
-            Ok(to_py(py, &rlvr::score::result_row(&scored))?.unbind())
+            Ok(scored_to_py(py, &scored)?.into_any().unbind())
         })
     }
 
-    /// Scores `completions[i]` of `tasks[i]` for every i, on `workers` threads (default: every
-    /// core) with the GIL released; results in input order.
+    /// Scores `completions[i]` of `tasks[i]` for every i, on `workers` scoring threads (default:
+    /// every core; 1: the calling thread alone) that run without the GIL while the calling
+    /// thread reads rows and writes results; results in input order.
     #[pyo3(signature = (tasks, completions, workers = None))]
     fn score_batch(
         &self,
@@ -249,36 +251,8 @@ impl Reward {
                     completions.len()
                 )));
             }
-            // Rows of one task come together (a rollout group); read each distinct object once.
-            let mut pairs: Vec<(Arc<Task>, Trajectory)> = Vec::with_capacity(tasks.len());
-            for (i, (task, completion)) in tasks.iter().zip(&completions).enumerate() {
-                let task = match pairs.last() {
-                    Some((t, _)) if i > 0 && tasks[i - 1].is(task) => t.clone(),
-                    _ => Arc::new(task_from(task).map_err(|e| prefix(py, e, i))?),
-                };
-                pairs.push((task, trajectory_from(completion).map_err(|e| prefix(py, e, i))?));
-            }
             let workers = workers.unwrap_or_else(rlvr::engine::pool::available_cores).max(1);
-            let rubric = &self.rubric;
-            let rows: Vec<Value> = py.detach(|| {
-                let mut rows = vec![Value::Null; pairs.len()];
-                let chunk = pairs.len().div_ceil(workers).max(1);
-                std::thread::scope(|s| {
-                    for (input, out) in pairs.chunks(chunk).zip(rows.chunks_mut(chunk)) {
-                        s.spawn(move || {
-                            for ((task, trajectory), slot) in input.iter().zip(out.iter_mut()) {
-                                *slot = rlvr::score::result_row(&rubric.score(task, trajectory));
-                            }
-                        });
-                    }
-                });
-                rows
-            });
-            let out = PyList::empty(py);
-            for row in &rows {
-                out.append(to_py(py, row)?)?;
-            }
-            Ok(out.unbind())
+            Ok(batch::score_batch(py, &self.rubric, &tasks, &completions, workers)?.unbind())
         })
     }
 
@@ -295,12 +269,6 @@ impl Reward {
 
 /// What `__reduce__` returns: the class, and the arguments that rebuild the object.
 type Reduced<'py, A> = PyResult<(Bound<'py, PyType>, A)>;
-
-/// Names the row an error came from.
-fn prefix(py: Python<'_>, e: PyErr, i: usize) -> PyErr {
-    let msg = format!("row {i}: {}", e.value(py));
-    if e.is_instance_of::<TaskError>(py) { TaskError::new_err(msg) } else { Error::new_err(msg) }
-}
 
 /// One episode's state.
 #[derive(Default)]
@@ -462,12 +430,12 @@ impl Env {
     /// the episode's end); same keys as `Reward.score`.
     fn score(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         guard(|| {
-            let row = py.detach(|| -> PyResult<Value> {
+            let row = py.detach(|| -> PyResult<Scored> {
                 let ep = self.episode();
                 let task = ep.task.as_ref().ok_or_else(|| Error::new_err("score called before reset"))?;
-                Ok(rlvr::score::result_row(&self.rubric.score(task, &ep.trajectory)))
+                Ok(self.rubric.score(task, &ep.trajectory))
             })?;
-            Ok(to_py(py, &row)?.unbind())
+            Ok(scored_to_py(py, &row)?.into_any().unbind())
         })
     }
 
@@ -602,6 +570,13 @@ fn _roundtrip(py: Python<'_>, value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     guard(|| Ok(to_py(py, &to_json(value)?)?.unbind()))
 }
 
+/// Whether two values are the same JSON data, as `score_batch` decides when it reuses the
+/// previous row's task (for the tests).
+#[pyfunction]
+fn _same_data(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<bool> {
+    guard(|| convert::same_data(a, b))
+}
+
 /// Raises the error a Rust panic becomes (for the tests: a bug must surface as `rlvr.Error`).
 #[pyfunction]
 fn _panic() -> PyResult<()> {
@@ -624,6 +599,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tasks, m)?)?;
     m.add_function(wrap_pyfunction!(_roundtrip, m)?)?;
     m.add_function(wrap_pyfunction!(_panic, m)?)?;
+    m.add_function(wrap_pyfunction!(_same_data, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -52,11 +52,15 @@ def test_rows_survive_a_dataset_and_still_score_exactly():
 
 def test_score_matches_score_batch_and_reports_every_term():
     reward = rlvr.Reward("math/equivalence")
-    tasks = [{"answer": "\\frac{1}{2}"}, {"answer": "x^2 + 1"}, {"answer": "[1, 2)"}] * 40
-    completions = ["so $\\boxed{0.5}$", "\\boxed{1 + x^2}", "\\boxed{(1, 2]}"] * 40
+    # 900 rows: several blocks, a short last one, and more workers than some blocks need.
+    tasks = [{"answer": "\\frac{1}{2}"}, {"answer": "x^2 + 1"}, {"answer": "[1, 2)"}] * 300
+    completions = ["so $\\boxed{0.5}$", "\\boxed{1 + x^2}", "\\boxed{(1, 2]}"] * 300
     batch = reward.score_batch(tasks, completions, workers=2)
     single = [reward.score(t, c) for t, c in zip(tasks, completions)]
     assert batch == single
+    assert reward.score_batch(tasks, completions, workers=1) == single
+    assert reward.score_batch(tasks[:5], completions[:5], workers=7) == single[:5]
+    assert reward.score_batch([], []) == []
     assert [row["reward"] for row in batch[:3]] == [1.0, 1.0, 0.0]
     assert set(batch[0]) == {"reward", "terms", "error", "details"}
     assert reward.terms == list(batch[0]["terms"])
@@ -140,6 +144,19 @@ def test_bad_input_raises_rlvr_errors_not_crashes():
 def test_values_cross_both_ways_unchanged():
     value = {"a": [1, -2, 2**63, 1.5, True, None, "ü"], "b": {"c": (1, 2)}}
     assert rlvr._native._roundtrip(value) == {"a": [1, -2, 2**63, 1.5, True, None, "ü"], "b": {"c": [1, 2]}}
+
+
+def test_a_repeated_task_is_reused_only_when_it_is_the_same_data():
+    same = rlvr._native._same_data
+    task = {"answer": "4", "tests": [1, 2.5, None, {"a": True}]}
+    assert same(task, {"answer": "4", "tests": [1, 2.5, None, {"a": True}]})
+    # Equal to Python's ==, different as JSON: never reused.
+    assert not same({"a": 1}, {"a": 1.0}) and not same({"a": 1}, {"a": True})
+    assert not same({"a": 1, "b": 2}, {"b": 2, "a": 1}), "key order is part of the data"
+    assert not same({"a": [1]}, {"a": [1, 2]}) and not same({"a": float("nan")}, {"a": float("nan")})
+    reward = rlvr.Reward("answer/exact")
+    rows = reward.score_batch([{"answer": "4"}, {"answer": "4"}, {"answer": "5"}], ["<answer>4</answer>"] * 3)
+    assert [r["reward"] for r in rows] == [1.0, 1.0, 0.0]
 
 
 def test_objects_pickle_by_id_and_config():
