@@ -221,6 +221,12 @@ def test_sandbox_runs_and_names_the_limit_that_stopped_it():
     assert loop["exit_code"] is None and loop["limit"] == "fuel"
     crash = sandbox.run("raise ValueError('no')")
     assert crash["exit_code"] == 1 and "ValueError" in crash["stderr"]
+    sleeper = rlvr.Sandbox(deadline_ms=200).run("import time\ntime.sleep(30)")
+    assert sleeper["exit_code"] is None and sleeper["limit"] == "deadline"
+    bomb = rlvr.Sandbox(memory_mb=64).run("x = bytearray(1 << 30)")
+    assert (bomb["exit_code"], bomb["limit"]) == (None, "memory")
+    escape = sandbox.run("open('/etc/passwd').read()")
+    assert escape["exit_code"] == 1 and "passwd" not in escape["stdout"]
     flood = rlvr.Sandbox(output_bytes=100).run("print('x' * 10_000)")
     assert flood["truncated"] == ["stdout"] and len(flood["stdout"]) == 100
     session = sandbox.session()
