@@ -57,3 +57,39 @@ pub mod experiment;
 pub mod report;
 pub mod score;
 pub mod store;
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{Kind, Rubric};
+
+    #[test]
+    fn every_recorded_default_config_builds_its_plugin_as_the_empty_config_does() {
+        let registry = super::builtin_registry();
+        let mut rewards = 0;
+        for (kind, id, _) in registry.list() {
+            let Some(defaults) = registry.config_defaults(kind, id) else { continue };
+            match kind {
+                Kind::Reward => {
+                    rewards += 1;
+                    let given = registry.make_reward(id, defaults).unwrap_or_else(|e| panic!("{id}: {e}"));
+                    let empty = registry.make_reward(id, &Default::default()).unwrap();
+                    let names = |r: &Rubric| r.terms().iter().map(|t| (t.name.clone(), t.weight)).collect::<Vec<_>>();
+                    assert_eq!(names(&given), names(&empty), "{id}");
+                }
+                Kind::Env => {
+                    registry.make_env(id, defaults, 0).unwrap_or_else(|e| panic!("{id}: {e}"));
+                }
+                Kind::Policy => {}
+            }
+        }
+        // Every reward records its defaults but those with a required key (a file, a length).
+        let without: Vec<&str> = registry
+            .list()
+            .into_iter()
+            .filter(|(k, id, _)| *k == Kind::Reward && registry.config_defaults(*k, id).is_none())
+            .map(|(_, id, _)| id)
+            .collect();
+        assert_eq!(without, ["python/env-reward", "python/file", "shape/overlong"]);
+        assert!(rewards >= 15);
+    }
+}

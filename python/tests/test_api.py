@@ -14,6 +14,9 @@ def test_listings_name_every_plugin_with_its_config_keys():
     assert {"arith/arith-v0", "sql/text2sql-v0", "python/env-v0", "code/python-v0"} <= envs.keys()
     assert {"math/equivalence", "answer/exact", "tools/ast-match", "sql/execution-match"} <= rewards.keys()
     assert envs["arith/arith-v0"]["config"]["max_digits"] == 3
+    assert rewards["math/equivalence"]["config"]["extract"] == "auto"
+    assert rewards["answer/numeric"]["config"].keys() >= {"atol", "rtol", "extract"}
+    assert rewards["python/file"]["config"] is None, "a required key has no default to show"
     assert all(e["description"] for e in envs.values())
 
 

@@ -9,12 +9,12 @@
 use crate::extract::{self, Extractor, Found};
 use crate::shaping::{self, Check, Checked, Shaping};
 use rlvr_engine::{BoxError, Config, Registry, RewardError, Rubric, Task, parse_config};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 
 /// Settings of the reward's config.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChoiceConfig {
     /// Shaping terms and gating.
@@ -106,6 +106,7 @@ pub fn rubric(config: &Config) -> Result<Rubric, BoxError> {
 /// Registers `answer/choice`.
 pub fn register(registry: &mut Registry) {
     registry.reward("answer/choice", "multiple choice: the answer's letter equals the task's `answer` letter", rubric);
+    registry.defaults(rlvr_engine::Kind::Reward, "answer/choice", ChoiceConfig::default());
 }
 
 #[cfg(test)]

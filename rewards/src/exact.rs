@@ -2,11 +2,11 @@
 
 use crate::extract;
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 /// Settings of the reward's config (and, per task, of fields of the same name in the task).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExactConfig {
     /// Compare after trimming, collapsing whitespace runs and lower-casing. Default true.
@@ -64,6 +64,7 @@ pub fn register(registry: &mut Registry) {
         "answer (in <answer> tags by default) equals the task's `answer` string, optionally normalized",
         rubric,
     );
+    registry.defaults(rlvr_engine::Kind::Reward, "answer/exact", ExactConfig::default());
 }
 
 #[cfg(test)]

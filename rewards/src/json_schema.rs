@@ -45,7 +45,7 @@ use crate::shaping::{self, Check, Checked, Shaping};
 use jsonschema::error::{TypeKind, ValidationErrorKind as Kind};
 use jsonschema::{PatternOptions, Retrieve, Uri, ValidationError, Validator};
 use rlvr_engine::{BoxError, Config, Registry, RewardError, Rubric, Task, parse_config};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -61,7 +61,7 @@ pub const CACHE_CAP: usize = 1024;
 pub const MAX_DEPTH: usize = 128;
 
 /// Settings of the reward's config.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SchemaConfig {
     /// Shaping terms and gating.
@@ -451,6 +451,7 @@ pub fn register(registry: &mut Registry) {
         "the completion's JSON (last ```json block by default) is valid under the task's `schema`",
         rubric,
     );
+    registry.defaults(rlvr_engine::Kind::Reward, "answer/json_schema", SchemaConfig::default());
 }
 
 #[cfg(test)]

@@ -11,12 +11,12 @@ use crate::extract::{self, Extractor};
 use crate::latex::{self, Value};
 use crate::shaping::{self, Check, Checked, Shaping};
 use rlvr_engine::{BoxError, Config, Registry, RewardError, Rubric, Task, parse_config};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::Arc;
 
 /// Settings of the reward's config.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NumericConfig {
     /// Absolute tolerance. Default 0.
@@ -173,6 +173,7 @@ pub fn register(registry: &mut Registry) {
         "the answer's number is within atol + rtol*|gold| of the task's `answer`",
         rubric,
     );
+    registry.defaults(rlvr_engine::Kind::Reward, "answer/numeric", NumericConfig::default());
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use crate::extract::{self, Extractor};
 use crate::shaping::{self, Check, Checked, Shaping};
 use regex::{Regex, RegexBuilder};
 use rlvr_engine::{BoxError, Config, Registry, RewardError, Rubric, Task, parse_config};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,7 +22,7 @@ pub const NEST_LIMIT: u32 = 64;
 const CACHE_CAP: usize = 1024;
 
 /// Settings of the reward's config.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegexConfig {
     /// A pattern for every task, instead of the task's `answer`.
@@ -128,6 +128,7 @@ pub fn register(registry: &mut Registry) {
         "the answer (whole completion by default) matches the task's `answer` regex, linear time",
         rubric,
     );
+    registry.defaults(rlvr_engine::Kind::Reward, "answer/regex", RegexConfig::default());
 }
 
 #[cfg(test)]

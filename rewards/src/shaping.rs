@@ -13,13 +13,13 @@
 
 use rlvr_engine::parse_config;
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::HashSet;
 use std::sync::Arc;
 
 /// What the format term checks.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FormatRule {
     /// The extractor found an answer. The default.
@@ -32,7 +32,7 @@ pub enum FormatRule {
 
 /// DAPO's soft overlong punishment (Yu et al. 2025, eq. 13): 0 up to `max_len - cache`, then
 /// falling linearly to -1 at `max_len`, and -1 beyond.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Overlong {
     /// L_max: the length at which the penalty reaches -1.
@@ -49,7 +49,7 @@ pub struct Overlong {
 /// (at `max_len`); wrong ones rise from `min_wrong` (length 0) to `max_wrong` (at `max_len`), so
 /// that a long wrong answer is punished less than a short one, which encourages thinking
 /// longer when unsure. It replaces the plain accuracy term's value.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Cosine {
     /// Length at which the cosine reaches its end. Default 1000.
@@ -71,7 +71,7 @@ impl Default for Cosine {
 }
 
 /// Penalty for repeated word n-grams (open-r1's): `max_penalty * (1 - unique / total)`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Repetition {
     /// n of the n-grams, in whitespace-separated words. Default 3.
@@ -94,7 +94,7 @@ fn one() -> f64 {
 
 /// The `[reward.config.shaping]` table of an accuracy reward. Defaults add nothing but the
 /// `format` metric, so a reward's meaning changes only when asked.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Shaping {
     /// What `format` checks. Default `"found"`.
@@ -310,6 +310,8 @@ pub fn register(registry: &mut Registry) {
             Ok(Rubric::new().term("repetition", r.weight, repetition_term(r)))
         },
     );
+    registry.defaults(rlvr_engine::Kind::Reward, "shape/format", Config::new());
+    registry.defaults(rlvr_engine::Kind::Reward, "shape/repetition", Repetition::default());
 }
 
 #[cfg(test)]

@@ -11,12 +11,12 @@
 
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
 use super::answer;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::cell::RefCell;
 
 /// Settings of the reward's config.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TvdConfig {
     /// Largest TVD that counts as correct for `causal/tvd`. Default 0.02.
@@ -127,6 +127,8 @@ pub fn register(registry: &mut Registry) {
         "ANSWER [p0, ...] scored max(1 - TVD, 0) against the exact distribution",
         |c| rubric(c, true),
     );
+    registry.defaults(rlvr_engine::Kind::Reward, "causal/tvd", TvdConfig::default());
+    registry.defaults(rlvr_engine::Kind::Reward, "causal/tvd-dense", TvdConfig::default());
 }
 
 #[cfg(test)]

@@ -15,12 +15,12 @@ use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task,
 use super::{LimitKind, Limits, Sandbox, Session, python_blocks};
 use rlvr_rewards::extract::answer_tag;
 use crate::fetch::hex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// Settings of `code/unit-tests`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UnitTestsConfig {
     /// `"fraction"`: the share of tests passing; `"all"`: 1 only if every test passes.
@@ -220,7 +220,7 @@ pub fn unit_tests_rubric(config: &Config) -> Result<Rubric, BoxError> {
 }
 
 /// Settings of `code/answer-match` (none yet; the table must be empty).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AnswerMatchConfig {}
 
@@ -253,6 +253,8 @@ pub fn register(registry: &mut Registry) {
         "the <answer> equals the task's `answer` (integers canonical, decimals to 1e-9), plus sandbox metrics",
         answer_match_rubric,
     );
+    registry.defaults(rlvr_engine::Kind::Reward, "code/unit-tests", UnitTestsConfig::default());
+    registry.defaults(rlvr_engine::Kind::Reward, "code/answer-match", AnswerMatchConfig::default());
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@
 use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task, Trajectory, parse_config};
 use super::sandbox::{ErrorKind, Limits, QueryError, QueryResult, Sandbox, Value};
 use super::{explore_query, final_sql};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -33,7 +33,7 @@ pub const ID: &str = "sql/execution-match";
 
 /// Settings of the reward's config. `compare`, `keep_distinct` and `float_tolerance` may also be
 /// given per task, in fields of the same names, which win.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExecMatchConfig {
     /// `spider` or `bird`. Default `spider`.
@@ -668,6 +668,7 @@ pub fn register(registry: &mut Registry) {
          test-suite-sql-eval (spider) or BIRD (bird) do",
         rubric,
     );
+    registry.defaults(rlvr_engine::Kind::Reward, ID, ExecMatchConfig::default());
 }
 
 #[cfg(test)]

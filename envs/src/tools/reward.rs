@@ -14,11 +14,11 @@ use rlvr_engine::{BoxError, Config, Registry, Reward, RewardError, Rubric, Task,
 use super::ast_check::{self, Mismatch, category};
 use super::exec;
 use super::parse::{Call, parse_calls};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 /// Settings of `tools/ast-match` (none yet; unknown keys are rejected).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AstMatchConfig {}
 
@@ -129,6 +129,8 @@ pub fn register(registry: &mut Registry) {
         "replays the calls on the executable tools: final state and answer equal the gold ones",
         exec_rubric,
     );
+    registry.defaults(rlvr_engine::Kind::Reward, "tools/ast-match", AstMatchConfig::default());
+    registry.defaults(rlvr_engine::Kind::Reward, "tools/exec-match", AstMatchConfig::default());
 }
 
 #[cfg(test)]

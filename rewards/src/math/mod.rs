@@ -22,7 +22,7 @@ use crate::latex::{self, Rules, Value};
 use crate::shaping::{self, Check, Checked, Shaping};
 use find::Candidate;
 use rlvr_engine::{BoxError, Config, Registry, RewardError, Rubric, Task, parse_config};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value as Json, json};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -30,8 +30,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 /// Where the math answer is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum Find {
     /// math-verify's tiers with bare numbers ([`find::candidates`]).
     Auto,
@@ -39,6 +39,18 @@ pub enum Find {
     Latex,
     /// One of the shared rules.
     Rule(Extractor),
+}
+
+impl From<Find> for String {
+    fn from(find: Find) -> String {
+        match find {
+            Find::Auto => "auto".into(),
+            Find::Latex => "latex".into(),
+            Find::Rule(rule) => {
+                serde_json::to_value(rule).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+            }
+        }
+    }
 }
 
 impl TryFrom<String> for Find {
@@ -55,7 +67,7 @@ impl TryFrom<String> for Find {
 }
 
 /// Settings of the reward's config.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MathConfig {
     /// Where the answer is. Default `auto`.
@@ -258,6 +270,7 @@ pub fn register(registry: &mut Registry) {
         "answer (found as math-verify finds it: boxes, final-answer sentences, LaTeX, numbers) is mathematically equivalent to the task's LaTeX `answer`",
         rubric,
     );
+    registry.defaults(rlvr_engine::Kind::Reward, "math/equivalence", MathConfig::default());
 }
 
 #[cfg(test)]
