@@ -37,7 +37,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// Settings of `[policy.config]` for `lm/llama-v0`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LmConfig {
     /// A built-in model: `tiny` or `micro` (random weights), or `smollm2` (SmolLM2-135M-Instruct,
@@ -498,4 +498,5 @@ pub fn register(registry: &mut Registry) {
         "a Llama/Qwen2/SmolLM-family model on burn (preset `tiny`, `smollm2`, an HF checkpoint or a GGUF file)",
         |config: &Config, ctx: &PolicyContext| Ok(Box::new(build(config, ctx)?) as Box<dyn Policy>),
     );
+    registry.defaults(rlvr_engine::Kind::Policy, ID, LmConfig::default());
 }

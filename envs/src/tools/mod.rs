@@ -31,4 +31,6 @@ pub fn register(registry: &mut Registry) {
         "Berkeley Function Calling Leaderboard tasks (simple, multiple, parallel, live); one answer",
         bfcl::spec,
     );
+    registry.defaults(rlvr_engine::Kind::Env, exec::ID, exec::ExecConfig::default());
+    registry.defaults(rlvr_engine::Kind::Env, bfcl::ID, bfcl::BfclConfig::default());
 }
