@@ -29,6 +29,8 @@ if ! cmp -s "$pins" "$venv/.installed-requirements"; then
     cp "$pins" "$venv/.installed-requirements"
 fi
 echo "building and installing the rlvr Python package"
-MATURIN_PEP517_ARGS="--profile dev" "$py" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall ./python
+# The pinned maturin of the virtualenv builds it (no isolated build environment to fetch).
+PATH="$venv/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev" "$py" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall \
+    --no-build-isolation ./python
 # From the repository root: in python/ the source folder `rlvr` would shadow the installed package.
 "$py" -m pytest -q -p no:cacheprovider python/tests
