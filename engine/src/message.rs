@@ -17,6 +17,19 @@ pub enum Role {
     Tool,
 }
 
+impl Role {
+    /// The role's name in chat formats (`"system"`, `"user"`, `"assistant"`, `"tool"`), as it
+    /// serialises.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
 /// One chat message. `name` is the tool's name for `Tool` messages, and empty otherwise.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
@@ -53,5 +66,17 @@ impl Message {
     /// The output of the tool `name`.
     pub fn tool(name: impl Into<String>, content: impl Into<String>) -> Self {
         Self { role: Role::Tool, content: content.into(), name: Some(name.into()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_names_are_how_roles_serialise() {
+        for role in [Role::System, Role::User, Role::Assistant, Role::Tool] {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+        }
     }
 }

@@ -329,7 +329,7 @@ impl ChatTemplate {
                 }
                 for m in messages {
                     out.push(Piece::Special("<|im_start|>"));
-                    text(&mut out, format!("{}\n{}", role_name(m.role), m.content));
+                    text(&mut out, format!("{}\n{}", m.role.as_str(), m.content));
                     out.push(Piece::Special("<|im_end|>"));
                     text(&mut out, "\n".into());
                 }
@@ -343,7 +343,7 @@ impl ChatTemplate {
                 for m in messages {
                     let role = match m.role {
                         Role::Tool => "ipython",
-                        r => role_name(r),
+                        r => r.as_str(),
                     };
                     out.push(Piece::Special("<|start_header_id|>"));
                     text(&mut out, role.into());
@@ -413,15 +413,6 @@ fn jinja_default_system(jinja: &str) -> Option<String> {
         }
     }
     None
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::Tool => "tool",
-    }
 }
 
 #[cfg(test)]

@@ -206,7 +206,7 @@ pub fn messages_to_py<'py>(py: Python<'py>, messages: &[Message]) -> PyResult<Bo
     let list = PyList::empty(py);
     for m in messages {
         let d = PyDict::new(py);
-        d.set_item("role", role_name(m.role))?;
+        d.set_item("role", m.role.as_str())?;
         d.set_item("content", &m.content)?;
         if let Some(name) = &m.name {
             d.set_item("name", name)?;
@@ -214,15 +214,6 @@ pub fn messages_to_py<'py>(py: Python<'py>, messages: &[Message]) -> PyResult<Bo
         list.append(d)?;
     }
     Ok(list.into_any())
-}
-
-fn role_name(role: Role) -> &'static str {
-    match role {
-        Role::System => "system",
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::Tool => "tool",
-    }
 }
 
 /// Chat messages from a list of dicts with `role` and `content` (a string, None, or a list of
