@@ -1,7 +1,7 @@
 """Side by side: one GRPO iteration's model work in rlvr (burn, flex CPU) and in PyTorch.
 
 How to run (from the repository root; CPU only; both sides get the same thread count):
-    python3 -m pip install torch==2.9.0 transformers==4.57.1
+    python3 -m pip install torch==2.15.0 transformers==5.25.0   # the pins of python/requirements-test.txt
     python3 benches/grpo_torch.py                    # threads = all cores
     python3 benches/grpo_torch.py --threads 2 --rounds 2
 
@@ -44,8 +44,8 @@ import time
 from torch_peer import build_bench, peak_rss_mib, run_torch_part
 
 PRESETS = {
-    "micro": dict(hidden_size=128, intermediate_size=384, num_hidden_layers=2),
-    "tiny": dict(hidden_size=256, intermediate_size=768, num_hidden_layers=4),
+    "micro": {"hidden_size": 128, "intermediate_size": 384, "num_hidden_layers": 2},
+    "tiny": {"hidden_size": 256, "intermediate_size": 768, "num_hidden_layers": 4},
 }
 PROMPT = [40 + i % 20 for i in range(33)]
 GROUPS, GROUP_SIZE, MAX_NEW = 16, 8, 24

@@ -1,7 +1,7 @@
 """Side by side: rlvr's burn policy (flex CPU backend) vs PyTorch `transformers`, same model shape.
 
 How to run (from the repository root; CPU only; both sides get the same thread count):
-    python3 -m pip install torch==2.9.0 transformers==4.57.1
+    python3 -m pip install torch==2.15.0 transformers==5.25.0   # the pins of python/requirements-test.txt
     python3 benches/policies_torch.py                 # threads = all cores
     python3 benches/policies_torch.py --threads 2 --rounds 2
 
@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import time
 
 from torch_peer import build_bench, peak_rss_mib, run_torch_part
