@@ -198,12 +198,6 @@ impl Serialize for Details<'_> {
     }
 }
 
-/// The output row of a scored case: `reward`, `terms`, `error`, and each term's diagnostics
-/// under `details`.
-pub fn result_row(scored: &Scored) -> Value {
-    serde_json::to_value(OutRow { id: None, scored: Some(scored), error: None }).unwrap_or(Value::Null)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
