@@ -1,9 +1,8 @@
 //! `rlvr score`: score `{task, completion}` rows with any registered reward.
 
 use anyhow::Result;
-use rlvr_engine::{Rubric, Scored, Task, Trajectory};
+use rlvr_engine::{Rubric, ScoreRow, Task, Trajectory};
 use serde::Deserialize;
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
@@ -110,7 +109,7 @@ pub fn score_jsonl(
 
 /// One line's result as JSON bytes, and whether it is an error.
 fn score_line(rubric: &Rubric, cache: &mut TaskCache, n: usize, line: &std::io::Result<String>) -> (Vec<u8>, bool) {
-    let failed = |error: String| (to_bytes(&OutRow { id: None, scored: None, error: Some(error) }), true);
+    let failed = |error: String| (to_bytes(&ScoreRow { id: None, scored: None, error: Some(error) }), true);
     let line = match line {
         Ok(l) => l,
         Err(e) => return failed(format!("line {n}: cannot read: {e}")),
@@ -123,7 +122,7 @@ fn score_line(rubric: &Rubric, cache: &mut TaskCache, n: usize, line: &std::io::
         Err(e) => return failed(format!("line {n}: {e}")),
     };
     let id = case.id.as_ref();
-    let error = |e: String| (to_bytes(&OutRow { id, scored: None, error: Some(e) }), true);
+    let error = |e: String| (to_bytes(&ScoreRow { id, scored: None, error: Some(e) }), true);
     if !case.task.get().starts_with('{') {
         return error(format!("line {n}: field `task` must be an object"));
     }
@@ -131,71 +130,16 @@ fn score_line(rubric: &Rubric, cache: &mut TaskCache, n: usize, line: &std::io::
         Ok(task) => {
             let scored = rubric.score(task, &Trajectory::from_completion(Vec::new(), &case.completion));
             let failed = scored.error().is_some();
-            (to_bytes(&OutRow { id, scored: Some(&scored), error: None }), failed)
+            (to_bytes(&ScoreRow { id, scored: Some(&scored), error: None }), failed)
         }
         Err(e) => error(format!("line {n}: {e}")),
     }
 }
 
-fn to_bytes(row: &OutRow<'_>) -> Vec<u8> {
+fn to_bytes(row: &ScoreRow<'_>) -> Vec<u8> {
     // Serialising borrowed scores into a Vec cannot fail: every key is a string.
     serde_json::to_vec(row)
         .unwrap_or_else(|e| format!("{{\"reward\":null,\"terms\":{{}},\"error\":\"{e}\"}}").into_bytes())
-}
-
-/// An output row, serialised straight from the scores rather than through a JSON tree:
-/// `id` (when the line had one), `reward`, `terms`, `error`, and `details` (each term's
-/// diagnostics), or, for a line that could not be scored, `reward: null`, `terms: {}` and the
-/// error.
-struct OutRow<'a> {
-    id: Option<&'a Value>,
-    scored: Option<&'a Scored>,
-    error: Option<String>,
-}
-
-impl Serialize for OutRow<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        if let Some(id) = self.id {
-            m.serialize_entry("id", id)?;
-        }
-        match self.scored {
-            Some(scored) => {
-                m.serialize_entry("reward", &scored.total())?;
-                m.serialize_entry("terms", &Terms(&scored.terms))?;
-                m.serialize_entry("error", &scored.error())?;
-                m.serialize_entry("details", &Details(scored))?;
-            }
-            None => {
-                m.serialize_entry("reward", &())?;
-                m.serialize_entry("terms", &Terms::EMPTY)?;
-                m.serialize_entry("error", &self.error)?;
-            }
-        }
-        m.end()
-    }
-}
-
-/// Each term's value (`null` when it failed).
-struct Terms<'a>(&'a [rlvr_engine::TermScore]);
-
-impl Terms<'_> {
-    const EMPTY: Terms<'static> = Terms(&[]);
-}
-
-impl Serialize for Terms<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.iter().map(|t| (&t.name, t.value.as_ref().ok())))
-    }
-}
-
-/// Each term's diagnostics, for the terms that have some.
-struct Details<'a>(&'a Scored);
-
-impl Serialize for Details<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_map(self.0.terms.iter().filter(|t| !t.info.is_null()).map(|t| (&t.name, &t.info)))
-    }
 }
 
 #[cfg(test)]

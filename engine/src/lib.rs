@@ -68,7 +68,7 @@ pub use policy::{Action, GenRequest, Policy, PolicyError};
 pub use registry::{
     Config, EnvFactory, EnvSpec, GoldPlayer, Kind, PolicyContext, Registry, RegistryError, parse_config,
 };
-pub use reward::{Reward, RewardError, RewardFn, RewardsFn, Rubric, Scored, Term, TermScore};
+pub use reward::{Reward, RewardError, RewardFn, RewardsFn, Rubric, ScoreRow, Scored, Term, TermScore};
 pub use runner::{Rollout, RolloutConfig, RolloutStats, Runner, Sampling};
 pub use task::{FieldError, Split, Task, TaskSource, TaskStream, VecTasks, draw_split_task};
 pub use trajectory::{Group, Outcome, Sample, Stage, Trajectory};

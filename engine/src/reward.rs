@@ -299,6 +299,64 @@ impl Scored {
     }
 }
 
+/// One scored row as `rlvr score` writes it and `rlvr serve`'s `/score` answers it, serialised
+/// straight from the scores rather than through a JSON tree: `id` (when the row had one),
+/// `reward` (`null` when a weighted term failed), `terms` (each term's value, `null` when it
+/// failed), `error`, and `details` (each term's diagnostics); or, for a row that could not be
+/// scored at all, `reward: null`, `terms: {}` and the error.
+///
+/// One type for both, so a row means the same wherever a user reads it.
+pub struct ScoreRow<'a> {
+    /// Echoed first, so results join back to their source.
+    pub id: Option<&'a Value>,
+    /// The scores, or `None` when the row could not be scored.
+    pub scored: Option<&'a Scored>,
+    /// Why the row could not be scored (ignored when `scored` is set).
+    pub error: Option<String>,
+}
+
+impl Serialize for ScoreRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        if let Some(id) = self.id {
+            m.serialize_entry("id", id)?;
+        }
+        match self.scored {
+            Some(scored) => {
+                m.serialize_entry("reward", &scored.total())?;
+                m.serialize_entry("terms", &Terms(&scored.terms))?;
+                m.serialize_entry("error", &scored.error())?;
+                m.serialize_entry("details", &Details(scored))?;
+            }
+            None => {
+                m.serialize_entry("reward", &())?;
+                m.serialize_entry("terms", &Terms(&[]))?;
+                m.serialize_entry("error", &self.error)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// Each term's value (`null` when it failed).
+struct Terms<'a>(&'a [TermScore]);
+
+impl Serialize for Terms<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|t| (&t.name, t.value.as_ref().ok())))
+    }
+}
+
+/// Each term's diagnostics, for the terms that have some.
+struct Details<'a>(&'a Scored);
+
+impl Serialize for Details<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.terms.iter().filter(|t| !t.info.is_null()).map(|t| (&t.name, &t.info)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -144,6 +144,45 @@ enum Command {
     #[cfg(feature = "code")]
     #[command(subcommand)]
     Sandbox(Sandbox),
+    /// Serve environments, verifiers and the code sandbox over HTTP and WebSocket: OpenEnv's
+    /// protocol, SandboxFusion's /run_code, /score; see docs/serve.md.
+    Serve {
+        /// Address to listen on; 0.0.0.0 exposes it to the network (set --token then).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// Port to listen on (0 picks a free one, printed at start).
+        #[arg(long, default_value_t = 8000)]
+        port: u16,
+        /// Serve only this environment at the root paths, as an OpenEnv server does
+        /// [default: every environment under /envs/<id>/].
+        #[arg(long)]
+        env: Option<String>,
+        /// Override a field of the environment's config (repeatable; needs --env).
+        #[arg(long = "set", value_name = "KEY=VALUE", requires = "env")]
+        set: Vec<String>,
+        /// WebSocket sessions open at once; past it a connection gets OpenEnv's CAPACITY_REACHED.
+        #[arg(long, default_value_t = 32)]
+        max_sessions: usize,
+        /// Seconds a session may go without a message before it is closed and its environment freed.
+        #[arg(long, default_value_t = 300)]
+        idle_timeout_s: u64,
+        /// Seconds each request may take, waiting for a worker included (504 past it).
+        #[arg(long, default_value_t = 120)]
+        request_timeout_s: u64,
+        /// Largest request body and WebSocket message, in bytes.
+        #[arg(long, default_value_t = 16 << 20)]
+        max_body_bytes: usize,
+        /// Blocking jobs (environment steps, sandbox runs, scoring) at once; 0 for one per core.
+        #[arg(long, default_value_t = 0)]
+        workers: usize,
+        /// Memory cap in MiB of a /run_code program that asks for none.
+        #[arg(long, default_value_t = 1024)]
+        run_code_memory_mb: u64,
+        /// Require `Authorization: Bearer <token>` on every request but /health
+        /// [default: $RLVR_SERVE_TOKEN when set].
+        #[arg(long)]
+        token: Option<String>,
+    },
 }
 
 #[cfg(feature = "code")]
@@ -214,7 +253,7 @@ pub fn main_with(extend: impl FnOnce(&mut Registry)) -> ExitCode {
     init_tracing();
     let mut registry = crate::builtin_registry();
     extend(&mut registry);
-    match dispatch(cli.command, &registry) {
+    match dispatch(cli.command, &std::sync::Arc::new(registry)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -236,8 +275,53 @@ fn init_tracing() {
     std::panic::set_hook(Box::new(|info| tracing::warn!("panic: {info}")));
 }
 
-fn dispatch(command: Command, registry: &Registry) -> Result<()> {
+fn dispatch(command: Command, registry: &std::sync::Arc<Registry>) -> Result<()> {
     match command {
+        Command::Serve {
+            host,
+            port,
+            env,
+            set,
+            max_sessions,
+            idle_timeout_s,
+            request_timeout_s,
+            max_body_bytes,
+            workers,
+            run_code_memory_mb,
+            token,
+        } => {
+            let env = match env {
+                Some(id) => {
+                    let mut config = rlvr_engine::Config::new();
+                    for s in &set {
+                        experiment::apply_override(&mut config, s)
+                            .map_err(|e| Error::BadInput(format!("--set {s}: {e}")))?;
+                    }
+                    Some((id, config))
+                }
+                None => None,
+            };
+            let token = token.or_else(|| std::env::var("RLVR_SERVE_TOKEN").ok()).filter(|t| !t.is_empty());
+            if !host.is_loopback() && token.is_none() {
+                tracing::warn!(
+                    "listening on {host} without --token: anyone who can reach it can run code on this machine"
+                );
+            }
+            let options = rlvr_server::Options {
+                env,
+                max_sessions,
+                idle_timeout: std::time::Duration::from_secs(idle_timeout_s),
+                request_timeout: std::time::Duration::from_secs(request_timeout_s),
+                max_body_bytes,
+                token,
+                workers: if workers == 0 { rlvr_engine::pool::available_cores() } else { workers },
+                run_code_memory_mb,
+            };
+            rlvr_server::run(registry.clone(), options, std::net::SocketAddr::new(host, port)).map_err(|e| match e {
+                rlvr_server::ServeError::Config(m) => Error::BadInput(m),
+                rlvr_server::ServeError::Io(e) => Error::Failed(anyhow::Error::from(e).context("serving")),
+            })
+        }
         Command::Run { experiment, out, set, resume } => {
             let exp = Experiment::load(&experiment, &set)?;
             let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(&exp.run.name));

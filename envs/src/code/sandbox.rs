@@ -385,13 +385,23 @@ impl Sandbox {
         let mut s = Session::new(self, limits, mounts, seed)?;
         let mut e = s.turn(code, limits)?;
         // Instantiation is part of a fresh execution's cost.
-        e.elapsed_ms = s.opened.elapsed().as_secs_f64() * 1e3;
+        e.elapsed_ms = s.elapsed_ms();
         Ok(e)
     }
 
-    fn store(&self, limits: &Limits, mounts: &[Mount], seed: u64, pipes: &Pipes) -> Result<Store<State>, SandboxError> {
+    fn store(
+        &self,
+        limits: &Limits,
+        mounts: &[Mount],
+        seed: u64,
+        stdin: &[u8],
+        pipes: &Pipes,
+    ) -> Result<Store<State>, SandboxError> {
         let clock = Arc::new(Clock { origin: Instant::now() });
         let mut b = WasiCtxBuilder::new();
+        if !stdin.is_empty() {
+            b.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(bytes::Bytes::copy_from_slice(stdin)));
+        }
         b.args(&["python"])
             .env("HOME", "/tmp")
             .env("TMPDIR", "/tmp")
@@ -538,7 +548,8 @@ fn guest_linker(engine: &Engine) -> Result<Linker<State>, SandboxError> {
 
 /// WASI `poll_oneoff`, ours: clock subscriptions sleep on the host thread but never past the
 /// call's deadline (the stock one blocks, so `time.sleep(30)` would outlive any epoch deadline);
-/// fd subscriptions (stdin is empty, stdout/stderr are memory pipes) are ready at once.
+/// fd subscriptions (stdin is empty or a memory pipe, stdout/stderr are memory pipes) are ready
+/// at once.
 fn poll_oneoff(mut caller: Caller<'_, State>, subs: i32, events: i32, n: i32, nevents: i32) -> wasmtime::Result<i32> {
     let Some(Extern::Memory(mem)) = caller.get_export("memory") else {
         return Ok(ERRNO_INVAL);
@@ -641,9 +652,22 @@ impl Session {
     /// Opens a fresh interpreter. `limits` sets its memory cap and open-file cap for its whole
     /// life; fuel, deadline and output caps are per turn.
     pub fn new(sandbox: &Sandbox, limits: &Limits, mounts: &[Mount], seed: u64) -> Result<Session, SandboxError> {
+        Self::with_stdin(sandbox, limits, mounts, seed, &[])
+    }
+
+    /// Opens a fresh interpreter whose standard input holds `stdin` (then end of file), for
+    /// programs judged on what they print for a given input, as competitive-programming tests
+    /// are. Every turn reads from the same stream.
+    pub fn with_stdin(
+        sandbox: &Sandbox,
+        limits: &Limits,
+        mounts: &[Mount],
+        seed: u64,
+        stdin: &[u8],
+    ) -> Result<Session, SandboxError> {
         let opened = Instant::now();
         let pipes = Pipes { out: CappedPipe::new(limits.output_bytes), err: CappedPipe::new(limits.output_bytes) };
-        let mut store = sandbox.store(limits, mounts, seed, &pipes)?;
+        let mut store = sandbox.store(limits, mounts, seed, stdin, &pipes)?;
         // Instantiation and `_initialize` get the first turn's budget.
         store.set_fuel(limits.fuel).map_err(wasm_err("setting fuel"))?;
         store.set_epoch_deadline(ticks(limits.deadline_ms));
@@ -661,6 +685,12 @@ impl Session {
             return Err(SandboxError::Wasm(format!("guest `_initialize` failed: {e:#}")));
         }
         Ok(s)
+    }
+
+    /// Milliseconds since the session opened, instantiation included: the cost of a fresh
+    /// execution when the session ran one program.
+    pub fn elapsed_ms(&self) -> f64 {
+        self.opened.elapsed().as_secs_f64() * 1e3
     }
 
     /// Whether a turn stopped the interpreter (later turns cannot run).

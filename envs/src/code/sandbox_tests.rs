@@ -258,3 +258,16 @@ fn warm_snapshot_starts_with_the_preload_done_and_stays_isolated() {
     let e = warm_sb.run("import numpy\nprint(hasattr(numpy, 'leak'))", &lim()).unwrap();
     assert_eq!(e.stdout, "False\n", "fresh executions share nothing: {e:?}");
 }
+
+#[test]
+fn stdin_is_what_the_caller_gave_then_end_of_file() {
+    let sandbox = sb();
+    let code = "import sys\na, b = map(int, input().split())\nprint(a + b)\nprint(repr(sys.stdin.read()))";
+    let mut s = Session::with_stdin(&sandbox, &lim(), &[], 0, b"2 40\nrest\n").unwrap();
+    let e = s.turn(code, &lim()).unwrap();
+    assert_eq!((e.stdout.as_str(), e.exit_code), ("42\n'rest\\n'\n", Some(0)), "{e:?}");
+    // Without input, reading stdin is an immediate end of file, never a wait.
+    let e = run("import sys\nprint(repr(sys.stdin.read()))\ninput()", &lim());
+    assert_eq!(e.stdout, "''\n");
+    assert!(e.stderr.contains("EOFError"), "{e:?}");
+}
