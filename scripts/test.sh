@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: the Rust tests, then the Python package's tests (TRL, Ray, verl).
+# The whole test suite: the Rust tests, then the Python tests (the package with TRL, Ray and verl;
+# `rlvr serve` with OpenEnv's and SandboxFusion's clients).
 #
 # The Python side runs in its own virtualenv (default ~/.cache/rlvr/test-venv, or
 # RLVR_TEST_VENV), into which this installs the pinned test dependencies and the package
@@ -32,5 +33,7 @@ echo "building and installing the rlvr Python package"
 # The pinned maturin of the virtualenv builds it (no isolated build environment to fetch).
 PATH="$venv/bin:$PATH" MATURIN_PEP517_ARGS="--profile dev" "$py" -m pip install --quiet --disable-pip-version-check --no-deps --force-reinstall \
     --no-build-isolation ./python
+# The server tests (test_serve.py) start the binary the Rust tests just built.
+export RLVR_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/rlvr"
 # From the repository root: in python/ the source folder `rlvr` would shadow the installed package.
 "$py" -m pytest -q -p no:cacheprovider python/tests

@@ -180,8 +180,10 @@ pub fn app(registry: Arc<Registry>, options: Options) -> Result<(Router, watch::
     let mut envs = Vec::new();
     match &options.env {
         Some((id, config)) => {
-            // Built now, so a bad id or config stops the server before it listens.
-            let host = openenv::EnvHost::load(&registry, id, config)?;
+            // Built now, so a bad id or config stops the server before it listens; on a thread
+            // of its own, outside any async runtime (the sandbox's WASI may start one).
+            let host = std::thread::scope(|s| s.spawn(|| openenv::EnvHost::load(&registry, id, config)).join())
+                .map_err(|p| ServeError::Config(format!("{id}: {}", rlvr_engine::reward::panic_message(&*p))))??;
             envs.push((String::new(), Arc::new(host)));
         }
         None => {
@@ -203,7 +205,6 @@ pub fn app(registry: Arc<Registry>, options: Options) -> Result<(Router, watch::
         options,
     });
     let mut router = Router::new()
-        .route("/health", get(health))
         .route("/metrics", get(metrics_text))
         .route("/run_code", post(run_code::run_code))
         .route("/v1/ping", get(|| async { axum::Json("pong") }))
@@ -216,7 +217,8 @@ pub fn app(registry: Arc<Registry>, options: Options) -> Result<(Router, watch::
         router = if prefix.is_empty() { router.merge(routes) } else { router.nest(&prefix, routes) };
     }
     if shared.options.env.is_none() {
-        router = router.route("/envs", get(move || async move { axum::Json(env_paths) }));
+        // With one environment at the root, its own `/health` answers.
+        router = router.route("/health", get(health)).route("/envs", get(move || async move { axum::Json(env_paths) }));
     }
     let router = router
         .layer(middleware::from_fn_with_state(shared.clone(), guard))
@@ -249,12 +251,12 @@ pub fn run(registry: Arc<Registry>, options: Options, addr: SocketAddr) -> Resul
         .max_blocking_threads(workers + 16)
         .thread_name("rlvr-serve")
         .build()?;
+    let what = match &options.env {
+        Some((id, _)) => format!("environment {id} at /"),
+        None => "every environment under /envs/<id>/".to_string(),
+    };
+    let (app, stop) = app(registry, options)?;
     rt.block_on(async move {
-        let what = match &options.env {
-            Some((id, _)) => format!("environment {id} at /"),
-            None => "every environment under /envs/<id>/".to_string(),
-        };
-        let (app, stop) = app(registry, options)?;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let bound = listener.local_addr()?;
         tracing::info!("rlvr serve listening on http://{bound} ({what}; /run_code, /score, /health, /metrics)");

@@ -353,3 +353,33 @@ fn score_answers_rlvr_score_rows_in_order() {
     assert_eq!(rows[3]["reward"], Value::Null, "a verifier error is never a silent zero");
     assert_eq!(r["errors"], json!(2));
 }
+
+#[test]
+fn shutdown_finishes_requests_in_flight_closes_sessions_and_refuses_new_work() {
+    let mut server = start(Options::default());
+    let addr = server.addr;
+    let mut ws = connect(addr, "/envs/arith/arith-v0");
+    assert_eq!(exchange(&mut ws, json!({"type": "reset"}))["type"], "observation");
+    let slow = std::thread::spawn(move || {
+        let req = json!({"code": "import time\ntime.sleep(1.5)\nprint('done')", "language": "python"});
+        http(addr, "POST", "/run_code", Some(&req.to_string()), &[])
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = server.stop.take().unwrap().send(());
+    // The session is told the server is going away.
+    assert!(next_frame(&mut ws).is_none());
+    let (status, body) = slow.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(json_of(&body)["run_result"]["stdout"], "done\n");
+    server.thread.take().unwrap().join().unwrap();
+    assert!(TcpStream::connect(addr).is_err(), "nothing listens after shutdown");
+}
+
+#[test]
+fn a_bad_environment_or_config_stops_the_server_before_it_listens() {
+    for (id, config) in [("no/such-v0", ""), ("arith/arith-v0", "nonsense = 1")] {
+        let options = Options { env: Some((id.into(), toml::from_str(config).unwrap())), ..Options::default() };
+        let err = app(Arc::new(registry()), options).err().expect("refused");
+        assert!(err.to_string().contains(id), "{err}");
+    }
+}
