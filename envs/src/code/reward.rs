@@ -65,6 +65,55 @@ fn tests_of(task: &Task) -> Result<Tests, RewardError> {
 
 use super::{py_str, tail};
 
+/// A `sys.excepthook` that prints a traceback's frames (file, line, function) and the exception
+/// without importing `traceback`: that import (with `tokenize` and its regular expressions)
+/// costs the guest about 90M fuel, 60 times a whole `print(1+1)`, and most programs scored in
+/// RL fail. Source lines and chained exceptions are left out; the reward keeps stderr only as a
+/// diagnostic. (Environments keep CPython's own printer: there the model reads the traceback.)
+///
+/// It binds no name the program could see (`sys` stays unimported in `__main__`): a program
+/// that forgot an import must fail here as it fails anywhere else.
+const EXCEPTHOOK: &str = r#"def __rlvr_excepthook(t, e, tb, _sys=__import__("sys")):
+    w = _sys.stderr.write
+    w("Traceback (most recent call last):\n")
+    while tb is not None:
+        c = tb.tb_frame.f_code
+        w('  File "%s", line %s, in %s\n' % (c.co_filename, tb.tb_lineno, c.co_name))
+        tb = tb.tb_next
+    m = getattr(t, "__module__", "")
+    name = t.__qualname__ if m in ("builtins", "__main__") else "%s.%s" % (m, t.__qualname__)
+    try:
+        s = str(e)
+    except BaseException:
+        s = "<str() failed>"
+    w(name + (": " + s if s else "") + "\n")
+__import__("sys").excepthook = __rlvr_excepthook
+del __rlvr_excepthook
+"#;
+
+/// The turn that installs [`EXCEPTHOOK`]: its code object, compiled once per process by the
+/// guest itself and loaded with `marshal` (compiling the source in every session would cost
+/// 2.5 times more).
+fn light_excepthook(sandbox: &Sandbox) -> Result<&'static str, RewardError> {
+    static TURN: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
+    TURN.get_or_init(|| {
+        let limits = Limits::default();
+        let mut s = Session::new(sandbox, &limits, &[], 0).map_err(|e| e.to_string())?;
+        let compile = format!(
+            "import marshal\nprint(marshal.dumps(compile({}, '<rlvr>', 'exec')).hex())",
+            py_str(EXCEPTHOOK)
+        );
+        let e = s.turn(&compile, &limits).map_err(|e| e.to_string())?;
+        let hex = e.stdout.trim();
+        if !e.ok() || hex.is_empty() || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!("compiling the exception printer failed: {}", tail(&e.stderr, 400)));
+        }
+        Ok(format!("import marshal\nexec(marshal.loads(bytes.fromhex('{hex}')))\ndel marshal"))
+    })
+    .as_deref()
+    .map_err(|e| RewardError::new(format!("sandbox: {e}")))
+}
+
 /// Runs the program, then (in a second turn that the program cannot see) the tests; the harness
 /// prints a line with a nonce derived from the completion and the tests, so a program that
 /// prints a fake result line, or exits early with status 0, passes nothing. Tests are inlined
@@ -94,7 +143,8 @@ fn unit_tests(task: &Task, tr: &Trajectory, cfg: &UnitTestsConfig) -> Result<Rew
             (
                 format!(
                     "{src}\n__rlvr_ok = 0\ntry:\n    check({entry})\n    __rlvr_ok = 1\nexcept BaseException:\n    \
-                     import traceback\n    traceback.print_exc()\nprint({nonce}, __rlvr_ok, 1)\n",
+                     __rlvr_sys = __import__('sys')\n    __rlvr_sys.excepthook(*__rlvr_sys.exc_info())\n\
+                     print({nonce}, __rlvr_ok, 1)\n",
                     nonce = py_str(&nonce),
                 ),
                 1u32,
@@ -118,6 +168,10 @@ fn unit_tests(task: &Task, tr: &Trajectory, cfg: &UnitTestsConfig) -> Result<Rew
     let sandbox = Sandbox::shared().map_err(|e| RewardError::new(format!("sandbox: {e}")))?;
     let mut session =
         Session::new(&sandbox, &cfg.limits, &[], 0).map_err(|e| RewardError::new(format!("sandbox: {e}")))?;
+    let hook = session.turn(light_excepthook(&sandbox)?, &cfg.limits).map_err(|e| RewardError::new(format!("sandbox: {e}")))?;
+    if !hook.ok() {
+        return Err(RewardError::new(format!("sandbox: installing the exception printer failed: {}", tail(&hook.stderr, 400))));
+    }
     let run = session.turn(&code, &cfg.limits).map_err(|e| RewardError::new(format!("sandbox: {e}")))?;
     let tail = |s: &str| tail(s, 400);
     if !run.ok() {
@@ -185,7 +239,9 @@ pub fn answers_match(given: &str, reference: &str) -> bool {
 }
 
 fn step_sum(tr: &Trajectory, key: &str) -> f64 {
-    tr.steps.iter().filter_map(|s| s.get(key).and_then(Value::as_f64)).sum()
+    // A fold from +0.0: `Sum` for floats starts at -0.0, so an empty sum (scoring outside an
+    // episode, as `rlvr score` does) printed `-0.0`.
+    tr.steps.iter().filter_map(|s| s.get(key).and_then(Value::as_f64)).fold(0.0, |a, b| a + b)
 }
 
 fn limit_hits(tr: &Trajectory, kind: LimitKind) -> f64 {
@@ -305,5 +361,39 @@ mod tests {
         assert_eq!(s.get("limit/fuel"), Some(2.0));
         assert_eq!(s.get("limit/deadline"), Some(1.0));
         assert_eq!(s.get("limit/memory"), Some(0.0));
+        // Outside an episode (`rlvr score`) the sums are +0, never -0.
+        let s = answer_match_rubric(&Config::new())
+            .unwrap()
+            .score(&Task::new("t", json!({"answer": "1"})), &Trajectory::from_completion(vec![], "1"));
+        assert!(s.get("executions").unwrap().is_sign_positive() && s.get("fuel_used").unwrap().is_sign_positive());
+    }
+
+    fn score(tests: Value, completion: &str) -> rlvr_engine::Scored {
+        let task = Task::new("t", json!({"tests": tests}));
+        unit_tests_rubric(&Config::new()).unwrap().score(&task, &Trajectory::from_completion(vec![], completion))
+    }
+
+    #[test]
+    fn failures_are_reported_without_the_cost_of_importing_traceback() {
+        // The program raises: its traceback names the frame and the exception.
+        let s = score(json!(["assert f() == 1"]), "```python\ndef f():\n    raise KeyError('k')\nf()\n```");
+        let info = &s.terms[0].info;
+        assert_eq!((s.total(), info["stage"].as_str()), (Some(0.0), Some("program")), "{info}");
+        let stderr = info["stderr"].as_str().unwrap();
+        assert!(stderr.contains(", line 2, in f") && stderr.ends_with("KeyError: 'k'\n"), "{stderr}");
+        // A failing HumanEval-style check prints through the same light printer.
+        let task = Task::new("t", json!({"tests": "def check(c):\n    assert c(1) == 2, 'off by one'", "entry_point": "f"}));
+        let s = unit_tests_rubric(&Config::new())
+            .unwrap()
+            .score(&task, &Trajectory::from_completion(vec![], "```python\ndef f(x):\n    return x\n```"));
+        let stderr = s.terms[0].info["stderr"].as_str().unwrap().to_string();
+        assert_eq!(s.total(), Some(0.0));
+        assert!(stderr.ends_with("AssertionError: off by one\n"), "{stderr}");
+        // The printer binds no name: a program that forgot `import sys` fails as anywhere else.
+        let s = score(json!(["assert v > 0"]), "```python\nv = len(sys.argv)\n```");
+        assert_eq!(s.total(), Some(0.0));
+        assert!(s.terms[0].info["stderr"].as_str().unwrap().contains("NameError"), "{:?}", s.terms[0].info);
+        let s = score(json!(["assert v > 0"]), "```python\nimport sys\nv = len(sys.argv)\n```");
+        assert_eq!(s.total(), Some(1.0));
     }
 }

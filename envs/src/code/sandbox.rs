@@ -59,6 +59,9 @@ const WASMTIME_VERSION: &str = "48.0.8";
 /// Wall-clock resolution of deadlines.
 const TICK: Duration = Duration::from_millis(1);
 
+/// Bytes of a finished instance's memory (and tables) reset in place rather than decommitted.
+const KEEP_RESIDENT: usize = 64 << 20;
+
 /// Wasm stack for the guest: CPython recurses deeply before its own recursion check fires.
 const WASM_STACK: usize = 8 << 20;
 
@@ -464,7 +467,16 @@ fn make_engine(config: &SandboxConfig) -> Result<Engine, SandboxError> {
         .max_memories_per_module(1)
         .max_tables_per_module(2)
         .table_elements(1 << 20)
-        .max_memory_size((config.max_memory_mb << 20) as usize);
+        .max_memory_size((config.max_memory_mb << 20) as usize)
+        // A finished instance's slot is reset by writing back only the pages the guest dirtied
+        // (found with Linux's PAGEMAP_SCAN, 6.7 and later) instead of `madvise`-ing the whole
+        // memory away: the next instance in the slot then starts on resident pages rather than
+        // faulting its heap back in page by page. A fresh `print(1+1)` went from 1.78 to 1.29 ms
+        // on one thread (benches/code_sandbox.rs). The scan reports at most 32 dirty regions;
+        // what lies past them is still `madvise`d (see docs/environments/code.md).
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT)
+        .pagemap_scan(wasmtime::Enabled::Auto);
     let mut c = Config::new();
     c.wasm_exceptions(true)
         .consume_fuel(true)
