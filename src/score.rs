@@ -107,6 +107,121 @@ pub fn score_jsonl(
     Ok(counts)
 }
 
+/// Lines a worker process is sent at a time: small enough to balance a short file over the
+/// workers, large enough that the hand-off costs nothing next to a sandboxed verdict.
+const CHUNK: usize = 4;
+
+/// Scores like [`score_jsonl`], but on `processes` worker processes (this executable's hidden
+/// `score-worker` command, each one thread) instead of threads. For rewards that run the code
+/// sandbox: each fresh interpreter takes a few hundred page faults, and in one address space
+/// every fault interrupts the other cores to flush their TLBs, so threads stop scaling at two
+/// (docs/environments/code.md); processes have an address space each. `worker_args` are the
+/// arguments that rebuild the reward in a worker (`--reward ID --set ...`).
+pub fn score_jsonl_processes(
+    worker_args: &[String],
+    input: impl BufRead + Send,
+    mut output: impl Write,
+    processes: usize,
+) -> Result<ScoreCounts> {
+    use std::process::{Command, Stdio};
+    let exe = std::env::current_exe()?;
+    let mut children = Vec::new();
+    let mut stdins = Vec::new();
+    let mut results = Vec::new();
+    for _ in 0..processes.max(1) {
+        let mut child = Command::new(&exe)
+            .arg("score-worker")
+            .args(worker_args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().ok_or_else(|| anyhow::anyhow!("worker without stdout"))?;
+        stdins
+            .push(std::io::BufWriter::new(child.stdin.take().ok_or_else(|| anyhow::anyhow!("worker without stdin"))?));
+        // Each worker's results are drained as they come, so a worker never waits on its
+        // output and always takes more input: no cycle of full pipes.
+        let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<String>>();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        results.push(rx);
+        children.push(child);
+    }
+    let (order_tx, order_rx) = std::sync::mpsc::channel::<usize>();
+    let feed = std::thread::scope(|s| -> Result<ScoreCounts> {
+        let feeder = s.spawn(move || -> std::io::Result<()> {
+            for (i, line) in input.lines().enumerate() {
+                let k = i / CHUNK % stdins.len();
+                let w = &mut stdins[k];
+                match line {
+                    // The worker scores each line under its number in the whole file.
+                    Ok(l) => writeln!(w, "{}\t{l}", i + 1)?,
+                    Err(e) => writeln!(w, "{}\t\u{0}{e}", i + 1)?,
+                }
+                if (i + 1) % CHUNK == 0 {
+                    w.flush()?;
+                }
+                if order_tx.send(k).is_err() {
+                    break;
+                }
+            }
+            for w in &mut stdins {
+                w.flush()?;
+            }
+            // Dropping the writers closes the workers' input: they finish and exit.
+            drop(stdins);
+            Ok(())
+        });
+        let mut counts = ScoreCounts::default();
+        for k in order_rx {
+            let line = results[k]
+                .recv()
+                .map_err(|_| anyhow::anyhow!("score worker {k} ended early (its error is above)"))??;
+            counts.lines += 1;
+            let failed = serde_json::from_str::<Value>(&line).map_or(true, |v| !v["error"].is_null());
+            counts.errors += usize::from(failed);
+            output.write_all(line.as_bytes())?;
+            output.write_all(b"\n")?;
+        }
+        feeder.join().map_err(|_| anyhow::anyhow!("the input feeder panicked"))??;
+        Ok(counts)
+    });
+    for mut child in children {
+        let status = child.wait()?;
+        if !status.success() && feed.is_ok() {
+            anyhow::bail!("a score worker exited with {status}");
+        }
+    }
+    output.flush()?;
+    feed
+}
+
+/// The worker side of [`score_jsonl_processes`]: reads `N\tLINE` lines, writes each result as
+/// soon as it is scored.
+pub fn score_worker(rubric: &Rubric, input: impl BufRead, mut output: impl Write) -> Result<()> {
+    let mut cache = TaskCache::default();
+    for line in input.lines() {
+        let line = line?;
+        let (n, rest) =
+            line.split_once('\t').ok_or_else(|| anyhow::anyhow!("score-worker: a line without its number"))?;
+        let n: usize = n.parse().map_err(|_| anyhow::anyhow!("score-worker: bad line number {n:?}"))?;
+        let given = match rest.strip_prefix('\u{0}') {
+            Some(e) => Err(std::io::Error::other(e.to_string())),
+            None => Ok(rest.to_string()),
+        };
+        let (bytes, _) = score_line(rubric, &mut cache, n, &given);
+        output.write_all(&bytes)?;
+        output.write_all(b"\n")?;
+        output.flush()?;
+    }
+    Ok(())
+}
+
 /// One line's result as JSON bytes, and whether it is an error.
 fn score_line(rubric: &Rubric, cache: &mut TaskCache, n: usize, line: &std::io::Result<String>) -> (Vec<u8>, bool) {
     let failed = |error: String| (to_bytes(&ScoreRow { id: None, scored: None, error: Some(error) }), true);

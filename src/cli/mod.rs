@@ -63,6 +63,20 @@ enum Command {
         /// Worker threads; 0 for one per core.
         #[arg(long, default_value_t = 0)]
         workers: usize,
+        /// Score on this many worker processes (one thread each) instead of threads: faster
+        /// for rewards that run the code sandbox on more than one core (docs/environments/code.md).
+        #[arg(long, default_value_t = 0, conflicts_with = "workers")]
+        processes: usize,
+    },
+    /// The worker process of `score --processes` (reads numbered lines on stdin).
+    #[command(hide = true)]
+    ScoreWorker {
+        /// Reward id.
+        #[arg(long)]
+        reward: String,
+        /// Override a field of the reward's config (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
     /// Summarise a run and plot its curves into <run-dir>/report/.
     Report {
@@ -375,7 +389,16 @@ fn dispatch(command: Command, registry: &std::sync::Arc<Registry>) -> Result<()>
             }
             Ok(())
         }
-        Command::Score { reward, input, output, set, workers } => {
+        Command::ScoreWorker { reward, set } => {
+            let mut config = rlvr_engine::Config::new();
+            for s in &set {
+                experiment::apply_override(&mut config, s).map_err(|e| Error::BadInput(format!("--set {s}: {e}")))?;
+            }
+            let rubric = registry.make_reward(&reward, &config).map_err(|e| Error::BadInput(e.to_string()))?;
+            score::score_worker(&rubric, std::io::stdin().lock(), std::io::stdout().lock())?;
+            Ok(())
+        }
+        Command::Score { reward, input, output, set, workers, processes } => {
             let mut config = rlvr_engine::Config::new();
             for s in &set {
                 experiment::apply_override(&mut config, s).map_err(|e| Error::BadInput(format!("--set {s}: {e}")))?;
@@ -384,14 +407,27 @@ fn dispatch(command: Command, registry: &std::sync::Arc<Registry>) -> Result<()>
             let file = std::fs::File::open(&input)
                 .map_err(|e| Error::BadInput(format!("cannot read {}: {e}", input.display())))?;
             let workers = if workers == 0 { rlvr_engine::pool::available_cores() } else { workers };
+            // The reward is built here first, so a bad id or config is refused before any worker starts.
+            let mut worker_args = vec!["--reward".to_string(), reward.clone()];
+            for s in &set {
+                worker_args.extend(["--set".to_string(), s.clone()]);
+            }
+            let run = |out: &mut dyn std::io::Write| -> Result<score::ScoreCounts> {
+                let input = BufReader::new(file);
+                Ok(if processes > 0 {
+                    score::score_jsonl_processes(&worker_args, input, out, processes)?
+                } else {
+                    score::score_jsonl(&rubric, input, out, workers)?
+                })
+            };
             let counts = match output {
                 Some(path) => {
                     // An output path that cannot be written is the caller's mistake, like a bad input.
                     let f = std::fs::File::create(&path)
                         .map_err(|e| Error::BadInput(format!("cannot write {}: {e}", path.display())))?;
-                    score::score_jsonl(&rubric, BufReader::new(file), BufWriter::new(f), workers)?
+                    run(&mut BufWriter::new(f))?
                 }
-                None => score::score_jsonl(&rubric, BufReader::new(file), std::io::stdout().lock(), workers)?,
+                None => run(&mut std::io::stdout().lock())?,
             };
             tracing::info!(lines = counts.lines, errors = counts.errors, "scored");
             Ok(())

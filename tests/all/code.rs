@@ -208,3 +208,35 @@ fn python_reward_plugins_score_and_fail_loudly() {
     );
     assert!(python_reward("syntax error here", "").unwrap_err().contains("SyntaxError"));
 }
+
+/// `rlvr score --processes N` writes exactly what the threaded scorer writes, in order, bad
+/// lines included, and refuses a bad reward before starting any worker.
+#[test]
+fn score_on_worker_processes_matches_the_threaded_scorer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = String::new();
+    for k in 0..45 {
+        let line = match k % 9 {
+            4 => "not json".to_string(),
+            7 => String::new(),
+            8 => json!({"id": k, "task": {"tests": ["assert f() == 1"]}, "completion": "```python\ndef f():\n    raise KeyError(1)\n```"}).to_string(),
+            _ => json!({"id": k, "task": {"tests": [format!("assert x == {k}")]}, "completion": format!("```python\nx = {}\n```", k - k % 2)}).to_string(),
+        };
+        input.push_str(&line);
+        input.push('\n');
+    }
+    let path = dir.path().join("rows.jsonl");
+    std::fs::write(&path, input).unwrap();
+    let p = path.to_str().unwrap();
+    let (code, threads, err) =
+        crate::rlvr(&["score", "--reward", "code/unit-tests", "--input", p, "--workers", "2"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    let (code, procs, err) =
+        crate::rlvr(&["score", "--reward", "code/unit-tests", "--input", p, "--processes", "3"], dir.path());
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(procs.lines().count(), 45);
+    assert_eq!(procs, threads);
+    assert!(procs.lines().nth(4).unwrap().contains("line 5"), "errors name the line in the whole file");
+    let (code, _, err) = crate::rlvr(&["score", "--reward", "no/such", "--input", p, "--processes", "2"], dir.path());
+    assert_eq!(code, 2, "{err}");
+}
