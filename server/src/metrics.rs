@@ -90,6 +90,11 @@ impl Metrics {
             ("rlvr_sessions_max", "WebSocket sessions allowed at once.", max_sessions as i64),
             ("rlvr_envs_live", "Environment instances alive.", self.envs_live.load(Ordering::Relaxed)),
             ("rlvr_programs_live", "run_code programs running.", self.programs_live.load(Ordering::Relaxed)),
+            (
+                "rlvr_interpreters_live",
+                "Sandboxed interpreters alive in the process (sessions and runs).",
+                rlvr_envs::code::live_sessions() as i64,
+            ),
             ("rlvr_jobs_queued", "Blocking jobs waiting for a worker.", self.queued.load(Ordering::Relaxed)),
         ];
         for (name, help, v) in gauges {

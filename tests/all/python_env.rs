@@ -261,14 +261,14 @@ fn python_env_bad_plugin_run_goes_on_through_the_cli() {
             "--out",
             "runs/big",
             "--set",
-            "run.tasks_per_iteration=100",
+            "run.tasks_per_iteration=257",
             "--set",
             "rollout.group_size=4",
         ],
         d,
     );
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("400 episodes would be live at once") && err.contains("256"), "{err}");
+    assert!(err.contains("1028 episodes would be live at once") && err.contains("1024"), "{err}");
     assert!(!d.join("runs/big").exists());
     // With `debug`, what the plugin prints reaches stderr, named by file and function.
     let (code, out, err) = rlvr(&["run", "bad.toml", "--out", "runs/debug", "--set", "env.config.debug=true"], d);
@@ -307,4 +307,41 @@ fn python_env_values_round_trip() {
     let s = env.step(&Action::text("'''\\")).unwrap();
     assert_eq!(s.observation, vec![Message::tool("echo", "'''\\")]);
     assert_eq!((s.status, s.info), (Status::Truncated, Value::from(vec![json!(1), Value::Null])));
+}
+
+/// The documented maximum, 1,024 live episodes (64 tasks x 16 samples, a GRPO iteration's
+/// shape), runs: every episode holds its own interpreter at once (about 7.5 GB in all).
+#[test]
+fn python_env_holds_the_documented_maximum_of_live_episodes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    std::fs::copy(EXAMPLE_TOML, d.join("letters.toml")).unwrap();
+    let path = format!("env.config.path={EXAMPLE:?}");
+    let max = rlvr::envs::code::plugin::POOL_SIZE;
+    assert_eq!(max, 64 * 16);
+    let args = [
+        "run",
+        "letters.toml",
+        "--set",
+        &path,
+        "--set",
+        "run.iterations=1",
+        "--set",
+        "run.tasks_per_iteration=64",
+        "--set",
+        "rollout.group_size=16",
+        "--set",
+        "run.eval_every=0",
+    ];
+    let (code, out, err) = rlvr(&args, d);
+    assert_eq!(code, 0, "{out}{err}");
+    let db = rusqlite::Connection::open(d.join("runs/python-letters/run.db")).unwrap();
+    let (samples, failed): (i64, f64) = db
+        .query_row(
+            "SELECT (SELECT COUNT(*) FROM samples), (SELECT SUM(value) FROM metrics WHERE name = 'rollout/failed')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((samples, failed), (1024, 0.0));
 }

@@ -23,7 +23,7 @@ pub mod tasks;
 #[cfg(test)]
 mod sandbox_tests;
 
-pub use sandbox::{Execution, LimitKind, Limits, Mount, Sandbox, SandboxConfig, SandboxError, Session};
+pub use sandbox::{Execution, LimitKind, Limits, Mount, Sandbox, SandboxConfig, SandboxError, Session, live_sessions};
 
 use rlvr_rewards::extract::{Fences, answer_tag, fenced_blocks};
 use rlvr_engine::{

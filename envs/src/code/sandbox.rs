@@ -459,7 +459,10 @@ fn random_bytes(seed: u64) -> Vec<u8> {
 fn make_engine(config: &SandboxConfig) -> Result<Engine, SandboxError> {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_core_instances(config.pool_size)
-        .total_memories(config.pool_size)
+        // Two memories per instance: its linear memory and its GC heap (the exceptions proposal
+        // gives every store one), which share the pool's memory slots. With one per instance,
+        // half the instances fit: 128 Python-environment episodes exhausted a pool of 256.
+        .total_memories(config.pool_size * 2)
         .total_tables(config.pool_size * 2)
         .total_gc_heaps(config.pool_size)
         .total_stacks(config.pool_size)
@@ -690,6 +693,7 @@ impl Session {
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or_else(|| SandboxError::Wasm("the guest exports no memory".into()))?;
+        LIVE_SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut s = Session { store, instance, turn, alloc, memory, pipes, ended: None, opened, turns: 0 };
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut s.store, "_initialize")
             && let Err(e) = init.call(&mut s.store, ())
@@ -801,6 +805,21 @@ impl Session {
             truncated,
             trap,
         })
+    }
+}
+
+/// Interpreters alive in this process, every sandbox together.
+static LIVE_SESSIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many interpreters ([`Session`]s, fresh executions included while they run) are alive in
+/// this process: what a server reports, and what a test checks returns to zero.
+pub fn live_sessions() -> usize {
+    LIVE_SESSIONS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        LIVE_SESSIONS.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -271,3 +271,20 @@ fn stdin_is_what_the_caller_gave_then_end_of_file() {
     assert_eq!(e.stdout, "''\n");
     assert!(e.stderr.contains("EOFError"), "{e:?}");
 }
+
+#[test]
+fn a_pool_holds_as_many_live_interpreters_as_its_size() {
+    // Each instance takes two memory slots (its linear memory and its GC heap); a pool sized
+    // for one held only half its instances.
+    let sandbox = Sandbox::open(&SandboxConfig { pool_size: 6, ..SandboxConfig::default() }).unwrap();
+    let before = live_sessions();
+    let mut live: Vec<Session> = (0..6).map(|i| Session::new(&sandbox, &lim(), &[], i).unwrap()).collect();
+    assert!(live_sessions() >= before + 6);
+    for s in &mut live {
+        assert_eq!(s.turn("print(1)", &lim()).unwrap().stdout, "1\n");
+    }
+    let Err(full) = Session::new(&sandbox, &lim(), &[], 9) else { panic!("a seventh interpreter fit in a pool of 6") };
+    assert!(full.to_string().contains("concurrent limit"), "{full}");
+    live.pop();
+    assert!(Session::new(&sandbox, &lim(), &[], 9).is_ok(), "a freed slot is reused");
+}
