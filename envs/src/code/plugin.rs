@@ -193,7 +193,8 @@ def __rlvr_load(src, name, module):
     m.__file__ = name
     __rlvr_sys.modules[module] = m
     try:
-        exec(compile(src, name, "exec"), m.__dict__)
+        code = globals().pop("__rlvr_code", None)  # the file, compiled once per process
+        exec(code if code is not None else compile(src, name, "exec"), m.__dict__)
     except BaseException as e:
         tb = e.__traceback__.tb_next if e.__traceback__ else None
         return None, {"error": "raised", "traceback": __rlvr_tb(e, tb)}
@@ -233,6 +234,10 @@ pub struct PyPlugin {
     alive: Arc<()>,
     /// Echo what the plugin prints (`[env.config] debug`).
     debug: bool,
+    /// The turn that loads the file into a fresh interpreter from code objects the guest
+    /// compiled once (`marshal`), or `None` when the file does not compile (then the source
+    /// path runs, and reports the error as it always has).
+    fast_loader: Option<String>,
 }
 
 thread_local! {
@@ -266,10 +271,46 @@ impl PyPlugin {
             defines: Vec::new(),
             alive: Arc::new(()),
             debug: false,
+            fast_loader: None,
         };
         let (_, defines) = plugin.open(0)?;
         plugin.defines = defines;
+        plugin.fast_loader = plugin.precompile();
         Ok(plugin)
+    }
+
+    /// The loader turn with this plugin's values filled in, as source.
+    fn loader_source(&self) -> String {
+        LOADER
+            .replace("{nonce}", &py_str(&self.nonce))
+            .replace("{name}", &py_str(&self.file))
+            .replace("{module}", &py_str(&self.module))
+            .replace("{src}", &py_str(&self.source))
+    }
+
+    /// Compiles the file and the loader once, in the guest, to `marshal` bytes: a reset then
+    /// unmarshals two code objects instead of compiling both (letters.py's reset went from 8.4
+    /// to 6.3 ms; most of the rest is its own `import random`, 9.5M fuel).
+    fn precompile(&self) -> Option<String> {
+        let limits = Limits { output_bytes: 256 << 20, ..self.limits.clone() };
+        let mut s = Session::new(&self.sandbox, &limits, &[], 0).ok()?;
+        let code = format!(
+            "import marshal, sys\np = compile({src}, {name}, 'exec')\nl = compile({loader}, '<rlvr loader>', 'exec')\n\
+             print(marshal.dumps(p).hex(), marshal.dumps(l).hex())",
+            src = py_str(&self.source),
+            name = py_str(&self.file),
+            loader = py_str(&self.loader_source()),
+        );
+        let e = s.turn(&code, &limits).ok()?;
+        let (plugin, loader) = e.stdout.trim().split_once(' ')?;
+        let hex = |h: &str| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit());
+        if !e.ok() || !hex(plugin) || !hex(loader) {
+            return None;
+        }
+        Some(format!(
+            "import marshal\n__rlvr_code = marshal.loads(bytes.fromhex('{plugin}'))\n\
+             exec(marshal.loads(bytes.fromhex('{loader}')))\ndel marshal"
+        ))
     }
 
     /// The plugin file, as configured.
@@ -300,11 +341,10 @@ impl PyPlugin {
             self.error("<module>", Problem::Sandbox(msg))
         };
         let mut session = Session::new(&self.sandbox, &self.limits, &[], seed).map_err(sandbox_err)?;
-        let code = LOADER
-            .replace("{nonce}", &py_str(&self.nonce))
-            .replace("{name}", &py_str(&self.file))
-            .replace("{module}", &py_str(&self.module))
-            .replace("{src}", &py_str(&self.source));
+        let code = match &self.fast_loader {
+            Some(fast) => fast.clone(),
+            None => self.loader_source(),
+        };
         let value = self.turn(&mut session, "<module>", &code, &self.limits)?;
         let defines =
             serde_json::from_value(value).map_err(|e| self.error("<module>", Problem::Sandbox(e.to_string())))?;
