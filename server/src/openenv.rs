@@ -350,19 +350,18 @@ fn body_object(body: &[u8]) -> Result<Map<String, Value>, Refusal> {
     }
 }
 
-async fn http_reset(State((shared, host)): State<HostState>, body: Bytes) -> Response {
-    let params = match body_object(&body).and_then(|m| ResetParams::from(&m, &[])) {
-        Ok(p) => p,
-        Err(r) => return r.http(),
-    };
+/// Plays `play` on a fresh episode of `host` on a worker and answers with what it returns:
+/// HTTP is stateless, so each call has its own environment instance.
+async fn stateless(
+    shared: Arc<Shared>,
+    host: Arc<EnvHost>,
+    play: impl FnOnce(&mut Episode, &EnvHost, &Loaded, &Arc<Shared>) -> Result<Value, Refusal> + Send + 'static,
+) -> Response {
     let s = shared.clone();
     let r = shared
         .job(shared.deadline(), move || {
             let loaded = host.get(&s.registry).map_err(Refusal::failed)?;
-            let mut ep = Episode::default();
-            let mut obs = ep.reset(&host, &loaded, &s, params)?;
-            obs["metadata"] = obs["observation"]["metadata"].clone();
-            Ok::<_, Refusal>(obs)
+            play(&mut Episode::default(), &host, &loaded, &s)
         })
         .await;
     match r {
@@ -370,6 +369,20 @@ async fn http_reset(State((shared, host)): State<HostState>, body: Bytes) -> Res
         Ok(Err(refusal)) => refusal.http(),
         Err(e) => error(e.status(), e.message()),
     }
+}
+
+async fn http_reset(State((shared, host)): State<HostState>, body: Bytes) -> Response {
+    let params = match body_object(&body).and_then(|m| ResetParams::from(&m, &[])) {
+        Ok(p) => p,
+        Err(r) => return r.http(),
+    };
+    stateless(shared, host, move |ep, host, loaded, s| {
+        let mut obs = ep.reset(host, loaded, s, params)?;
+        // Over HTTP the top-level metadata is always there (OpenEnv's response model).
+        obs["metadata"] = obs["observation"]["metadata"].clone();
+        Ok(obs)
+    })
+    .await
 }
 
 async fn http_step(State((shared, host)): State<HostState>, body: Bytes) -> Response {
@@ -387,26 +400,17 @@ async fn http_step(State((shared, host)): State<HostState>, body: Bytes) -> Resp
         Ok(p) => p,
         Err(r) => return r.http(),
     };
-    let s = shared.clone();
-    let r = shared
-        .job(shared.deadline(), move || {
-            let loaded = host.get(&s.registry).map_err(Refusal::failed)?;
-            let mut ep = Episode::default();
-            ep.reset(&host, &loaded, &s, params)?;
-            for (k, earlier) in history.into_iter().enumerate() {
-                let obs = ep.step(&loaded, earlier, true)?;
-                if obs["done"] == json!(true) {
-                    return Err(Refusal::invalid(format!("the episode ended at history[{k}]; nothing to step")));
-                }
+    stateless(shared, host, move |ep, host, loaded, s| {
+        ep.reset(host, loaded, s, params)?;
+        for (k, earlier) in history.into_iter().enumerate() {
+            let obs = ep.step(loaded, earlier, true)?;
+            if obs["done"] == json!(true) {
+                return Err(Refusal::invalid(format!("the episode ended at history[{k}]; nothing to step")));
             }
-            ep.step(&loaded, message, true)
-        })
-        .await;
-    match r {
-        Ok(Ok(obs)) => Json(obs).into_response(),
-        Ok(Err(refusal)) => refusal.http(),
-        Err(e) => error(e.status(), e.message()),
-    }
+        }
+        ep.step(loaded, message, true)
+    })
+    .await
 }
 
 async fn http_state(State((_, host)): State<HostState>) -> Json<Value> {
