@@ -4,6 +4,7 @@
 use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment, Progress};
 use crate::{report, score, store};
+#[cfg(feature = "causal")]
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
