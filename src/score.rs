@@ -107,9 +107,25 @@ pub fn score_jsonl(
     Ok(counts)
 }
 
-/// Lines a worker process is sent at a time: small enough to balance a short file over the
-/// workers, large enough that the hand-off costs nothing next to a sandboxed verdict.
+/// Lines sent to a worker process together: few enough that a slow row delays only a few
+/// others, enough that the hand-off (a write and a wake-up) costs nothing next to the rows.
 const CHUNK: usize = 4;
+
+/// Lines a worker may hold at once (a chunk being scored, one waiting): each chunk goes to the
+/// worker holding the fewest, so a slow row holds back only its own worker while the others
+/// keep taking chunks.
+const IN_FLIGHT: usize = 2 * CHUNK;
+
+/// What the feeder knows of the workers: lines each holds, and which have ended.
+struct Slots {
+    held: Vec<usize>,
+    ended: Vec<bool>,
+}
+
+fn lock(m: &std::sync::Mutex<Slots>) -> std::sync::MutexGuard<'_, Slots> {
+    // A reader that panicked mid-update leaves counts that are still usable.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// Scores like [`score_jsonl`], but on `processes` worker processes (this executable's hidden
 /// `score-worker` command, each one thread) instead of threads. For rewards that run the code
@@ -128,7 +144,12 @@ pub fn score_jsonl_processes(
     let mut children = Vec::new();
     let mut stdins = Vec::new();
     let mut results = Vec::new();
-    for _ in 0..processes.max(1) {
+    let n = processes.max(1);
+    let slots = std::sync::Arc::new((
+        std::sync::Mutex::new(Slots { held: vec![0; n], ended: vec![false; n] }),
+        std::sync::Condvar::new(),
+    ));
+    for k in 0..n {
         let mut child = Command::new(&exe)
             .arg("score-worker")
             .args(worker_args)
@@ -142,12 +163,21 @@ pub fn score_jsonl_processes(
         // Each worker's results are drained as they come, so a worker never waits on its
         // output and always takes more input: no cycle of full pipes.
         let (tx, rx) = std::sync::mpsc::channel::<std::io::Result<String>>();
+        let slots = slots.clone();
         std::thread::spawn(move || {
+            let (state, changed) = &*slots;
             for line in std::io::BufReader::new(stdout).lines() {
-                if tx.send(line).is_err() {
+                let sent = tx.send(line).is_ok();
+                let mut s = lock(state);
+                s.held[k] = s.held[k].saturating_sub(1);
+                drop(s);
+                changed.notify_all();
+                if !sent {
                     break;
                 }
             }
+            lock(state).ended[k] = true;
+            changed.notify_all();
         });
         results.push(rx);
         children.push(child);
@@ -155,16 +185,33 @@ pub fn score_jsonl_processes(
     let (order_tx, order_rx) = std::sync::mpsc::channel::<usize>();
     let feed = std::thread::scope(|s| -> Result<ScoreCounts> {
         let feeder = s.spawn(move || -> std::io::Result<()> {
+            let (state, changed) = &*slots;
+            let mut k = 0;
             for (i, line) in input.lines().enumerate() {
-                let k = i / CHUNK % stdins.len();
+                if i % CHUNK == 0 {
+                    stdins[k].flush()?;
+                    // The next chunk goes to the live worker holding the fewest lines, once
+                    // one has room for it.
+                    let mut st = lock(state);
+                    k = loop {
+                        if st.ended.iter().all(|&e| e) {
+                            return Err(std::io::Error::other("every score worker ended"));
+                        }
+                        let room = (0..n)
+                            .filter(|&k| !st.ended[k] && st.held[k] + CHUNK <= IN_FLIGHT)
+                            .min_by_key(|&k| st.held[k]);
+                        if let Some(k) = room {
+                            st.held[k] += CHUNK;
+                            break k;
+                        }
+                        st = changed.wait(st).unwrap_or_else(|p| p.into_inner());
+                    };
+                }
                 let w = &mut stdins[k];
                 match line {
                     // The worker scores each line under its number in the whole file.
                     Ok(l) => writeln!(w, "{}\t{l}", i + 1)?,
                     Err(e) => writeln!(w, "{}\t\u{0}{e}", i + 1)?,
-                }
-                if (i + 1) % CHUNK == 0 {
-                    w.flush()?;
                 }
                 if order_tx.send(k).is_err() {
                     break;
