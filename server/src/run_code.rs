@@ -29,15 +29,12 @@ use std::path::{Component, Path};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// SandboxFusion's `RunCodeRequest`.
+/// SandboxFusion's `RunCodeRequest`. Its `compile_timeout` is ignored with the other unknown keys:
+/// Python has no compile step.
 #[derive(Deserialize)]
 struct RunCodeRequest {
     code: String,
     language: String,
-    /// Seconds; Python has no compile step, so it is accepted and unused.
-    #[serde(default = "ten")]
-    #[allow(dead_code)]
-    compile_timeout: f64,
     /// Seconds of wall-clock time for the program.
     #[serde(default = "ten")]
     run_timeout: f64,
