@@ -1,6 +1,6 @@
-//! Sandbox latency and throughput: fresh isolated executions at 1 and 2 threads (`print` on the
-//! plain guest; the numpy snippet on a warm snapshot with numpy imported, and cold), and warm
-//! session turns. Prints one JSON object per line (for `benches/code_peers.py`, which runs the
+//! Sandbox latency and throughput: fresh isolated executions at 1 and 2 threads (`print` and the
+//! numpy snippet on `Sandbox::shared()`, the warm snapshot with numpy imported that every user path
+//! runs on; the numpy snippet also on the plain guest, cold), and warm session turns. Prints one JSON object per line (for `benches/code_peers.py`, which runs the
 //! Python peers on the same snippets and prints the side-by-side table).
 //!
 //! Run: `cargo bench --bench code_sandbox --no-default-features --features code -- [N]`
@@ -12,9 +12,9 @@ use std::time::Instant;
 
 const NUMPY: &str = "import numpy as np\nprint(int(np.arange(100).reshape(10, 10).sum()))";
 
-/// (case, code, whether it runs on the warm snapshot).
+/// (case, code, whether it runs on the shared warm snapshot rather than the plain guest).
 const CASES: [(&str, &str, bool); 3] =
-    [("print", "print(1+1)", false), ("numpy", NUMPY, true), ("numpy_cold", NUMPY, false)];
+    [("print", "print(1+1)", true), ("numpy", NUMPY, true), ("numpy_cold", NUMPY, false)];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -24,12 +24,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() {
     let n: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(200);
     let t = Instant::now();
-    let sandbox = Sandbox::shared().expect("sandbox");
-    eprintln!("sandbox ready in {:.1} s (module from {})", t.elapsed().as_secs_f64(), sandbox.module_source);
+    let plain = Sandbox::open(&SandboxConfig::default()).expect("sandbox");
+    eprintln!("plain guest ready in {:.1} s (module from {})", t.elapsed().as_secs_f64(), plain.module_source);
     let t = Instant::now();
-    let warm = Sandbox::open(&SandboxConfig { preload: Some("import numpy".into()), ..SandboxConfig::default() })
-        .expect("warm sandbox");
-    eprintln!("warm snapshot ready in {:.1} s (module from {})", t.elapsed().as_secs_f64(), warm.module_source);
+    let warm = Sandbox::shared().expect("warm sandbox");
+    eprintln!("shared warm snapshot ready in {:.1} s (module from {})", t.elapsed().as_secs_f64(), warm.module_source);
     let limits = Limits::default();
     // An optional case name after N runs only that case (for profiling).
     let only: Option<String> = std::env::args().skip(1).find(|a| a.parse::<usize>().is_err() && !a.starts_with('-'));
@@ -37,7 +36,7 @@ fn main() {
         if only.as_deref().is_some_and(|o| o != name) {
             continue;
         }
-        let sandbox = if is_warm { &warm } else { &*sandbox };
+        let sandbox = if is_warm { &*warm } else { &plain };
         let e = sandbox.run(code, &limits).expect("run");
         assert!(e.ok(), "{name}: {e:?}");
         let iters = if name == "numpy_cold" { n.div_ceil(20).max(10) } else { n };
@@ -71,7 +70,7 @@ fn main() {
         }
     }
     // Where a fresh execution's time goes: instantiation alone (a Session opened and dropped).
-    for (name, sb) in [("instantiate", &*sandbox), ("instantiate_warm", &warm)] {
+    for (name, sb) in [("instantiate", &plain), ("instantiate_warm", &*warm)] {
         let lat: Vec<f64> = (0..n)
             .map(|_| {
                 let t = Instant::now();
@@ -85,7 +84,7 @@ fn main() {
             median(lat)
         );
     }
-    let mut session = Session::new(&sandbox, &limits, &[], 0).expect("session");
+    let mut session = Session::new(&warm, &limits, &[], 0).expect("session");
     session.turn("import numpy as np\nx = 0", &limits).expect("turn");
     let lat: Vec<f64> = (0..n * 10)
         .map(|_| {

@@ -243,7 +243,8 @@ fn run_json_has_the_documented_keys() {
 #[test]
 fn warm_snapshot_starts_with_the_preload_done_and_stays_isolated() {
     let snippet = "import numpy as np\nprint(int(np.arange(10).sum()))";
-    let cold = run(snippet, &lim());
+    let plain = Sandbox::open(&SandboxConfig { pool_size: 8, ..SandboxConfig::default() }).unwrap();
+    let cold = plain.run(snippet, &lim()).unwrap();
     let config = SandboxConfig { preload: Some("import numpy".into()), pool_size: 8, ..SandboxConfig::default() };
     let warm_sb = Sandbox::open(&config).expect("the warm snapshot builds");
     let warm = warm_sb.run(snippet, &lim()).unwrap();
@@ -257,6 +258,13 @@ fn warm_snapshot_starts_with_the_preload_done_and_stays_isolated() {
     assert!(warm_sb.run("import numpy\nnumpy.leak = 1", &lim()).unwrap().ok());
     let e = warm_sb.run("import numpy\nprint(hasattr(numpy, 'leak'))", &lim()).unwrap();
     assert_eq!(e.stdout, "False\n", "fresh executions share nothing: {e:?}");
+    // Randomness follows each execution's seed, not the state the snapshot was taken in.
+    let draw = |seed| {
+        let code = "import numpy as np, random\nprint(np.random.random(), random.random())";
+        Session::new(&warm_sb, &lim(), &[], seed).unwrap().turn(code, &lim()).unwrap().stdout
+    };
+    assert_eq!(draw(1), draw(1));
+    assert_ne!(draw(1), draw(2));
 }
 
 #[test]

@@ -3,15 +3,18 @@
 //! instance starts with the modules already imported.
 //!
 //! Two rewrites of the guest's binary, both leaving its code untouched:
-//! - [`instrument`]: export every defined global (`__rlvr_global_N`) so the host can read them;
-//!   the sandbox compiles the instrumented guest, so any of its instances can be snapshotted.
+//! - [`instrument`]: export every defined global (`__rlvr_global_N`) so the host can read them,
+//!   and wasi-libc's preopen reset; the sandbox compiles the instrumented guest, so any of its
+//!   instances can be snapshotted.
 //! - [`rewrite`]: the instrumented module with its memory's minimum raised to the live size, its
 //!   data segments replaced by the live memory's non-zero pages, and each global initialised to
 //!   its live value.
 //!
 //! Sound because the guest's only state is its linear memory and its globals: the function table
-//! is never written, and the WASI state a new instance gets (the same preopens in the same order,
-//! empty stdio) is the state the set-up code saw, as long as it leaves no file open.
+//! is never written, and the WASI state a new instance gets (empty stdio, the guest's library
+//! directory as its first preopen) is the state the set-up code saw, as long as it leaves no file
+//! open. Directories mounted later are found because libc's preopen table is emptied before the
+//! snapshot is taken (libc fills it again at the next file access).
 
 use wasm_encoder::{
     ConstExpr, DataCountSection, DataSection, ExportKind, ExportSection, GlobalSection, GlobalType, MemorySection,
@@ -88,10 +91,36 @@ fn globals(wasm: &[u8]) -> Result<(u32, u32), String> {
     Ok((imported, defined))
 }
 
+/// The export [`instrument`] gives wasi-libc's `__wasilibc_reset_preopens`, when the guest's
+/// name section names it.
+pub const RESET_PREOPENS_EXPORT: &str = "__rlvr_reset_preopens";
+
+/// The index of the function the name section calls `name`, if any.
+fn function_named(wasm: &[u8], name: &str) -> Result<Option<u32>, String> {
+    for payload in Parser::new(0).parse_all(wasm) {
+        let Payload::CustomSection(c) = payload.map_err(bad)? else { continue };
+        let wasmparser::KnownCustom::Name(reader) = c.as_known() else { continue };
+        for sub in reader {
+            let wasmparser::Name::Function(map) = sub.map_err(bad)? else { continue };
+            for naming in map {
+                let naming = naming.map_err(bad)?;
+                if naming.name == name {
+                    return Ok(Some(naming.index));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// The guest with every defined global exported as `__rlvr_global_N` (N its index among the
-/// defined globals).
+/// defined globals), and wasi-libc's `__wasilibc_reset_preopens` as [`RESET_PREOPENS_EXPORT`]:
+/// set-up code that touched the file system leaves libc's table of preopened directories
+/// filled in, and a snapshot taken with it would never see the directories a later instance
+/// mounts.
 pub fn instrument(wasm: &[u8]) -> Result<Vec<u8>, String> {
     let (imported, defined) = globals(wasm)?;
+    let reset_preopens = function_named(wasm, "__wasilibc_reset_preopens")?;
     rebuild(wasm, |payload, module| {
         let Payload::ExportSection(r) = payload else { return Ok(false) };
         let mut exports = ExportSection::new();
@@ -108,6 +137,9 @@ pub fn instrument(wasm: &[u8]) -> Result<Vec<u8>, String> {
         }
         for i in 0..defined {
             exports.export(&format!("{GLOBAL_EXPORT}{i}"), ExportKind::Global, imported + i);
+        }
+        if let Some(f) = reset_preopens {
+            exports.export(RESET_PREOPENS_EXPORT, ExportKind::Func, f);
         }
         module.section(&exports);
         Ok(true)
