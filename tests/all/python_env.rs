@@ -309,8 +309,27 @@ fn python_env_values_round_trip() {
     assert_eq!((s.status, s.info), (Status::Truncated, Value::from(vec![json!(1), Value::Null])));
 }
 
+/// `random` comes imported in the interpreter's snapshot, and is still seeded per episode: the
+/// same seed draws the same numbers, another seed others (a snapshot taken with the module's
+/// state would give every episode the same draws).
+#[test]
+fn python_env_random_follows_the_episode_seed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = "import random\nimport random as r2\ndef tasks(split, seed, n):\n    return [{}] * n\n\
+               def reset(task):\n    return str([random.random(), r2.getrandbits(64)])\n\
+               def step(action):\n    return {'observation': None, 'done': True}\n";
+    let file = write(tmp.path(), "draws.py", src);
+    let spec =
+        rlvr::builtin_registry().make_env("python/env-v0", &config(&file, "train_size = 1\ntest_size = 0"), 0).unwrap();
+    let task = spec.tasks.task(Split::Train, 0).unwrap();
+    let draw = |seed| (spec.make)().unwrap().reset(&task, seed).unwrap()[0].content.clone();
+    let (a, a2, b) = (draw(1), draw(1), draw(2));
+    assert_eq!(a, a2);
+    assert_ne!(a, b);
+}
+
 /// The documented maximum, 1,024 live episodes (64 tasks x 16 samples, a GRPO iteration's
-/// shape), runs: every episode holds its own interpreter at once (about 7.5 GB in all).
+/// shape), runs: every episode holds its own interpreter at once (about 6 GB in all).
 #[test]
 fn python_env_holds_the_documented_maximum_of_live_episodes() {
     let tmp = tempfile::tempdir().unwrap();
