@@ -67,7 +67,10 @@ impl Policy for Instant {
     }
 
     fn generate(&mut self, batch: &[GenRequest<'_>]) -> Result<Vec<Action>, PolicyError> {
-        Ok(batch.iter().map(|_| Action { text: ".".into(), tokens: vec![2], logprobs: vec![0.0] }).collect())
+        Ok(batch
+            .iter()
+            .map(|_| Action { text: ".".into(), tokens: vec![2], logprobs: vec![0.0], failed: None })
+            .collect())
     }
 }
 

@@ -7,7 +7,7 @@
 //! the resumed iterations are the ones an uninterrupted run would have produced.
 
 use crate::error::{Error, Result};
-use crate::store::{IterationRecord, RunStore, SampleRow};
+use crate::store::{IterationRecord, RunStore, SampleRow, split_name};
 use anyhow::Context;
 use rlvr_engine::gold;
 use rlvr_engine::seed::{self, stream};
@@ -575,8 +575,26 @@ fn evaluate(
     exp: &Experiment,
 ) -> Result<(BTreeMap<String, f64>, Vec<SampleRow>)> {
     let n = env.tasks.len(Split::Test).unwrap_or(exp.run.eval_tasks).min(exp.run.eval_tasks);
+    let (m, rows, _) = evaluate_split(runner, policy, env, rubric, exp, Split::Test, n, exp.run.eval_pass_k)?;
+    Ok((m, rows))
+}
+
+/// One greedy episode on each of the first `n` tasks of `split`, and with `k > 1` also `k`
+/// sampled episodes of each (pass@k, sampled accuracy); returns the metrics, the greedy rows
+/// and the greedy rollout.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_split(
+    runner: &Runner,
+    policy: &mut dyn Policy,
+    env: &EnvSpec,
+    rubric: &Arc<Rubric>,
+    exp: &Experiment,
+    split: Split,
+    n: u64,
+    k: u32,
+) -> Result<(BTreeMap<String, f64>, Vec<SampleRow>, Rollout)> {
     let tasks = (0..n)
-        .map(|i| env.tasks.task(Split::Test, i).map(|t| (i, t)))
+        .map(|i| env.tasks.task(split, i).map(|t| (i, t)))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("drawing evaluation tasks: {e}"))?;
     let config = RolloutConfig { group_size: 1, ..exp.rollout.clone() };
@@ -597,8 +615,7 @@ fn evaluate(
     let solved = scored.iter().filter(|&&r| r >= max - 1e-9).count();
     m.insert("eval/accuracy".into(), solved as f64 / rewards.len().max(1) as f64);
     m.insert("eval/failed".into(), rollout.stats.failed as f64);
-    let rows = sample_rows(&rollout, Split::Test, None);
-    let k = exp.run.eval_pass_k;
+    let rows = sample_rows(&rollout, split, None);
     if k > 1 {
         // pass@k: k sampled episodes per task at the policy's temperature; a task counts when
         // any of them earns the full reward.
@@ -615,8 +632,93 @@ fn evaluate(
         let samples: Vec<_> = sampled.groups.iter().flat_map(|g| &g.samples).collect();
         let right = samples.iter().filter(|s| full(s)).count();
         m.insert("eval/sampled_accuracy".into(), right as f64 / samples.len().max(1) as f64);
+        m.insert("eval/sampled_failed".into(), sampled.stats.failed as f64);
     }
-    Ok((m, rows))
+    Ok((m, rows, rollout))
+}
+
+/// What `rlvr eval` is asked for.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// The split to evaluate on.
+    pub split: Split,
+    /// Tasks to evaluate (the first of the split); `None`: every task of a split whose size is
+    /// known, else `run.eval_tasks`.
+    pub n: Option<u64>,
+    /// Sampled episodes per task besides the greedy one (pass@k); 0 or 1: greedy only.
+    pub pass_k: u32,
+}
+
+/// What `rlvr eval` found.
+#[derive(Clone, Debug)]
+pub struct EvalSummary {
+    /// Where `run.db` was written.
+    pub dir: PathBuf,
+    /// Tasks evaluated.
+    pub tasks: u64,
+    /// The metrics, as stored at iteration 0.
+    pub metrics: BTreeMap<String, f64>,
+}
+
+/// Evaluates the experiment's policy without training: every task of `options.split` (or the
+/// first `n`), one greedy episode each, and `pass_k` sampled ones when asked. Writes `run.db` in
+/// `dir` like a run with one iteration (so `rlvr report` draws it); `[train]` and `[sft]` are
+/// ignored. Works with every policy: a burn checkpoint, the scripted player, a served model.
+pub fn eval(registry: &Registry, exp: &Experiment, dir: &Path, options: &EvalOptions) -> Result<EvalSummary> {
+    if exp.rollout.max_new_tokens == 0 {
+        return Err(Error::BadInput("rollout.max_new_tokens must be at least 1, found 0".into()));
+    }
+    let Parts { env, rubric, mut policy } = build(registry, exp)?;
+    let n = match options.n {
+        Some(n) => n,
+        None => env.tasks.len(options.split).unwrap_or(exp.run.eval_tasks),
+    };
+    if n == 0 {
+        return Err(Error::BadInput(format!("the {} split has no tasks to evaluate", split_name(options.split))));
+    }
+    if let Some(len) = env.tasks.len(options.split)
+        && n > len
+    {
+        return Err(Error::BadInput(format!("--n {n}: the {} split has only {len} tasks", split_name(options.split))));
+    }
+    let k = options.pass_k;
+    if let Some(cap) = env.max_live_episodes
+        && n.saturating_mul(u64::from(k.max(1))) > cap as u64
+    {
+        return Err(Error::BadInput(format!(
+            "{n} tasks x {} samples would be live at once, more than the {cap} this environment can hold; \
+             evaluate fewer tasks (--n)",
+            k.max(1)
+        )));
+    }
+    if dir.join("run.db").exists() {
+        return Err(Error::BadInput(format!(
+            "{} already holds a run.db; give another --out or remove it",
+            dir.display()
+        )));
+    }
+    let mut store = RunStore::create(dir, &exp.to_toml())?;
+    let runner = Runner::new(exp.run.workers);
+    let started = Instant::now();
+    let result = evaluate_split(&runner, policy.as_mut(), &env, &rubric, exp, options.split, n, k);
+    let (mut metrics, rows, greedy) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            // Nothing worth keeping: the directory goes, so the same command can run again.
+            drop(store);
+            let _ = std::fs::remove_dir_all(dir);
+            return Err(e);
+        }
+    };
+    for (name, v) in rollout_metrics(&greedy, &rubric) {
+        if name.starts_with("reward/") || name.starts_with("rollout/") {
+            metrics.insert(format!("eval/{name}"), v);
+        }
+    }
+    metrics.insert("eval/tasks".into(), n as f64);
+    metrics.insert("time/eval_s".into(), started.elapsed().as_secs_f64());
+    store.commit(&IterationRecord { iteration: 0, metrics: &metrics, samples: &rows })?;
+    Ok(EvalSummary { dir: dir.to_path_buf(), tasks: n, metrics })
 }
 
 fn mean(xs: &[f64]) -> f64 {

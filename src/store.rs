@@ -284,7 +284,8 @@ fn checkpoint_name(iteration: u64) -> String {
     format!("it-{iteration:06}")
 }
 
-fn split_name(s: Split) -> &'static str {
+/// The split's name as stored (`train`, `test`).
+pub fn split_name(s: Split) -> &'static str {
     match s {
         Split::Train => "train",
         Split::Test => "test",

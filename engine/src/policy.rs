@@ -20,12 +20,22 @@ pub struct Action {
     pub tokens: Vec<u32>,
     /// Log-probability of each sampled token; same length as `tokens`.
     pub logprobs: Vec<f32>,
+    /// Set when this one request could not be answered (a remote server's error after its
+    /// retries): the runner fails that rollout, counts it, and goes on with the others. A
+    /// policy error that leaves no usable batch is `generate`'s `Err` instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
 }
 
 impl Action {
     /// An action with text only.
     pub fn text(text: impl Into<String>) -> Self {
         Self { text: text.into(), ..Self::default() }
+    }
+
+    /// A request that failed, with why.
+    pub fn failed(error: impl Into<String>) -> Self {
+        Self { failed: Some(error.into()), ..Self::default() }
     }
 }
 

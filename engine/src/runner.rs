@@ -271,6 +271,10 @@ impl Runner {
             let mut steps = Vec::with_capacity(live.len());
             for (i, action) in live.into_iter().zip(actions) {
                 let ep = &mut eps[i];
+                if let Some(error) = action.failed {
+                    fail(ep, Stage::Generate, error, &mut stats);
+                    continue;
+                }
                 ep.turn += 1;
                 stats.policy_tokens += action.tokens.len();
                 ep.traj.push_sampled(&action.tokens, &action.logprobs);

@@ -86,6 +86,8 @@ pub enum Stage {
     Step,
     /// Encoding the environment's messages with the policy's tokenizer.
     Encode,
+    /// The policy could not answer this episode's request (a remote server's error).
+    Generate,
 }
 
 /// What became of one rollout.

@@ -18,6 +18,7 @@ pub mod generate;
 pub mod gguf;
 pub mod lm;
 pub mod model;
+pub mod openai;
 mod run;
 pub mod sample;
 pub mod scripted;
@@ -38,4 +39,5 @@ use rlvr_engine::Registry;
 pub fn register(registry: &mut Registry) {
     scripted::register(registry);
     lm::register(registry);
+    openai::register(registry);
 }

@@ -381,7 +381,10 @@ impl Policy for LmPolicy {
             .map(|r| Request { context: r.context, max_new_tokens: r.max_new_tokens, seed: r.seed, greedy: r.greedy })
             .collect();
         let out = generate(&self.model, &self.tokenizer, &self.options, &requests).map_err(LmError::from)?;
-        Ok(out.into_iter().map(|g| Action { text: g.text, tokens: g.tokens, logprobs: g.logprobs }).collect())
+        Ok(out
+            .into_iter()
+            .map(|g| Action { text: g.text, tokens: g.tokens, logprobs: g.logprobs, failed: None })
+            .collect())
     }
 
     fn save(&self, dir: &Path) -> Result<(), PolicyError> {

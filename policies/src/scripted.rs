@@ -70,7 +70,7 @@ impl Policy for Scripted {
                 truncate_to(&mut text, r.max_new_tokens);
                 let tokens: Vec<u32> = text.bytes().map(u32::from).collect();
                 let logprobs = vec![0.0; tokens.len()];
-                Ok(Action { text, tokens, logprobs })
+                Ok(Action { text, tokens, logprobs, failed: None })
             })
             .collect()
     }

@@ -10,6 +10,8 @@
 //!   unchanged.
 //! - **`POST /score`**: a batch of `{task, completion}` for any reward id, answered with the rows
 //!   `rlvr score` writes.
+//! - **OpenAI's API** (`/v1/models`, `/v1/chat/completions`, `/v1/completions`) for a model
+//!   given with `--model`, concurrent requests batched into one `generate` (see [`ModelServer`]).
 //!
 //! The server keeps no state beyond open WebSocket sessions, so any number of them scale out
 //! behind a load balancer. Every blocking job (an environment step, a sandbox run, a scoring
@@ -17,9 +19,12 @@
 //! answered 504, never queued without bound. A panic answers its own request with a 500.
 
 mod metrics;
+mod openai;
 mod openenv;
 mod run_code;
 mod score;
+
+pub use openai::{GenOut, GenSpec, ModelFactory, ModelServer, ServedModel};
 
 use axum::Router;
 use axum::body::Body;
@@ -61,6 +66,8 @@ pub struct Options {
     pub workers: usize,
     /// Memory cap of a `/run_code` program that asks for none (`memory_limit_MB <= 0`), in MiB.
     pub run_code_memory_mb: u64,
+    /// The model behind `/v1/chat/completions` and `/v1/completions`, if any.
+    pub model: Option<ModelServer>,
 }
 
 impl Default for Options {
@@ -74,6 +81,7 @@ impl Default for Options {
             token: None,
             workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
             run_code_memory_mb: 1024,
+            model: None,
         }
     }
 }
@@ -209,6 +217,9 @@ pub fn app(registry: Arc<Registry>, options: Options) -> Result<(Router, watch::
         .route("/run_code", post(run_code::run_code))
         .route("/v1/ping", get(|| async { axum::Json("pong") }))
         .route("/score", post(score::score))
+        .route("/v1/models", get(openai::models))
+        .route("/v1/chat/completions", post(openai::chat))
+        .route("/v1/completions", post(openai::completions))
         .with_state(shared.clone());
     let mut env_paths = Vec::new();
     for (prefix, host) in envs {
@@ -251,10 +262,13 @@ pub fn run(registry: Arc<Registry>, options: Options, addr: SocketAddr) -> Resul
         .max_blocking_threads(workers + 16)
         .thread_name("rlvr-serve")
         .build()?;
-    let what = match &options.env {
+    let mut what = match &options.env {
         Some((id, _)) => format!("environment {id} at /"),
         None => "every environment under /envs/<id>/".to_string(),
     };
+    if let Some(m) = &options.model {
+        what.push_str(&format!("; model {} at /v1/chat/completions and /v1/completions", m.id()));
+    }
     let (app, stop) = app(registry, options)?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr).await?;

@@ -383,3 +383,89 @@ fn a_bad_environment_or_config_stops_the_server_before_it_listens() {
         assert!(err.to_string().contains(id), "{err}");
     }
 }
+
+/// A model that writes `ok` and records the size of each batch it is given; its first call
+/// waits, so that the requests arriving meanwhile queue.
+struct Recorder(Arc<std::sync::Mutex<Vec<usize>>>);
+
+impl rlvr_server::ServedModel for Recorder {
+    fn encode_chat(&self, messages: &[Message]) -> Result<Vec<u32>, String> {
+        Ok(messages.iter().flat_map(|m| m.content.bytes().map(u32::from)).collect())
+    }
+    fn encode_text(&self, text: &str) -> Result<Vec<u32>, String> {
+        Ok(text.bytes().map(u32::from).collect())
+    }
+    fn token_text(&self, id: u32) -> String {
+        char::from_u32(id).map(String::from).unwrap_or_default()
+    }
+    fn context_length(&self) -> usize {
+        64
+    }
+    fn generate(&mut self, batch: &[rlvr_server::GenSpec]) -> Vec<Result<rlvr_server::GenOut, String>> {
+        let first = {
+            let mut sizes = self.0.lock().unwrap();
+            sizes.push(batch.len());
+            sizes.len() == 1
+        };
+        if first {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        batch
+            .iter()
+            .map(|s| {
+                let n = s.max_new_tokens.min(2);
+                Ok(rlvr_server::GenOut {
+                    text: "ok"[..n].to_string(),
+                    tokens: vec![111, 107][..n].to_vec(),
+                    logprobs: vec![-0.5; n],
+                    length: n < 2,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Concurrent requests share one `generate` call; a prompt past the context length and a bad
+/// field are refused in OpenAI's error shape.
+#[test]
+fn openai_requests_that_arrive_together_are_batched() {
+    let sizes = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = sizes.clone();
+    let model = rlvr_server::ModelServer::start(
+        "m",
+        Box::new(move || Ok(Box::new(Recorder(recorder)) as Box<dyn rlvr_server::ServedModel>)),
+        32,
+    )
+    .unwrap();
+    let server = start(Options { model: Some(model), ..Options::default() });
+    let addr = server.addr;
+    let ask = move |n: u32| {
+        let body = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": n, "logprobs": true});
+        http(addr, "POST", "/v1/chat/completions", Some(&body.to_string()), &[])
+    };
+    let first = std::thread::spawn(move || ask(1));
+    std::thread::sleep(Duration::from_millis(150));
+    let rest: Vec<_> = (0..6).map(|_| std::thread::spawn(move || ask(2))).collect();
+    let (status, body) = first.join().unwrap();
+    assert_eq!(status, 200, "{body}");
+    for r in rest {
+        let (status, body) = r.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["choices"].as_array().unwrap().len(), 2);
+        assert_eq!(v["choices"][0]["message"]["content"], "ok");
+        assert_eq!(v["choices"][1]["logprobs"]["content"][1]["token"], "k");
+        assert_eq!(v["usage"], json!({"prompt_tokens": 2, "completion_tokens": 4, "total_tokens": 6}));
+    }
+    assert_eq!(*sizes.lock().unwrap(), vec![1, 12], "the six requests that queued went as one batch");
+    let long = json!({"model": "m", "prompt": "x".repeat(100)}).to_string();
+    let (status, body) = http(addr, "POST", "/v1/completions", Some(&long), &[]);
+    assert_eq!(status, 400);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["type"], "invalid_request_error");
+    assert!(v["error"]["message"].as_str().unwrap().contains("context length is 64"), "{v}");
+    let (status, body) = http(addr, "POST", "/v1/chat/completions", Some(r#"{"messages": [], "n": 0}"#), &[]);
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = http(addr, "GET", "/v1/models", None, &[]);
+    assert_eq!(status, 200);
+}

@@ -4,6 +4,8 @@
 use crate::error::{Error, Result};
 use crate::experiment::{self, Experiment, Progress};
 use crate::{report, score, store};
+
+mod served;
 #[cfg(feature = "causal")]
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -40,6 +42,30 @@ enum Command {
         /// Continue the run in the output directory from its last checkpoint.
         #[arg(long)]
         resume: bool,
+    },
+    /// Evaluate an experiment's policy without training: every task of a split, one greedy
+    /// episode each (and k sampled with --pass-k); writes run.db like a run (`rlvr report`
+    /// draws it) and prints accuracy, pass@k, each reward term, failures, tokens and time.
+    Eval {
+        /// The experiment file ([train] and [sft] are ignored).
+        experiment: PathBuf,
+        /// The split: test (held-out) or train.
+        #[arg(long, default_value = "test", value_parser = ["test", "train"])]
+        split: String,
+        /// Evaluate the first N tasks [default: all of the split, or run.eval_tasks for a
+        /// generator without end].
+        #[arg(long)]
+        n: Option<u64>,
+        /// Also sample K episodes per task at the policy's temperature: pass@K and sampled
+        /// accuracy.
+        #[arg(long, default_value_t = 0)]
+        pass_k: u32,
+        /// Output directory [default: runs/<run.name>-eval-<split>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a config field: --set policy.config.base_url=... (repeatable).
+        #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+        set: Vec<String>,
     },
     /// List every registered environment, reward and policy; with an id, that plugin and the
     /// config keys it takes, at their defaults.
@@ -197,6 +223,16 @@ enum Command {
         /// [default: $RLVR_SERVE_TOKEN when set].
         #[arg(long)]
         token: Option<String>,
+        /// Also serve this model behind OpenAI's API (/v1/models, /v1/chat/completions,
+        /// /v1/completions): an HF directory, a .gguf file, or preset:NAME (tiny, micro, smollm2).
+        #[arg(long)]
+        model: Option<String>,
+        /// The model's id in /v1/models and in requests [default: --model as given].
+        #[arg(long, requires = "model")]
+        served_model_name: Option<String>,
+        /// Most sequences in one batched generate call.
+        #[arg(long, default_value_t = 32, requires = "model")]
+        max_batch: usize,
     },
 }
 
@@ -304,6 +340,9 @@ fn dispatch(command: Command, registry: &std::sync::Arc<Registry>) -> Result<()>
             workers,
             run_code_memory_mb,
             token,
+            model,
+            served_model_name,
+            max_batch,
         } => {
             let env = match env {
                 Some(id) => {
@@ -331,6 +370,16 @@ fn dispatch(command: Command, registry: &std::sync::Arc<Registry>) -> Result<()>
                 token,
                 workers: if workers == 0 { rlvr_engine::pool::available_cores() } else { workers },
                 run_code_memory_mb,
+                model: match model {
+                    Some(m) => {
+                        let id = served_model_name.unwrap_or_else(|| m.clone());
+                        tracing::info!("loading the model {m}");
+                        let factory: rlvr_server::ModelFactory =
+                            Box::new(move || Ok(Box::new(served::Served(served::load(&m)?)) as _));
+                        Some(rlvr_server::ModelServer::start(id, factory, max_batch).map_err(Error::BadInput)?)
+                    }
+                    None => None,
+                },
             };
             rlvr_server::run(registry.clone(), options, std::net::SocketAddr::new(host, port)).map_err(|e| match e {
                 rlvr_server::ServeError::Config(m) => Error::BadInput(m),
@@ -359,6 +408,29 @@ fn dispatch(command: Command, registry: &std::sync::Arc<Registry>) -> Result<()>
                     println!("{line}");
                 }
             }
+            Ok(())
+        }
+        Command::Eval { experiment, split, n, pass_k, out, set } => {
+            let exp = Experiment::load(&experiment, &set)?;
+            let split = if split == "train" { rlvr_engine::Split::Train } else { rlvr_engine::Split::Test };
+            let name = if split == rlvr_engine::Split::Train { "train" } else { "test" };
+            let dir = out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-eval-{name}", exp.run.name)));
+            let options = experiment::EvalOptions { split, n, pass_k };
+            let what = format!("evaluating {} on the {name} split of {}", exp.policy.id, exp.env.id);
+            let spinner = std::io::stderr().is_terminal().then(|| {
+                let b = ProgressBar::new_spinner().with_message(what.clone());
+                b.enable_steady_tick(std::time::Duration::from_millis(200));
+                b
+            });
+            if spinner.is_none() {
+                tracing::info!("{what}");
+            }
+            let summary = experiment::eval(registry, &exp, &dir, &options);
+            if let Some(b) = spinner {
+                b.finish_and_clear();
+            }
+            let summary = summary.map_err(|e| e.context(experiment.display()))?;
+            print!("{}", eval_text(&summary, pass_k));
             Ok(())
         }
         Command::Merge { models, base, out } => merge(&models, base.as_deref(), &out),
@@ -541,6 +613,40 @@ fn write_tasks(tasks: Tasks) -> Result<()> {
 }
 
 /// A progress bar on a terminal; a log line per iteration elsewhere (CI logs, pipes).
+/// What `rlvr eval` prints: the headline figures, each reward term, failures, tokens, time.
+fn eval_text(summary: &experiment::EvalSummary, pass_k: u32) -> String {
+    let m = &summary.metrics;
+    let get = |k: &str| m.get(k).copied().unwrap_or(f64::NAN);
+    let mut out =
+        format!("{}: {} tasks\naccuracy (greedy)  {:.4}\n", summary.dir.display(), summary.tasks, get("eval/accuracy"));
+    if pass_k > 1 {
+        out.push_str(&format!(
+            "pass@{pass_k}             {:.4}\nsampled accuracy   {:.4}\n",
+            get(&format!("eval/pass@{pass_k}")),
+            get("eval/sampled_accuracy")
+        ));
+    }
+    out.push_str(&format!("reward mean        {:.4}\n", get("eval/reward_mean")));
+    for (k, v) in m {
+        if let Some(term) = k.strip_prefix("eval/reward/")
+            && term != "mean"
+            && term != "std"
+        {
+            out.push_str(&format!("  {term:<17} {v:.4}\n"));
+        }
+    }
+    out.push_str(&format!(
+        "failed rollouts    {}{}\nverifier errors    {}\ntruncated          {}\npolicy tokens      {}\ntime               {:.1} s\n",
+        get("eval/failed"),
+        if pass_k > 1 { format!(" (+{} sampled)", get("eval/sampled_failed")) } else { String::new() },
+        get("eval/rollout/verifier_errors"),
+        get("eval/rollout/truncated"),
+        get("eval/rollout/policy_tokens"),
+        get("time/eval_s"),
+    ));
+    out
+}
+
 struct Bar {
     bar: Option<ProgressBar>,
 }

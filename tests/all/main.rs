@@ -5,6 +5,7 @@ mod arith;
 mod causal;
 #[cfg(feature = "code")]
 mod code;
+mod eval;
 mod policies;
 #[cfg(feature = "code")]
 mod python_env;

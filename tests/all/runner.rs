@@ -158,3 +158,42 @@ fn results_do_not_depend_on_worker_count() {
     let (a, b) = (run(1), run(2));
     assert_eq!(a.groups, b.groups);
 }
+
+/// A policy that cannot answer one request (a remote server's error after its retries) fails
+/// that rollout, at the `generate` stage, and the others of the batch go on.
+#[test]
+fn a_request_the_policy_could_not_answer_fails_only_its_rollout() {
+    struct Flaky(Box<dyn Policy>);
+    impl Policy for Flaky {
+        fn encode(&self, messages: &[Message], first: bool) -> Result<Vec<u32>, PolicyError> {
+            self.0.encode(messages, first)
+        }
+        fn generate(&mut self, batch: &[GenRequest<'_>]) -> Result<Vec<Action>, PolicyError> {
+            let mut out = self.0.generate(batch)?;
+            for (a, r) in out.iter_mut().zip(batch) {
+                // The second turn of the three-turn task is lost.
+                if r.task.id == "ok3" && r.messages.len() > 2 {
+                    *a = Action::failed("HTTP 503 after 3 tries");
+                }
+            }
+            Ok(out)
+        }
+    }
+    let runner = Runner::new(2);
+    let all: Vec<(u64, Task)> = tasks().train.into_iter().enumerate().map(|(i, t)| (i as u64, t)).collect();
+    let cfg = RolloutConfig { group_size: 2, max_turns: 4, max_tokens: 4096, max_new_tokens: 64 };
+    let mut policy = Flaky(policy());
+    let r = runner.rollout(&mut policy, &spec(), &rubric(), all, &cfg, Sampling { seed: 1, greedy: false }).unwrap();
+    let by_id = |id: &str| r.groups.iter().find(|g| g.task.id == id).unwrap();
+    for smp in &by_id("ok3").samples {
+        assert!(
+            matches!(&smp.outcome, Outcome::Failed { stage: Stage::Generate, error } if error == "HTTP 503 after 3 tries"),
+            "{:?}",
+            smp.outcome
+        );
+    }
+    for smp in &by_id("ok1").samples {
+        assert_eq!(smp.reward(), Some(1.0));
+    }
+    assert_eq!(r.stats.failed, 2 * 3, "ok3's two, and the failed resets and steps as before");
+}
