@@ -522,7 +522,7 @@ mod tests {
         let choice = json!({"index": 0, "message": {"content": null, "tool_calls": [
             {"id": "x", "type": "function", "function": {"name": "add", "arguments": "{\"a\": 1}"}}]}});
         let a = read_choice(&choice, true);
-        assert_eq!(a.text, "<tool_call>{\"arguments\":{\"a\":1},\"name\":\"add\"}</tool_call>");
+        assert_eq!(a.text, "<tool_call>{\"name\":\"add\",\"arguments\":{\"a\":1}}</tool_call>");
         let (prose, calls) = tool_calls(&a.text);
         assert_eq!((prose.as_str(), calls[0]["arguments"]["a"].as_i64()), ("", Some(1)));
     }

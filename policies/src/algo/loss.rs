@@ -8,7 +8,7 @@
 //! elsewhere (prompt, environment output, padding, filtered rows); masked tokens contribute
 //! nothing to any value or gradient.
 
-use super::TrainConfig;
+use super::{Algorithm, TrainConfig};
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +76,52 @@ pub fn clipped_surrogate(
     (unclipped.max_pair(clipped), cut)
 }
 
+/// GSPO's sequence-level clipped surrogate (Zheng et al. 2025, "Group Sequence Policy
+/// Optimization"): each row's importance ratio is the geometric mean of its tokens' ratios,
+/// `s = exp(mean over the row's loss tokens of (logp - old_logp))`, so long and short answers
+/// move alike, and the row's loss is `max(-A·s, -A·clip(s, 1 - low, 1 + high))` with `A` the
+/// row's advantage (the mean of `advantages` over its loss tokens; GRPO gives every token of a
+/// sample the same one). Returns the mean over rows that have a loss token (GSPO weighs
+/// sequences alike), and the share of those rows whose clipped term was taken.
+pub fn sequence_surrogate(
+    logp: Tensor<2>,
+    old_logp: Tensor<2>,
+    advantages: Tensor<2>,
+    mask: Tensor<2>,
+    clip_low: f32,
+    clip_high: f32,
+) -> (Tensor<1>, Tensor<1>) {
+    let tokens = mask.clone().sum_dim(1);
+    let present = tokens.clone().greater_elem(0.0).float();
+    let per_row = |x: Tensor<2>| (x * mask.clone()).sum_dim(1) / tokens.clone().clamp_min(1.0);
+    let ratio = per_row(logp - old_logp).exp();
+    let adv = per_row(advantages);
+    let unclipped = -(adv.clone() * ratio.clone());
+    let clipped = -(adv * ratio.clamp(1.0 - clip_low, 1.0 + clip_high));
+    let cut = clipped.clone().greater(unclipped.clone()).float() * present.clone();
+    let rows = present.clone().sum().clamp_min(1.0);
+    let loss = (unclipped.max_pair(clipped) * present).sum() / rows.clone();
+    (loss, cut.sum() / rows)
+}
+
+/// CISPO's per-token loss (MiniMax-M1, 2025): `-sg(clip(r, 1 - low, 1 + high))·A·logp` with
+/// `r = exp(logp - old_logp)` and `sg` a stop-gradient. Unlike the PPO clip, which zeroes the
+/// gradient of a clipped token, every token keeps one: the clip bounds only its weight, so rare
+/// tokens whose ratio jumps still teach. Returns the loss and, per token, 1.0 where the ratio lay
+/// outside the clip range.
+pub fn cispo_surrogate(
+    logp: Tensor<2>,
+    old_logp: Tensor<2>,
+    advantages: Tensor<2>,
+    clip_low: f32,
+    clip_high: f32,
+) -> (Tensor<2>, Tensor<2>) {
+    let ratio = (logp.clone() - old_logp).exp().detach();
+    let weight = ratio.clone().clamp(1.0 - clip_low, 1.0 + clip_high);
+    let cut = weight.clone().not_equal(ratio).float();
+    (-(weight * advantages * logp), cut)
+}
+
 /// Averages per-token `loss` over the tokens `mask` selects, as `mode` says. `norm_len` is Dr.
 /// GRPO's constant (usually the generation budget); the other modes ignore it. Rows whose mask
 /// is all zero are not counted as rows. Returns a one-element tensor (0 for an empty mask).
@@ -113,10 +159,12 @@ pub struct PolicyTerm {
     pub clip_frac: f64,
 }
 
-/// The policy loss GRPO and PPO share: per token, the [`clipped_surrogate`] (`clip_low`,
-/// `clip_high`) plus, when `ref_logp` is given, `kl_coef` times the [`kl_per_token`] estimate
-/// (`kl_estimator`); [`aggregate`]d over `mask` as `aggregation` says, with Dr. GRPO's
-/// `norm_len`.
+/// The policy loss of every algorithm here: the surrogate `algorithm` names (the
+/// [`clipped_surrogate`] for GRPO and PPO, the [`sequence_surrogate`] for GSPO, the
+/// [`cispo_surrogate`] for CISPO; `clip_low`, `clip_high`), [`aggregate`]d over `mask` as
+/// `aggregation` says with Dr. GRPO's `norm_len` (GSPO averages over sequences), plus, when
+/// `ref_logp` is given, `kl_coef` times the aggregated [`kl_per_token`] estimate
+/// (`kl_estimator`). Aggregation is linear, so adding the KL before or after it is the same.
 pub fn policy_term(
     logp: Tensor<2>,
     old_logp: Tensor<2>,
@@ -126,18 +174,31 @@ pub fn policy_term(
     config: &TrainConfig,
     norm_len: f32,
 ) -> PolicyTerm {
-    let (surrogate, cut) = clipped_surrogate(logp.clone(), old_logp, advantages, config.clip_low, config.clip_high);
-    let mut per_token = surrogate.clone();
+    let (low, high) = (config.clip_low, config.clip_high);
+    // The surrogate, aggregated, and the share of clipped tokens (of rows, for GSPO).
+    let (surrogate, clip_frac) = match config.algorithm {
+        Algorithm::Gspo => {
+            let (loss, cut) = sequence_surrogate(logp.clone(), old_logp, advantages, mask.clone(), low, high);
+            (loss, f64::from(cut.into_scalar::<f32>()))
+        }
+        Algorithm::Cispo => {
+            let (loss, cut) = cispo_surrogate(logp.clone(), old_logp, advantages, low, high);
+            (aggregate(loss, mask.clone(), config.aggregation, norm_len), masked_mean(cut, mask.clone()))
+        }
+        Algorithm::Grpo | Algorithm::Ppo => {
+            let (loss, cut) = clipped_surrogate(logp.clone(), old_logp, advantages, low, high);
+            (aggregate(loss, mask.clone(), config.aggregation, norm_len), masked_mean(cut, mask.clone()))
+        }
+    };
+    let policy = f64::from(surrogate.clone().detach().into_scalar::<f32>());
+    let mut loss = surrogate;
     let mut kl_mean = None;
     if let Some(ref_logp) = ref_logp {
         let kl = kl_per_token(logp, ref_logp, config.kl_estimator);
         kl_mean = Some(masked_mean(kl.clone().detach(), mask.clone().detach()));
-        per_token = per_token + kl.mul_scalar(config.kl_coef);
+        loss = loss + aggregate(kl, mask, config.aggregation, norm_len).mul_scalar(config.kl_coef);
     }
-    let loss = aggregate(per_token, mask.clone(), config.aggregation, norm_len);
-    let policy = aggregate(surrogate.detach(), mask.clone(), config.aggregation, norm_len);
-    let policy = f64::from(policy.into_scalar::<f32>());
-    PolicyTerm { loss, policy, kl: kl_mean, clip_frac: masked_mean(cut, mask) }
+    PolicyTerm { loss, policy, kl: kl_mean, clip_frac }
 }
 
 #[cfg(test)]
@@ -259,5 +320,78 @@ mod tests {
         // Without a reference the loss is the surrogate alone.
         let term = policy_term(logp, old, adv, None, mask, &config, 0.0);
         assert_eq!((scalar(term.loss), term.kl), (0.0, None));
+    }
+
+    #[test]
+    fn gspo_ratios_are_per_sequence_length_normalised_and_clipped_per_sequence() {
+        // Row 0: log-ratios 0.2 and -0.2 average to 0, so s = 1 whatever the tokens do: -A = -2.
+        // Row 1: two tokens of log-ratio ln 1.5 each (a product of 2.25) average to ln 1.5, so
+        //   s = 1.5, not 2.25; A = 1 > 0 and s is above 1.2: clipped to -1.2.
+        // Row 2: the same s = 1.5 with A = -1: the unclipped 1.5 is larger, no cut.
+        // Row 3: no loss token; it is not a row. The masked token of row 0 is ignored.
+        let l15 = 1.5f32.ln();
+        let logp = t(&[&[-1.0, -1.0, 7.0], &[l15, l15, 0.0], &[l15, l15, 0.0], &[3.0, 3.0, 3.0]]);
+        let old = t(&[&[-1.2, -0.8, 0.0], &[0.0, 0.0, 0.0], &[0.0, 0.0, 0.0], &[0.0, 0.0, 0.0]]);
+        let adv = t(&[&[2.0, 2.0, 2.0], &[1.0, 1.0, 1.0], &[-1.0, -1.0, -1.0], &[5.0, 5.0, 5.0]]);
+        let mask = t(&[&[1.0, 1.0, 0.0], &[1.0, 1.0, 0.0], &[1.0, 1.0, 0.0], &[0.0, 0.0, 0.0]]);
+        let (loss, cut) = sequence_surrogate(logp, old, adv, mask, 0.2, 0.2);
+        close(&[scalar(loss)], &[(-2.0 - 1.2 + 1.5) / 3.0]);
+        close(&[scalar(cut)], &[1.0 / 3.0]);
+    }
+
+    #[test]
+    fn gspo_gives_each_token_the_sequence_gradient_over_its_length() {
+        // One unclipped row of 4 loss tokens at ratio 1, A = 1: loss = -s, and ds/dlogp_t = s / 4.
+        let device = Device::autodiff(Device::flex());
+        let data = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [1, 5]), &device);
+        let lp = data(vec![-1.0, -2.0, -0.5, -3.0, -1.0]).require_grad();
+        let (loss, _) = sequence_surrogate(
+            lp.clone(),
+            data(vec![-1.0, -2.0, -0.5, -3.0, 0.0]),
+            data(vec![1.0; 5]),
+            data(vec![1.0, 1.0, 1.0, 1.0, 0.0]),
+            0.2,
+            0.2,
+        );
+        let g = v2(lp.grad(&loss.backward()).unwrap());
+        close(&g, &[-0.25, -0.25, -0.25, -0.25, 0.0]);
+    }
+
+    #[test]
+    fn cispo_clips_the_weight_but_keeps_every_gradient() {
+        // Ratios e^0.5 (above the ceiling 1.2) and 1, A = 1: the weights are 1.2 and 1.
+        let device = Device::autodiff(Device::flex());
+        let data = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [1, 2]), &device);
+        let lp = data(vec![-0.5, -1.0]).require_grad();
+        let (loss, cut) = cispo_surrogate(lp.clone(), data(vec![-1.0, -1.0]), data(vec![1.0, 1.0]), 0.2, 0.2);
+        close(&v2(loss.clone().detach()), &[-1.2 * -0.5, -1.0 * -1.0]);
+        close(&v2(cut.detach()), &[1.0, 0.0]);
+        let total = aggregate(loss, data(vec![1.0, 1.0]), Aggregation::TokenMean, 0.0);
+        let g = v2(lp.grad(&total.backward()).unwrap());
+        // -weight·A over 2 tokens: the clipped token still has a gradient, where PPO's clip
+        // would give it none.
+        close(&g, &[-0.6, -0.5]);
+        let (ppo, _) = clipped_surrogate(lp.clone(), data(vec![-1.0, -1.0]), data(vec![1.0, 1.0]), 0.2, 0.2);
+        let g = v2(lp.grad(&aggregate(ppo, data(vec![1.0, 1.0]), Aggregation::TokenMean, 0.0).backward()).unwrap());
+        close(&g, &[0.0, -0.5]);
+    }
+
+    #[test]
+    fn the_policy_term_follows_the_algorithm() {
+        let l15 = 1.5f32.ln();
+        let logp = t(&[&[l15, l15]]);
+        let old = t(&[&[0.0, 0.0]]);
+        let adv = t(&[&[1.0, 1.0]]);
+        let mask = t(&[&[1.0, 1.0]]);
+        let term = |algorithm| {
+            let config = TrainConfig { algorithm, ..TrainConfig::default() };
+            let p = policy_term(logp.clone(), old.clone(), adv.clone(), None, mask.clone(), &config, 0.0);
+            (scalar(p.loss), p.clip_frac)
+        };
+        // Token ratios 1.5 each: PPO's clip takes 1.2 on both tokens; GSPO's sequence ratio is
+        // 1.5 too, clipped once; CISPO weighs each token's -logp by 1.2.
+        let (ppo, gspo, cispo) = (term(Algorithm::Grpo), term(Algorithm::Gspo), term(Algorithm::Cispo));
+        close(&[ppo.0, gspo.0, cispo.0], &[-1.2, -1.2, -1.2 * l15]);
+        assert_eq!((ppo.1, gspo.1, cispo.1), (1.0, 1.0, 1.0));
     }
 }

@@ -58,6 +58,14 @@ pub enum Algorithm {
     Grpo,
     /// A value head and GAE.
     Ppo,
+    /// GRPO's advantages with GSPO's sequence-level, length-normalised importance ratio and
+    /// clip ([`loss::sequence_surrogate`]). GSPO's paper clips far tighter than PPO
+    /// (`clip_low = 3e-4`, `clip_high = 4e-4`).
+    Gspo,
+    /// GRPO's advantages with CISPO's clipped, stop-gradient importance weights: every token
+    /// keeps a gradient ([`loss::cispo_surrogate`]). MiniMax-M1 leaves the low side open
+    /// and clips the high one.
+    Cispo,
 }
 
 /// The reference model the KL term pulls towards (`[train.reference]`).
@@ -75,7 +83,8 @@ pub struct ReferenceConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// `grpo` or `ppo`. Default `grpo`.
+    /// `grpo`, `ppo`, `gspo` or `cispo` (the last two: GRPO's advantages with their own
+    /// surrogate). Default `grpo`.
     pub algorithm: Algorithm,
     /// AdamW learning rate. Default 1e-5.
     pub lr: f64,
@@ -389,7 +398,7 @@ impl Trainer {
         iteration: u64,
     ) -> Result<BTreeMap<String, f64>, TrainError> {
         match self.config.algorithm {
-            Algorithm::Grpo => grpo::update(self, policy, groups, iteration),
+            Algorithm::Grpo | Algorithm::Gspo | Algorithm::Cispo => grpo::update(self, policy, groups, iteration),
             Algorithm::Ppo => ppo::update(self, policy, groups, iteration),
         }
     }

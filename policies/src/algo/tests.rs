@@ -70,6 +70,23 @@ fn a_grpo_step_raises_the_rewarded_sample_and_lowers_the_other() {
     assert!(m["train/grad_norm"] > 0.0 && m["train/entropy"] > 0.0);
 }
 
+/// GSPO and CISPO share GRPO's advantages and move the policy the same way on a first,
+/// on-policy step; GSPO's tight clip does not bind at ratio 1.
+#[test]
+fn gspo_and_cispo_steps_raise_the_rewarded_sample_and_lower_the_other() {
+    for (algorithm, clip_low, clip_high) in [(Algorithm::Gspo, 3e-4, 4e-4), (Algorithm::Cispo, 0.99, 0.28)] {
+        let mut p = policy(1);
+        let (good, bad) = (logp(&p, GOOD), logp(&p, BAD));
+        let config = TrainConfig { algorithm, lr: 1e-2, clip_low, clip_high, ..TrainConfig::default() };
+        config.validate().unwrap();
+        let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
+        let m = t.update(&mut p, &[group(&[GOOD, BAD])], 0).unwrap();
+        assert!(logp(&p, GOOD) > good, "{algorithm:?}: {} -> {}", good, logp(&p, GOOD));
+        assert!(logp(&p, BAD) < bad, "{algorithm:?}: {} -> {}", bad, logp(&p, BAD));
+        assert_eq!(m["train/clip_frac"], 0.0, "{algorithm:?}");
+    }
+}
+
 #[test]
 fn the_training_forward_scores_a_batch_as_the_separate_scoring_pass_does() {
     // A single step over the whole batch takes its old log-probs from the training forward (one
