@@ -185,7 +185,7 @@ pub fn policy_term(
             let (loss, cut) = cispo_surrogate(logp.clone(), old_logp, advantages, low, high);
             (aggregate(loss, mask.clone(), config.aggregation, norm_len), masked_mean(cut, mask.clone()))
         }
-        Algorithm::Grpo | Algorithm::Ppo => {
+        Algorithm::Grpo | Algorithm::Ppo | Algorithm::ReinforcePp => {
             let (loss, cut) = clipped_surrogate(logp.clone(), old_logp, advantages, low, high);
             (aggregate(loss, mask.clone(), config.aggregation, norm_len), masked_mean(cut, mask.clone()))
         }

@@ -31,6 +31,7 @@
 pub mod grpo;
 pub mod loss;
 pub mod ppo;
+pub mod reinforce_pp;
 pub mod select;
 pub mod sft;
 
@@ -66,6 +67,10 @@ pub enum Algorithm {
     /// keeps a gradient ([`loss::cispo_surrogate`]). MiniMax-M1 leaves the low side open
     /// and clips the high one.
     Cispo,
+    /// REINFORCE++ ([`reinforce_pp`]): per-token returns with the KL in the reward, whitened
+    /// over the whole batch (the global baseline), and PPO's clipped surrogate.
+    #[serde(rename = "reinforce++")]
+    ReinforcePp,
 }
 
 /// The reference model the KL term pulls towards (`[train.reference]`).
@@ -83,8 +88,8 @@ pub struct ReferenceConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// `grpo`, `ppo`, `gspo` or `cispo` (the last two: GRPO's advantages with their own
-    /// surrogate). Default `grpo`.
+    /// `grpo`, `ppo`, `gspo`, `cispo` (these two: GRPO's advantages with their own surrogate)
+    /// or `reinforce++`. Default `grpo`.
     pub algorithm: Algorithm,
     /// AdamW learning rate. Default 1e-5.
     pub lr: f64,
@@ -400,6 +405,7 @@ impl Trainer {
         match self.config.algorithm {
             Algorithm::Grpo | Algorithm::Gspo | Algorithm::Cispo => grpo::update(self, policy, groups, iteration),
             Algorithm::Ppo => ppo::update(self, policy, groups, iteration),
+            Algorithm::ReinforcePp => reinforce_pp::update(self, policy, groups, iteration),
         }
     }
 

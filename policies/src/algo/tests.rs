@@ -87,6 +87,23 @@ fn gspo_and_cispo_steps_raise_the_rewarded_sample_and_lower_the_other() {
     }
 }
 
+/// REINFORCE++'s batch-whitened returns move a first step the same way, with and without the
+/// KL penalty in the reward.
+#[test]
+fn a_reinforce_pp_step_raises_the_rewarded_sample_and_lowers_the_other() {
+    for kl_coef in [0.0, 0.05] {
+        let mut p = policy(1);
+        let (good, bad) = (logp(&p, GOOD), logp(&p, BAD));
+        let config = TrainConfig { algorithm: Algorithm::ReinforcePp, lr: 1e-2, kl_coef, ..TrainConfig::default() };
+        let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
+        let m = t.update(&mut p, &[group(&[GOOD, BAD])], 0).unwrap();
+        assert!(logp(&p, GOOD) > good, "kl {kl_coef}: {} -> {}", good, logp(&p, GOOD));
+        assert!(logp(&p, BAD) < bad, "kl {kl_coef}: {} -> {}", bad, logp(&p, BAD));
+        // Before the first step the policy is its own reference: the penalty is 0.
+        assert_eq!(m.get("train/kl_reward").copied(), (kl_coef > 0.0).then_some(0.0));
+    }
+}
+
 #[test]
 fn the_training_forward_scores_a_batch_as_the_separate_scoring_pass_does() {
     // A single step over the whole batch takes its old log-probs from the training forward (one
