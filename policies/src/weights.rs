@@ -13,6 +13,61 @@ use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// How task vectors are combined by [`Weights::merge_task_vectors`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MergeMethod {
+    /// Their weighted sum (Ilharco et al. 2023).
+    TaskArithmetic,
+    /// DARE (Yu et al. 2024, "Language Models are Super Mario"): each entry of each task vector
+    /// is dropped with probability `drop` and the kept ones are divided by `1 - drop`, by a mask
+    /// drawn from `seed`; then summed. `drop = 0` is task arithmetic.
+    Dare {
+        /// The drop probability, in [0, 1).
+        drop: f64,
+        /// Seeds the masks (one stream per model and tensor).
+        seed: u64,
+    },
+    /// TIES (Yadav et al. 2023): trim each task vector to its `density` share of
+    /// largest-magnitude entries (per tensor), elect each entry's sign as that of the trimmed
+    /// vectors' sum, and average the trimmed entries that agree with it.
+    Ties {
+        /// The share of entries kept, in (0, 1].
+        density: f64,
+    },
+}
+
+/// A stable hash of a tensor's name (FNV-1a), so DARE's masks do not depend on map order.
+fn name_hash(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// TIES over one tensor's task vectors (each the same length): trim, elect, disjoint mean.
+pub fn ties(deltas: &[Vec<f64>], density: f64) -> Vec<f64> {
+    let n = deltas.first().map_or(0, Vec::len);
+    let keep = ((density * n as f64).ceil() as usize).min(n);
+    let trimmed: Vec<Vec<f64>> = deltas
+        .iter()
+        .map(|d| {
+            let mut order: Vec<usize> = (0..n).collect();
+            // Largest magnitude first; ties broken by position, so the result is deterministic.
+            order.sort_by(|&a, &b| d[b].abs().total_cmp(&d[a].abs()).then(a.cmp(&b)));
+            let mut t = vec![0.0; n];
+            for &j in &order[..keep] {
+                t[j] = d[j];
+            }
+            t
+        })
+        .collect();
+    (0..n)
+        .map(|j| {
+            let total: f64 = trimmed.iter().map(|t| t[j]).sum();
+            let agree: Vec<f64> =
+                trimmed.iter().map(|t| t[j]).filter(|&x| x != 0.0 && x.signum() == total.signum()).collect();
+            if total == 0.0 || agree.is_empty() { 0.0 } else { agree.iter().sum::<f64>() / agree.len() as f64 }
+        })
+        .collect()
+}
+
 /// A checkpoint could not be read, written, or did not fit the architecture.
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
@@ -246,6 +301,50 @@ impl Weights {
         Ok(out)
     }
 
+    /// Task-vector merging onto `base` (`rlvr merge --base --method`): each model's task vector
+    /// `δᵢ = wᵢ·(mᵢ - base)` is combined as `method` says and added to the base. Every model must
+    /// have the base's tensors and shapes.
+    pub fn merge_task_vectors(
+        base: &Weights,
+        parts: &[(Weights, f64)],
+        method: MergeMethod,
+    ) -> Result<Weights, WeightsError> {
+        if let MergeMethod::TaskArithmetic = method {
+            return Self::combine(Some(base), parts);
+        }
+        // The shape checks and the error are combine's.
+        Self::combine(Some(base), parts)?;
+        let mut out = base.clone();
+        for (name, t) in out.0.iter_mut() {
+            let b = &base.0[name].data;
+            let deltas: Vec<Vec<f64>> = parts
+                .iter()
+                .map(|(w, c)| w.0[name].data.iter().zip(b).map(|(x, b)| c * (f64::from(*x) - f64::from(*b))).collect())
+                .collect();
+            let merged: Vec<f64> = match method {
+                MergeMethod::TaskArithmetic => unreachable!("handled above"),
+                MergeMethod::Dare { drop, seed } => {
+                    let mut sum = vec![0.0; b.len()];
+                    for (i, d) in deltas.iter().enumerate() {
+                        let mut rng = Rng::new(rlvr_engine::seed::derive(seed, &[i as u64, name_hash(name)]));
+                        for (s, x) in sum.iter_mut().zip(d) {
+                            // Kept with probability 1 - drop, and rescaled so the expectation is δ.
+                            if rng.uniform() >= drop {
+                                *s += x / (1.0 - drop);
+                            }
+                        }
+                    }
+                    sum
+                }
+                MergeMethod::Ties { density } => ties(&deltas, density),
+            };
+            for ((x, b), m) in t.data.iter_mut().zip(b).zip(merged) {
+                *x = (f64::from(*b) + m) as f32;
+            }
+        }
+        Ok(out)
+    }
+
     /// Writes every tensor as F32 into one safetensors file (lossless for our f32 models).
     pub fn write_safetensors(&self, path: &Path) -> Result<(), WeightsError> {
         let bytes: Vec<(String, Vec<u8>, Vec<usize>)> = self
@@ -267,5 +366,85 @@ impl Weights {
         let metadata = [("format".to_string(), "pt".to_string())].into();
         safetensors::serialize_to_file(views, Some(metadata), path)
             .map_err(|e| WeightsError::Format(format!("{}: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+
+    fn one(data: Vec<f32>) -> Weights {
+        let shape = vec![data.len()];
+        Weights([("w".to_string(), HostTensor { shape, data })].into())
+    }
+
+    fn data(w: &Weights) -> Vec<f32> {
+        w.0["w"].data.clone()
+    }
+
+    #[test]
+    fn dare_with_drop_zero_is_task_arithmetic() {
+        let base = one(vec![0.5, -1.0, 2.0]);
+        let parts = vec![(one(vec![1.5, -0.5, 2.25]), 0.7), (one(vec![0.0, -3.0, 1.0]), -0.4)];
+        let ta = Weights::merge_task_vectors(&base, &parts, MergeMethod::TaskArithmetic).unwrap();
+        let dare = Weights::merge_task_vectors(&base, &parts, MergeMethod::Dare { drop: 0.0, seed: 3 }).unwrap();
+        assert_eq!(data(&ta), data(&dare));
+    }
+
+    #[test]
+    fn dare_drops_and_rescales_by_a_seeded_mask() {
+        let n = 20_000;
+        let base = one(vec![0.0; n]);
+        let parts = vec![(one(vec![1.0; n]), 1.0)];
+        let merged =
+            |seed| data(&Weights::merge_task_vectors(&base, &parts, MergeMethod::Dare { drop: 0.5, seed }).unwrap());
+        let a = merged(7);
+        // Each entry is dropped (0) or kept and doubled (2); about half of each, so the mean stays 1.
+        assert!(a.iter().all(|&x| x == 0.0 || x == 2.0));
+        let mean = a.iter().map(|&x| f64::from(x)).sum::<f64>() / n as f64;
+        assert!((mean - 1.0).abs() < 0.03, "{mean}");
+        assert_eq!(a, merged(7), "the same seed draws the same mask");
+        assert_ne!(a, merged(8));
+    }
+
+    #[test]
+    fn ties_trims_elects_the_sign_and_averages_the_agreeing_entries() {
+        let base = one(vec![0.0; 4]);
+        let parts = vec![
+            (one(vec![1.0, -2.0, 0.5, 0.0]), 1.0),
+            (one(vec![3.0, 1.0, -0.1, 0.0]), 1.0),
+            (one(vec![-1.0, -1.0, 0.2, 0.0]), 1.0),
+        ];
+        // Untrimmed: sums 3, -2, 0.6, 0 elect +, -, +, none; the agreeing entries average to
+        // (1 + 3) / 2, (-2 - 1) / 2, (0.5 + 0.2) / 2, and 0.
+        let full = data(&Weights::merge_task_vectors(&base, &parts, MergeMethod::Ties { density: 1.0 }).unwrap());
+        let want = [2.0f32, -1.5, 0.35, 0.0];
+        for (g, w) in full.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{full:?}");
+        }
+        // Keeping half (2 of 4 entries each) trims every third entry: it ends at 0.
+        let half = data(&Weights::merge_task_vectors(&base, &parts, MergeMethod::Ties { density: 0.5 }).unwrap());
+        assert_eq!(half, vec![2.0, -1.5, 0.0, 0.0]);
+        // Onto a base: the merged task vector is added to it.
+        let shifted = Weights::merge_task_vectors(
+            &one(vec![1.0; 4]),
+            &parts.iter().map(|(w, c)| (one(data(w).iter().map(|x| x + 1.0).collect()), *c)).collect::<Vec<_>>(),
+            MergeMethod::Ties { density: 1.0 },
+        )
+        .unwrap();
+        for (g, w) in data(&shifted).iter().zip(want) {
+            assert!((g - (w + 1.0)).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn models_of_another_shape_are_refused() {
+        let e = Weights::merge_task_vectors(
+            &one(vec![0.0; 2]),
+            &[(one(vec![0.0; 3]), 1.0)],
+            MergeMethod::Ties { density: 0.5 },
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("same tensors and shapes"), "{e}");
     }
 }

@@ -169,7 +169,8 @@ enum Command {
     /// Average checkpoints (a model soup) or add and subtract task vectors; writes a checkpoint.
     ///
     /// Without --base: the weighted average Σ wᵢ·mᵢ (weights default to 1/n). With --base B:
-    /// B + Σ wᵢ·(mᵢ - B), so a model with weight -1 has its task vector subtracted.
+    /// B + Σ wᵢ·(mᵢ - B), so a model with weight -1 has its task vector subtracted; --method
+    /// dare or ties combines the task vectors by DARE or TIES instead of summing them.
     Merge {
         /// Checkpoint directories, each optionally with a weight: DIR or DIR:WEIGHT.
         #[arg(required = true, value_name = "DIR[:WEIGHT]")]
@@ -177,6 +178,19 @@ enum Command {
         /// The base model of task arithmetic.
         #[arg(long)]
         base: Option<PathBuf>,
+        /// How task vectors combine (with --base): task-arithmetic (their weighted sum), dare
+        /// (random drop with rescaling, then the sum) or ties (trim, elect sign, disjoint mean).
+        #[arg(long, default_value = "task-arithmetic", value_parser = ["task-arithmetic", "dare", "ties"], requires = "base")]
+        method: String,
+        /// DARE's drop probability, in [0, 1).
+        #[arg(long, default_value_t = 0.9)]
+        drop: f64,
+        /// TIES's share of each task vector's largest entries kept, in (0, 1].
+        #[arg(long, default_value_t = 0.2)]
+        density: f64,
+        /// Seed of DARE's masks.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
         /// Output checkpoint directory.
         #[arg(long)]
         out: PathBuf,
@@ -433,7 +447,17 @@ fn dispatch(command: Command, registry: &std::sync::Arc<Registry>) -> Result<()>
             print!("{}", eval_text(&summary, pass_k));
             Ok(())
         }
-        Command::Merge { models, base, out } => merge(&models, base.as_deref(), &out),
+        Command::Merge { models, base, method, drop, density, seed, out } => {
+            use rlvr_policies::weights::MergeMethod;
+            let method = match method.as_str() {
+                "dare" if (0.0..1.0).contains(&drop) => MergeMethod::Dare { drop, seed },
+                "dare" => return Err(Error::BadInput(format!("--drop must lie in [0, 1), got {drop}"))),
+                "ties" if density > 0.0 && density <= 1.0 => MergeMethod::Ties { density },
+                "ties" => return Err(Error::BadInput(format!("--density must lie in (0, 1], got {density}"))),
+                _ => MergeMethod::TaskArithmetic,
+            };
+            merge(&models, base.as_deref(), method, &out)
+        }
         Command::Envs { id: None } => {
             for (kind, id, description) in registry.list() {
                 println!("{:<12} {id:<28} {description}", kind.to_string());
@@ -719,7 +743,12 @@ fn similarity(a: &rlvr_policies::weights::Weights, b: &rlvr_policies::weights::W
     if na == 0.0 || nb == 0.0 { 1.0 } else { dot / (na.sqrt() * nb.sqrt()) }
 }
 
-fn merge(models: &[String], base: Option<&std::path::Path>, out: &std::path::Path) -> Result<()> {
+fn merge(
+    models: &[String],
+    base: Option<&std::path::Path>,
+    method: rlvr_policies::weights::MergeMethod,
+    out: &std::path::Path,
+) -> Result<()> {
     use rlvr_policies::lm::{device, load_checkpoint, save_checkpoint};
     use rlvr_policies::model::Model;
     use rlvr_policies::weights::Weights;
@@ -764,7 +793,11 @@ fn merge(models: &[String], base: Option<&std::path::Path>, out: &std::path::Pat
             }
         }
     }
-    let merged = Weights::combine(base_weights.as_ref(), &parts).map_err(|e| Error::BadInput(e.to_string()))?;
+    let merged = match &base_weights {
+        Some(b) => Weights::merge_task_vectors(b, &parts, method),
+        None => Weights::combine(None, &parts),
+    }
+    .map_err(|e| Error::BadInput(e.to_string()))?;
     let model = Model::from_weights(&config, merged, &dev).map_err(|e| Error::BadInput(e.to_string()))?;
     save_checkpoint(out, &model, &tokenizer, &template)?;
     println!(

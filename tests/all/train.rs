@@ -204,6 +204,27 @@ fn merge_averages_checkpoints_and_applies_task_vectors() {
         assert!((soup.0[name].data[j] - (x + y) / 2.0).abs() < 1e-6);
         assert!((neg.0[name].data[j] - (2.0 * x - y)).abs() < 1e-6, "a - (b - a)");
     }
+    // DARE with nothing dropped is task arithmetic; TIES with one model keeping every entry is
+    // that model; both need a base, and their settings are checked.
+    let out = rlvr(&["merge", "--base", &p("a"), &p("b"), "--method", "dare", "--drop", "0", "--out", &p("dare0")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let ta = rlvr(&["merge", "--base", &p("a"), &p("b"), "--out", &p("ta")]);
+    assert!(ta.status.success());
+    assert_eq!(w("dare0").0[name].data, w("ta").0[name].data);
+    let out = rlvr(&["merge", "--base", &p("a"), &p("b"), "--method", "ties", "--density", "1", "--out", &p("ties1")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for j in [0, 17, 1000] {
+        assert!((w("ties1").0[name].data[j] - b.0[name].data[j]).abs() < 1e-6);
+    }
+    for bad in [
+        vec!["merge", "--base", &p("a"), &p("b"), "--method", "dare", "--drop", "1", "--out", &p("x")],
+        vec!["merge", "--base", &p("a"), &p("b"), "--method", "ties", "--density", "0", "--out", &p("x")],
+    ] {
+        let out = rlvr(&bad);
+        assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = rlvr(&["merge", &p("b"), "--method", "ties", "--out", &p("x")]);
+    assert!(!out.status.success(), "TIES without a base");
     let out = rlvr(&["merge", &p("a"), &p("missing"), "--out", &p("x")]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     // A run's checkpoint folder, policy beside trainer state, is accepted as it is.

@@ -8,7 +8,9 @@
 //! Per policy token `t` of a sample with reward `R`, `kl_coef = β` and the k1 estimate
 //! `kl_t = log π_old(y_t) - log π_ref(y_t)`:
 //!
-//!     r_t = -β·kl_t  (+ R on the last token),     G_t = Σ_{s ≥ t} r_s,     A = whiten(G) over the batch
+//! ```text
+//! r_t = -β·kl_t  (+ R on the last token),   G_t = Σ_{s ≥ t} r_s,   A = whiten(G) over the batch
+//! ```
 //!
 //! One update ([`Trainer::update`] with `algorithm = "reinforce++"`) reads top to bottom in
 //! `update` below. With `kl_coef = 0` it needs no reference and `G_t = R` on every token.

@@ -36,6 +36,23 @@ pub struct SftConfig {
     pub data: String,
     /// Training tasks to draw gold demonstrations from; 0 means `steps × batch_size`. Default 0.
     pub tasks: u64,
+    /// The loss: `ce` (cross-entropy) or `dft` (dynamic fine-tuning: each token's cross-entropy
+    /// weighted by its own detached probability, [`dft_loss`]). Default `ce`.
+    pub loss: SftLoss,
+}
+
+/// The SFT loss (`[sft] loss`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SftLoss {
+    /// Cross-entropy: minus the mean log-probability of the response tokens.
+    #[default]
+    Ce,
+    /// Dynamic fine-tuning (Wu et al. 2025, "On the Generalization of SFT: A Reinforcement
+    /// Learning Perspective with Reward Rectification"): `-sg(p)·log p` per token. SFT's gradient
+    /// is a policy gradient whose implicit reward is `1/p`, which blows up on tokens the model
+    /// finds unlikely; weighting by `p` cancels it.
+    Dft,
 }
 
 impl Default for SftConfig {
@@ -49,6 +66,7 @@ impl Default for SftConfig {
             grad_clip: 1.0,
             data: "gold".into(),
             tasks: 0,
+            loss: SftLoss::Ce,
         }
     }
 }
@@ -101,6 +119,13 @@ pub fn read_jsonl(path: &Path) -> Result<Vec<(Vec<Message>, String)>, TrainError
 /// Cross-entropy of the masked tokens: minus their mean log-probability.
 pub fn cross_entropy(logp: Tensor<2>, mask: Tensor<2>) -> Tensor<1> {
     -loss::aggregate(logp, mask, loss::Aggregation::TokenMean, 0.0)
+}
+
+/// DFT's loss: over the masked tokens, the mean of `-sg(p)·log p` with `p = exp(logp)`; the
+/// gradient of a token's log-probability is `-p/N` where cross-entropy's is `-1/N`.
+pub fn dft_loss(logp: Tensor<2>, mask: Tensor<2>) -> Tensor<1> {
+    let weight = logp.clone().exp().detach();
+    -loss::aggregate(weight * logp, mask, loss::Aggregation::TokenMean, 0.0)
 }
 
 /// What a warm start did.
@@ -162,7 +187,10 @@ pub fn train(
         let width = batch.iter().map(|r| r.1.len()).max().unwrap_or(0);
         let mask = pad2(&batch.iter().map(|r| r.1.as_slice()).collect::<Vec<_>>(), width, &device);
         let f = forward(&model, &seqs, 1.0)?;
-        let ce = cross_entropy(f.logp, mask);
+        let ce = match config.loss {
+            SftLoss::Ce => cross_entropy(f.logp, mask),
+            SftLoss::Dft => dft_loss(f.logp, mask),
+        };
         let value = f64::from(ce.clone().detach().into_scalar::<f32>());
         let lr = if config.decay { config.lr * (1.0 - step as f64 / config.steps as f64) } else { config.lr };
         let (next, _) = optimiser_step(model, ce, &mut optim, lr, config.grad_clip);

@@ -242,6 +242,32 @@ fn sft_learns_the_response_and_only_the_response() {
     assert!((r.first_loss + before / 3.0).abs() < 1e-4, "{} vs {}", r.first_loss, -before / 3.0);
 }
 
+/// DFT's weights by hand, its gradient against cross-entropy's, and a DFT warm start that
+/// raises the demonstration's probability as cross-entropy's does.
+#[test]
+fn dft_weighs_each_token_by_its_detached_probability() {
+    let device = Device::autodiff(Device::flex());
+    let lp =
+        Tensor::<2>::from_data(burn::tensor::TensorData::new(vec![0.5f32.ln(), 0.25f32.ln(), -9.0], [1, 3]), &device)
+            .require_grad();
+    let mask = Tensor::<2>::from_data(burn::tensor::TensorData::new(vec![1.0f32, 1.0, 0.0], [1, 3]), &device);
+    // -(0.5·ln 0.5 + 0.25·ln 0.25) / 2; the masked token counts for nothing.
+    let want = -(0.5 * 0.5f32.ln() + 0.25 * 0.25f32.ln()) / 2.0;
+    let loss = sft::dft_loss(lp.clone(), mask.clone());
+    assert!((loss.clone().into_scalar::<f32>() - want).abs() < 1e-6);
+    let g: Vec<f32> = lp.grad(&loss.backward()).unwrap().into_data().try_into_vec().unwrap();
+    // d/dlogp of -sg(p)·logp / N is -p/N: -0.25 and -0.125; cross-entropy's would be -0.5 each.
+    for (got, want) in g.iter().zip([-0.25f32, -0.125, 0.0]) {
+        assert!((got - want).abs() < 1e-6, "{g:?}");
+    }
+    let mut p = policy(6);
+    let demos = vec![Demo { context: vec![1, 2, 3, 4, 5], response: vec![60, 61, 62] }];
+    let before = logp_of(&p, &[1, 2, 3, 4, 5], &[60, 61, 62]);
+    let config = SftConfig { steps: 20, batch_size: 1, lr: 1e-2, loss: sft::SftLoss::Dft, ..SftConfig::default() };
+    sft::train(&mut p, &demos, &config, 0, |_, _| {}).unwrap();
+    assert!(logp_of(&p, &[1, 2, 3, 4, 5], &[60, 61, 62]) > before);
+}
+
 fn logp_of(p: &LmPolicy, ctx: &[u32], resp: &[u32]) -> f64 {
     let mut seq = ctx.to_vec();
     seq.extend_from_slice(resp);
