@@ -249,6 +249,29 @@ fn the_quickstart_runs_shortened() {
     assert!(s.last_metrics.contains_key("eval/accuracy") && s.last_metrics.contains_key("sft/eval_accuracy"));
 }
 
+/// Every algorithm, and DFT's warm start, runs from the quickstart file (shortened).
+#[test]
+fn every_algorithm_runs_from_the_quickstart_file() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
+    for extra in [
+        &["train.algorithm=\"gspo\"", "train.clip_low=3e-4", "train.clip_high=4e-4"][..],
+        &["train.algorithm=\"cispo\"", "train.clip_low=0.99", "train.clip_high=0.28"],
+        &["train.algorithm=\"reinforce++\"", "train.kl_coef=0.01"],
+        &["train.algorithm=\"rft\"", "sft.loss=\"dft\""],
+    ] {
+        let mut sets: Vec<String> =
+            ["run.iterations=1", "sft.steps=2", "run.eval_tasks=4", "run.tasks_per_iteration=2", "run.eval_pass_k=0"]
+                .map(String::from)
+                .to_vec();
+        sets.extend(extra.iter().map(|s| s.to_string()));
+        let exp = Experiment::load(Path::new(path), &sets).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let s = experiment::run(&rlvr::builtin_registry(), &exp, tmp.path(), false, &mut ())
+            .unwrap_or_else(|e| panic!("{extra:?}: {e:#}"));
+        assert!(s.last_metrics.contains_key("train/rows"), "{extra:?}: {:?}", s.last_metrics.keys());
+    }
+}
+
 /// The SmolLM2 example stays valid: it parses, and its environment and reward build (running it
 /// needs the model's wheel; the opt-in SmolLM2 test in rlvr-policies covers loading it).
 #[test]

@@ -97,6 +97,16 @@ pub(super) fn update(
 /// whose advantage is 0 has no gradient unless the KL term is on, and is then left out
 /// (`train/zero_advantage`); this also keeps it out of the token-mean's denominator.
 pub(super) fn rows(t: &Trainer, policy: &LmPolicy, groups: &[Group]) -> (Vec<Row>, BTreeMap<String, f64>) {
+    if t.config.algorithm == super::Algorithm::Rft {
+        // Rejection sampling: weight 1 on the samples that pass, and only those are kept.
+        let threshold = t.config.rft_threshold;
+        return t.rows(
+            policy,
+            groups,
+            |rewards| rewards.iter().map(|&r| f64::from(u8::from(r >= threshold))).collect(),
+            true,
+        );
+    }
     t.rows(policy, groups, |rewards| advantages(rewards, &t.config.grpo), t.reference.is_none())
 }
 

@@ -185,6 +185,10 @@ pub fn policy_term(
             let (loss, cut) = cispo_surrogate(logp.clone(), old_logp, advantages, low, high);
             (aggregate(loss, mask.clone(), config.aggregation, norm_len), masked_mean(cut, mask.clone()))
         }
+        Algorithm::Rft => {
+            // Cross-entropy on the kept samples: their advantage is 1, the others' 0.
+            (aggregate(-(advantages * logp.clone()), mask.clone(), config.aggregation, norm_len), 0.0)
+        }
         Algorithm::Grpo | Algorithm::Ppo | Algorithm::ReinforcePp => {
             let (loss, cut) = clipped_surrogate(logp.clone(), old_logp, advantages, low, high);
             (aggregate(loss, mask.clone(), config.aggregation, norm_len), masked_mean(cut, mask.clone()))

@@ -71,6 +71,10 @@ pub enum Algorithm {
     /// over the whole batch (the global baseline), and PPO's clipped surrogate.
     #[serde(rename = "reinforce++")]
     ReinforcePp,
+    /// Rejection-sampling fine-tuning (best-of-n SFT, as in RAFT and STaR): cross-entropy on the
+    /// tokens of each iteration's samples whose reward reaches `rft_threshold`; the others are
+    /// left out.
+    Rft,
 }
 
 /// The reference model the KL term pulls towards (`[train.reference]`).
@@ -88,8 +92,8 @@ pub struct ReferenceConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
-    /// `grpo`, `ppo`, `gspo`, `cispo` (these two: GRPO's advantages with their own surrogate)
-    /// or `reinforce++`. Default `grpo`.
+    /// `grpo`, `ppo`, `gspo`, `cispo` (these two: GRPO's advantages with their own surrogate),
+    /// `reinforce++` or `rft`. Default `grpo`.
     pub algorithm: Algorithm,
     /// AdamW learning rate. Default 1e-5.
     pub lr: f64,
@@ -128,6 +132,9 @@ pub struct TrainConfig {
     /// Leave out of the loss any sample whose last turn was cut by the token budget (DAPO's
     /// overlong filtering): its reward says nothing about its answer. Default false.
     pub overlong_filter: bool,
+    /// `rft`: the reward a sample needs to be trained on. Default 1.0 (a fully correct answer
+    /// under the usual 0/1 rewards).
+    pub rft_threshold: f64,
     /// GRPO's settings.
     pub grpo: GrpoConfig,
     /// PPO's settings.
@@ -140,6 +147,7 @@ impl Default for TrainConfig {
     fn default() -> Self {
         Self {
             algorithm: Algorithm::Grpo,
+            rft_threshold: 1.0,
             lr: 1e-5,
             warmup: 0,
             weight_decay: 0.0,
@@ -403,7 +411,9 @@ impl Trainer {
         iteration: u64,
     ) -> Result<BTreeMap<String, f64>, TrainError> {
         match self.config.algorithm {
-            Algorithm::Grpo | Algorithm::Gspo | Algorithm::Cispo => grpo::update(self, policy, groups, iteration),
+            Algorithm::Grpo | Algorithm::Gspo | Algorithm::Cispo | Algorithm::Rft => {
+                grpo::update(self, policy, groups, iteration)
+            }
             Algorithm::Ppo => ppo::update(self, policy, groups, iteration),
             Algorithm::ReinforcePp => reinforce_pp::update(self, policy, groups, iteration),
         }

@@ -104,6 +104,20 @@ fn a_reinforce_pp_step_raises_the_rewarded_sample_and_lowers_the_other() {
     }
 }
 
+/// RFT trains on the sample that passes and leaves the other out.
+#[test]
+fn an_rft_step_is_sft_on_the_passing_samples() {
+    let mut p = policy(1);
+    let good = logp(&p, GOOD);
+    let config = TrainConfig { algorithm: Algorithm::Rft, lr: 1e-2, ..TrainConfig::default() };
+    let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
+    let m = t.update(&mut p, &[group(&[GOOD, BAD, BAD])], 0).unwrap();
+    assert!(logp(&p, GOOD) > good, "{} -> {}", good, logp(&p, GOOD));
+    assert_eq!((m["train/rows"], m["train/zero_advantage"], m["train/tokens"]), (1.0, 2.0, 3.0));
+    // The loss is the cross-entropy of the kept sample's tokens under the model before the step.
+    assert!((m["loss/policy"] + good / 3.0).abs() < 1e-4, "{} vs {}", m["loss/policy"], -good / 3.0);
+}
+
 #[test]
 fn the_training_forward_scores_a_batch_as_the_separate_scoring_pass_does() {
     // A single step over the whole batch takes its old log-probs from the training forward (one
