@@ -16,6 +16,7 @@ use rlvr_engine::{
     TaskStream,
 };
 use rlvr_policies::RunPolicy;
+use rlvr_policies::algo::preference::{self, OfflineConfig};
 use rlvr_policies::algo::select::{has_signal, select_groups};
 use rlvr_policies::algo::sft::{self, SftConfig};
 use rlvr_policies::algo::{TrainConfig, Trainer};
@@ -45,6 +46,10 @@ pub struct Experiment {
     /// Supervised warm start before the first iteration (a trainable policy only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sft: Option<SftConfig>,
+    /// Offline preference optimisation (DPO, IPO, ORPO) on a JSONL of pairs, after `[sft]` and
+    /// before the first iteration (a trainable policy only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preference: Option<OfflineConfig>,
     /// The RL update after each rollout (a trainable policy only); without it the run only
     /// rolls out, scores and evaluates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -354,6 +359,19 @@ fn validate(exp: &Experiment, env: &EnvSpec, policy: &mut RunPolicy) -> Result<(
             return Err(Error::BadInput(format!("[sft] data: no file {}", s.data)));
         }
     }
+    if let Some(p) = &exp.preference {
+        trainable(policy, "[preference]")?;
+        if p.batch_size == 0 || p.steps == 0 {
+            return Err(Error::BadInput("[preference] steps and batch_size must be at least 1".into()));
+        }
+        if !(p.lr.is_finite() && p.lr > 0.0 && p.beta.is_finite() && p.beta > 0.0 && p.orpo_lambda >= 0.0) {
+            return Err(Error::BadInput("[preference] lr and beta must be above 0, orpo_lambda at least 0".into()));
+        }
+        if !Path::new(&p.data).is_file() {
+            return Err(Error::BadInput(format!("[preference] data: no file {:?}", p.data)));
+        }
+        preference::read_pairs(Path::new(&p.data)).map_err(|e| Error::BadInput(e.to_string()))?;
+    }
     Ok(())
 }
 
@@ -407,6 +425,21 @@ fn run_stored(
         && let Some(sft_config) = &exp.sft
     {
         first_metrics = warm_start(&runner, &mut policy, &env, &rubric, exp, sft_config, progress)?;
+    }
+    if start == 0
+        && let Some(config) = &exp.preference
+    {
+        let pairs = preference::read_pairs(Path::new(&config.data)).map_err(|e| Error::BadInput(e.to_string()))?;
+        let lm = trainable(&mut policy, "[preference]")?;
+        let r = preference::train_offline(lm, &pairs, config, seed::derive(exp.run.seed, &[0x9a1f]))?;
+        first_metrics.insert("preference/loss_first".into(), r.first_loss);
+        first_metrics.insert("preference/loss_last".into(), r.last_loss);
+        first_metrics.insert("preference/accuracy_last".into(), r.last_accuracy);
+        first_metrics.insert("time/preference_s".into(), r.seconds);
+        if exp.run.eval_every > 0 {
+            let (eval, _) = evaluate(&runner, policy.as_mut(), &env, &rubric, exp)?;
+            first_metrics.insert("preference/eval_accuracy".into(), eval["eval/accuracy"]);
+        }
     }
     let mut trainer = match &exp.train {
         Some(config) => {

@@ -258,6 +258,9 @@ fn every_algorithm_runs_from_the_quickstart_file() {
         &["train.algorithm=\"cispo\"", "train.clip_low=0.99", "train.clip_high=0.28"],
         &["train.algorithm=\"reinforce++\"", "train.kl_coef=0.01"],
         &["train.algorithm=\"rft\"", "sft.loss=\"dft\""],
+        &["train.algorithm=\"dpo\"", "train.minibatch=0"],
+        &["train.algorithm=\"ipo\"", "train.minibatch=0", "train.preference.beta=0.5"],
+        &["train.algorithm=\"orpo\"", "train.minibatch=0"],
     ] {
         let mut sets: Vec<String> =
             ["run.iterations=1", "sft.steps=2", "run.eval_tasks=4", "run.tasks_per_iteration=2", "run.eval_pass_k=0"]
@@ -270,6 +273,55 @@ fn every_algorithm_runs_from_the_quickstart_file() {
             .unwrap_or_else(|e| panic!("{extra:?}: {e:#}"));
         assert!(s.last_metrics.contains_key("train/rows"), "{extra:?}: {:?}", s.last_metrics.keys());
     }
+}
+
+/// `[preference]` runs after `[sft]` and before the first iteration; a missing file is refused
+/// before the run directory exists.
+#[test]
+fn an_offline_preference_warm_start_runs_from_the_quickstart_file() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
+    let tmp = tempfile::tempdir().unwrap();
+    let pairs = tmp.path().join("pairs.jsonl");
+    std::fs::write(&pairs, "{\"prompt\": \"What is 1 + 2 + 3?\", \"chosen\": \"<answer>6</answer>\", \"rejected\": \"<answer>7</answer>\"}\n").unwrap();
+    let sets = |data: &str| {
+        ["run.iterations=1", "sft.steps=2", "run.eval_tasks=4", "run.tasks_per_iteration=2", "run.eval_pass_k=0"]
+            .map(String::from)
+            .into_iter()
+            .chain([
+                format!("preference.data={data:?}"),
+                "preference.steps=3".into(),
+                "preference.loss=\"orpo\"".into(),
+            ])
+            .collect::<Vec<_>>()
+    };
+    let exp = Experiment::load(Path::new(path), &sets(pairs.to_str().unwrap())).unwrap();
+    let s = experiment::run(&rlvr::builtin_registry(), &exp, &tmp.path().join("run"), false, &mut ()).unwrap();
+    for k in ["preference/loss_first", "preference/accuracy_last", "preference/eval_accuracy", "sft/eval_accuracy"] {
+        assert!(s.last_metrics.contains_key(k), "{k}: {:?}", s.last_metrics.keys());
+    }
+    let exp = Experiment::load(Path::new(path), &sets("/nonexistent/pairs.jsonl")).unwrap();
+    let e = experiment::run(&rlvr::builtin_registry(), &exp, &tmp.path().join("bad"), false, &mut ()).unwrap_err();
+    assert!(e.to_string().contains("[preference] data"), "{e}");
+    assert!(!tmp.path().join("bad").exists());
+}
+
+/// The preference example stays valid and runs, shortened.
+#[test]
+fn the_preference_example_runs_shortened() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let path = format!("{dir}/examples/preference/preference.toml");
+    let sets = [
+        "run.iterations=1",
+        "sft.steps=2",
+        "preference.steps=2",
+        "run.eval_tasks=4",
+        "run.tasks_per_iteration=2",
+        &format!("preference.data={:?}", format!("{dir}/examples/preference/pairs.jsonl")),
+    ];
+    let exp = Experiment::load(Path::new(&path), &sets.map(String::from)).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let s = experiment::run(&rlvr::builtin_registry(), &exp, tmp.path(), false, &mut ()).unwrap();
+    assert!(s.last_metrics.contains_key("train/pairs") && s.last_metrics.contains_key("preference/loss_last"));
 }
 
 /// The SmolLM2 example stays valid: it parses, and its environment and reward build (running it

@@ -189,7 +189,13 @@ pub fn policy_term(
             // Cross-entropy on the kept samples: their advantage is 1, the others' 0.
             (aggregate(-(advantages * logp.clone()), mask.clone(), config.aggregation, norm_len), 0.0)
         }
-        Algorithm::Grpo | Algorithm::Ppo | Algorithm::ReinforcePp => {
+        // The preference losses do not use the policy term (algo::preference has its own).
+        Algorithm::Grpo
+        | Algorithm::Ppo
+        | Algorithm::ReinforcePp
+        | Algorithm::Dpo
+        | Algorithm::Ipo
+        | Algorithm::Orpo => {
             let (loss, cut) = clipped_surrogate(logp.clone(), old_logp, advantages, low, high);
             (aggregate(loss, mask.clone(), config.aggregation, norm_len), masked_mean(cut, mask.clone()))
         }

@@ -31,6 +31,7 @@
 pub mod grpo;
 pub mod loss;
 pub mod ppo;
+pub mod preference;
 pub mod reinforce_pp;
 pub mod select;
 pub mod sft;
@@ -75,6 +76,16 @@ pub enum Algorithm {
     /// tokens of each iteration's samples whose reward reaches `rft_threshold`; the others are
     /// left out.
     Rft,
+    /// Online DPO (Rafailov et al. 2023): each group's best and worst scored samples form a
+    /// pair, trained with the sigmoid preference loss against the reference
+    /// ([`preference::dpo_loss`]).
+    Dpo,
+    /// Online IPO (Azar et al. 2023): DPO's pairs with a squared loss that does not push the
+    /// margin to infinity ([`preference::ipo_loss`]).
+    Ipo,
+    /// Online ORPO (Hong et al. 2024): reference-free; the chosen sample's cross-entropy plus a
+    /// log-odds-ratio preference term ([`preference::orpo_loss`]).
+    Orpo,
 }
 
 /// The reference model the KL term pulls towards (`[train.reference]`).
@@ -93,7 +104,8 @@ pub struct ReferenceConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
     /// `grpo`, `ppo`, `gspo`, `cispo` (these two: GRPO's advantages with their own surrogate),
-    /// `reinforce++` or `rft`. Default `grpo`.
+    /// `reinforce++`, `rft`, or the preference losses on each group's best and worst samples
+    /// (`dpo`, `ipo`, `orpo`). Default `grpo`.
     pub algorithm: Algorithm,
     /// AdamW learning rate. Default 1e-5.
     pub lr: f64,
@@ -135,6 +147,8 @@ pub struct TrainConfig {
     /// `rft`: the reward a sample needs to be trained on. Default 1.0 (a fully correct answer
     /// under the usual 0/1 rewards).
     pub rft_threshold: f64,
+    /// `dpo`, `ipo`, `orpo`: the preference losses' settings.
+    pub preference: preference::PreferenceConfig,
     /// GRPO's settings.
     pub grpo: GrpoConfig,
     /// PPO's settings.
@@ -148,6 +162,7 @@ impl Default for TrainConfig {
         Self {
             algorithm: Algorithm::Grpo,
             rft_threshold: 1.0,
+            preference: preference::PreferenceConfig::default(),
             lr: 1e-5,
             warmup: 0,
             weight_decay: 0.0,
@@ -189,6 +204,15 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&self.ppo.lambda) || !(0.0..=1.0).contains(&self.ppo.gamma) {
             return bad("ppo.gamma and ppo.lambda must be in [0, 1]");
         }
+        if matches!(self.algorithm, Algorithm::Dpo | Algorithm::Ipo | Algorithm::Orpo) {
+            let p = &self.preference;
+            if !(p.beta > 0.0 && p.beta.is_finite() && p.orpo_lambda >= 0.0 && p.orpo_lambda.is_finite()) {
+                return bad("preference.beta must be above 0 and preference.orpo_lambda at least 0");
+            }
+            if self.minibatch != 0 {
+                return bad("the preference losses need each pair in one step: set minibatch = 0");
+            }
+        }
         Ok(())
     }
 }
@@ -228,6 +252,8 @@ pub struct Row {
     pub sample_logp: Vec<f32>,
     /// The episode's reward (PPO's GAE starts from it).
     pub reward: f32,
+    /// The index of its group in the update's batch (pairs the preference losses' rows).
+    pub group: usize,
 }
 
 /// `[rows, width]` from per-row host vectors, zero-padded.
@@ -351,7 +377,7 @@ impl Trainer {
         if config.algorithm == Algorithm::Ppo && policy.model.value_head.is_none() {
             policy.model = policy.model.clone().with_value_head();
         }
-        let reference = if config.kl_coef > 0.0 {
+        let reference = if config.kl_coef > 0.0 || matches!(config.algorithm, Algorithm::Dpo | Algorithm::Ipo) {
             Some(if config.reference.soup.is_empty() {
                 policy.model.clone()
             } else {
@@ -416,6 +442,7 @@ impl Trainer {
             }
             Algorithm::Ppo => ppo::update(self, policy, groups, iteration),
             Algorithm::ReinforcePp => reinforce_pp::update(self, policy, groups, iteration),
+            Algorithm::Dpo | Algorithm::Ipo | Algorithm::Orpo => preference::update(self, policy, groups, iteration),
         }
     }
 
@@ -434,7 +461,7 @@ impl Trainer {
     ) -> (Vec<Row>, BTreeMap<String, f64>) {
         let mut rows = Vec::new();
         let (mut overlong, mut flat, mut failed) = (0usize, 0usize, 0usize);
-        for g in groups {
+        for (group, g) in groups.iter().enumerate() {
             let scored: Vec<(&rlvr_engine::Sample, f64)> =
                 g.samples.iter().filter_map(|s| s.reward().map(|r| (s, r))).collect();
             failed += g.samples.len() - scored.len();
@@ -457,7 +484,15 @@ impl Trainer {
                 let advantages = mask.iter().map(|m| m * a as f32).collect();
                 let sample_logp = tr.logprobs.get(1..).unwrap_or_default().to_vec();
                 let reward = *reward as f32;
-                rows.push(Row { tokens: tr.tokens.clone(), mask, advantages, sample_logp, reward, ..Row::default() });
+                rows.push(Row {
+                    tokens: tr.tokens.clone(),
+                    mask,
+                    advantages,
+                    sample_logp,
+                    reward,
+                    group,
+                    ..Row::default()
+                });
             }
         }
         let mut m = BTreeMap::new();

@@ -118,6 +118,68 @@ fn an_rft_step_is_sft_on_the_passing_samples() {
     assert!((m["loss/policy"] + good / 3.0).abs() < 1e-4, "{} vs {}", m["loss/policy"], -good / 3.0);
 }
 
+/// The online preference losses pair the group's best and worst samples and move them apart.
+#[test]
+fn dpo_ipo_and_orpo_steps_prefer_the_rewarded_sample() {
+    for algorithm in [Algorithm::Dpo, Algorithm::Ipo, Algorithm::Orpo] {
+        let mut p = policy(1);
+        let (good, bad) = (logp(&p, GOOD), logp(&p, BAD));
+        let config = TrainConfig { algorithm, lr: 1e-2, ..TrainConfig::default() };
+        let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
+        let m = t.update(&mut p, &[group(&[BAD, GOOD, BAD])], 0).unwrap();
+        let (good2, bad2) = (logp(&p, GOOD), logp(&p, BAD));
+        assert!(good2 - bad2 > good - bad, "{algorithm:?}: margin {} -> {}", good - bad, good2 - bad2);
+        assert_eq!((m["train/pairs"], m["train/rows"]), (1.0, 2.0), "{algorithm:?}");
+        if algorithm == Algorithm::Dpo {
+            // The policy is its own reference before the step: h = 0, the loss log 2.
+            assert!((m["loss/policy"] - 2f64.ln()).abs() < 1e-5, "{}", m["loss/policy"]);
+        }
+    }
+    let bad = TrainConfig { algorithm: Algorithm::Dpo, minibatch: 4, ..TrainConfig::default() };
+    assert!(bad.validate().unwrap_err().to_string().contains("minibatch = 0"));
+}
+
+/// Offline DPO, IPO and ORPO from pairs in TRL's format: the chosen answer's log-probability
+/// rises against the rejected one's; bad lines are errors naming the line.
+#[test]
+fn offline_preference_training_prefers_the_chosen_answers() {
+    use super::preference::{OfflineConfig, OfflineLoss, read_pairs, train_offline};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("pairs.jsonl");
+    std::fs::write(
+        &path,
+        "{\"prompt\": \"2+2?\", \"chosen\": \"4\", \"rejected\": \"5\"}\n\n\
+         {\"prompt\": [{\"role\": \"user\", \"content\": \"3+3?\"}], \"chosen\": [{\"role\": \"assistant\", \"content\": \"6\"}], \"rejected\": \"7\"}\n",
+    )
+    .unwrap();
+    let pairs = read_pairs(&path).unwrap();
+    assert_eq!((pairs.len(), pairs[1].chosen.as_str(), pairs[1].rejected.as_str()), (2, "6", "7"));
+    let margin = |p: &LmPolicy| {
+        pairs
+            .iter()
+            .map(|pair| {
+                let ctx = rlvr_engine::Policy::encode(p, &pair.prompt, true).unwrap();
+                let score = |a: &str| logp_of(p, &ctx, &p.tokenizer.encode(a).unwrap());
+                score(&pair.chosen) - score(&pair.rejected)
+            })
+            .sum::<f64>()
+    };
+    for loss in [OfflineLoss::Dpo, OfflineLoss::Ipo, OfflineLoss::Orpo] {
+        let mut p = policy(3);
+        let before = margin(&p);
+        let config = OfflineConfig { loss, steps: 10, batch_size: 2, lr: 1e-2, ..OfflineConfig::default() };
+        let r = train_offline(&mut p, &pairs, &config, 0).unwrap();
+        assert!(margin(&p) > before + 0.5, "{loss:?}: {before} -> {}", margin(&p));
+        assert_eq!(r.last_accuracy, 1.0, "{loss:?}: {r:?}");
+        if loss == OfflineLoss::Dpo {
+            assert!((r.first_loss - 2f64.ln()).abs() < 1e-5, "the policy starts as its own reference: {r:?}");
+        }
+    }
+    std::fs::write(&path, "{\"prompt\": \"x\", \"chosen\": 3, \"rejected\": \"y\"}\n").unwrap();
+    let e = read_pairs(&path).unwrap_err().to_string();
+    assert!(e.contains("pairs.jsonl:1: chosen"), "{e}");
+}
+
 #[test]
 fn the_training_forward_scores_a_batch_as_the_separate_scoring_pass_does() {
     // A single step over the whole batch takes its old log-probs from the training forward (one
