@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""The quickstart's task under each algorithm, from the same SFT warm start: held-out greedy and
+sampled accuracy after SFT and after the RL iterations, and the run's wall time. Each method is
+`rlvr run examples/quickstart.toml` with a few `--set`s; runs go one after another (never two at
+once), into runs/algos/METHOD-seedS (an existing run directory is reused, not rerun).
+
+    cargo build --release
+    python3 scripts/algorithms_table.py --rlvr target/release/rlvr [--seeds 0 1 2] [--methods grpo dpo ...]
+
+The machine's load average is printed before and after every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import time
+
+# name -> the --set overrides that select it (all on the quickstart's own settings otherwise).
+METHODS: dict[str, list[str]] = {
+    "grpo": [],
+    "rloo": ['train.grpo.baseline="leave-one-out"'],
+    "gspo": ['train.algorithm="gspo"', "train.clip_low=3e-4", "train.clip_high=4e-4"],
+    "cispo": ['train.algorithm="cispo"', "train.clip_low=0.99", "train.clip_high=0.28"],
+    "reinforce++": ['train.algorithm="reinforce++"'],
+    "dpo": ['train.algorithm="dpo"', "train.minibatch=0"],
+    "rft": ['train.algorithm="rft"'],
+    "dft+grpo": ['sft.loss="dft"'],
+}
+
+
+def metric(db: sqlite3.Connection, name: str) -> float | None:
+    row = db.execute(
+        "SELECT value FROM metrics WHERE name = ? AND value IS NOT NULL ORDER BY iteration DESC LIMIT 1", (name,)
+    ).fetchone()
+    return None if row is None else row[0]
+
+
+def fmt(xs: list[float | None]) -> str:
+    v = [x for x in xs if x is not None]
+    if not v:
+        return "n/a"
+    return f"{statistics.mean(v):.3f}" + (f" ({', '.join(f'{x:.3f}' for x in v)})" if len(v) > 1 else "")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rlvr", default="target/release/rlvr")
+    ap.add_argument("--exp", default="examples/quickstart.toml")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--methods", nargs="+", default=list(METHODS))
+    args = ap.parse_args()
+    results: dict[str, list[tuple[float | None, ...]]] = {}
+    for seed in args.seeds:
+        for name in args.methods:
+            out = os.path.join("runs", "algos", f"{name}-seed{seed}")
+            wall = None
+            if not os.path.exists(os.path.join(out, "run.db")):
+                print(f"{name} seed {seed}: load {os.getloadavg()}", flush=True)
+                sets = [f"run.seed={seed}", *METHODS[name]]
+                cmd = [args.rlvr, "run", args.exp, "--out", out]
+                for s in sets:
+                    cmd += ["--set", s]
+                start = time.perf_counter()
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+                wall = time.perf_counter() - start
+                print(f"  {wall:.0f} s, load after {os.getloadavg()}", flush=True)
+            db = sqlite3.connect(os.path.join(out, "run.db"))
+            results.setdefault(name, []).append(
+                (
+                    metric(db, "sft/eval_accuracy"),
+                    metric(db, "sft/eval_sampled_accuracy"),
+                    metric(db, "eval/accuracy"),
+                    metric(db, "eval/sampled_accuracy"),
+                    wall,
+                )
+            )
+    print(f"\nseeds {args.seeds}; accuracy on the held-out problems (greedy / sampled at the policy's temperature)")
+    print("| method | after SFT, greedy | after SFT, sampled | after RL, greedy | after RL, sampled | wall s |")
+    print("|---|---|---|---|---|---|")
+    for name, rows in results.items():
+        cols = list(zip(*rows))
+        print(f"| {name} | " + " | ".join(fmt(list(c)) for c in cols[:4]) + f" | {fmt(list(cols[4]))} |")
+
+
+if __name__ == "__main__":
+    main()
