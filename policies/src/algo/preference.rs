@@ -282,7 +282,8 @@ pub fn train_offline(
 ) -> Result<OfflineReport, TrainError> {
     use super::{adamw, autodiff_device, forward, optimiser_step, pad2, sft, shuffle};
     use burn::module::Module;
-    if pairs.is_empty() || config.batch_size == 0 || config.beta.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) {
+    if pairs.is_empty() || config.batch_size == 0 || config.beta.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+    {
         return Err(TrainError::Config("[preference] needs pairs, batch_size >= 1 and beta > 0".into()));
     }
     let started = std::time::Instant::now();
