@@ -488,6 +488,33 @@ fn chat_messages(req: &mut ChatRequest) -> Result<Vec<Message>, String> {
     Ok(out)
 }
 
+/// The `<tool_call>` blocks of a completion, parsed by the tool environments' own parser, as
+/// OpenAI `tool_calls` (arguments as a JSON string), with the text before the first block as the
+/// content (`null` when empty). `None` when the text has no block or a block does not parse: the
+/// completion is then returned as text, as the model wrote it.
+fn tool_calls(text: &str, choice: usize) -> Option<(Value, Vec<Value>)> {
+    use rlvr_envs::tools::parse;
+    if !parse::has_tool_call_tag(text) {
+        return None;
+    }
+    let calls = parse::parse_hermes(text).ok()?;
+    let calls = calls
+        .iter()
+        .enumerate()
+        .map(|(k, c)| {
+            let args: serde_json::Map<String, Value> =
+                c.args.iter().map(|(name, v)| (name.to_string(), v.to_json())).collect();
+            json!({
+                "id": format!("call_{choice}_{k}"),
+                "type": "function",
+                "function": {"name": c.name.as_str(), "arguments": Value::Object(args).to_string()},
+            })
+        })
+        .collect();
+    let prose = text.split("<tool_call>").next().unwrap_or_default().trim();
+    Some((if prose.is_empty() { Value::Null } else { Value::String(prose.to_string()) }, calls))
+}
+
 pub(crate) async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
     let mut req: ChatRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -505,6 +532,7 @@ pub(crate) async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Resp
         Err(e) => return oai_error(StatusCode::BAD_REQUEST, e, Some("messages")),
     };
     let want = req.logprobs == Some(true);
+    let with_tools = !req.tools.is_empty();
     let (job, rx) = match job_from(&shared, &req.common, Prompt::Chat(messages), want) {
         Ok(j) => j,
         Err(r) => return r.into_response(),
@@ -528,11 +556,17 @@ pub(crate) async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Resp
                     .collect();
                 json!({ "content": content })
             });
+            let mut message = json!({"role": "assistant", "content": c.out.text});
+            let mut finish_reason = finish(c);
+            if with_tools && let Some((prose, calls)) = tool_calls(&c.out.text, i) {
+                message = json!({"role": "assistant", "content": prose, "tool_calls": calls});
+                finish_reason = "tool_calls";
+            }
             json!({
                 "index": i,
-                "message": {"role": "assistant", "content": c.out.text},
+                "message": message,
                 "logprobs": logprobs,
-                "finish_reason": finish(c),
+                "finish_reason": finish_reason,
                 "token_ids": c.out.tokens,
             })
         })

@@ -469,3 +469,67 @@ fn openai_requests_that_arrive_together_are_batched() {
     let (status, _) = http(addr, "GET", "/v1/models", None, &[]);
     assert_eq!(status, 200);
 }
+
+/// A model that always calls `add`.
+struct Caller;
+
+impl rlvr_server::ServedModel for Caller {
+    fn encode_chat(&self, messages: &[Message]) -> Result<Vec<u32>, String> {
+        Ok(messages.iter().flat_map(|m| m.content.bytes().map(u32::from)).collect())
+    }
+    fn encode_text(&self, text: &str) -> Result<Vec<u32>, String> {
+        Ok(text.bytes().map(u32::from).collect())
+    }
+    fn token_text(&self, _: u32) -> String {
+        String::new()
+    }
+    fn context_length(&self) -> usize {
+        4096
+    }
+    fn generate(&mut self, batch: &[rlvr_server::GenSpec]) -> Vec<Result<rlvr_server::GenOut, String>> {
+        // The system message the server renders from `tools` reaches the model.
+        let text = |s: &rlvr_server::GenSpec| {
+            let prompt: String = s.context.iter().filter_map(|&c| char::from_u32(c)).collect();
+            if prompt.contains("\"name\":\"add\"") {
+                "Adding.\n<tool_call>{\"name\": \"add\", \"arguments\": {\"a\": 1, \"b\": [2, 3]}}</tool_call>"
+                    .to_string()
+            } else {
+                "no tools".to_string()
+            }
+        };
+        batch
+            .iter()
+            .map(|s| Ok(rlvr_server::GenOut { text: text(s), tokens: vec![1], logprobs: vec![-0.1], length: false }))
+            .collect()
+    }
+}
+
+/// With `tools` declared, the model's `<tool_call>` blocks come back as OpenAI `tool_calls`;
+/// without, the text is returned as written.
+#[test]
+fn tool_calls_are_parsed_when_tools_are_declared() {
+    let model =
+        rlvr_server::ModelServer::start("m", Box::new(|| Ok(Box::new(Caller) as Box<dyn rlvr_server::ServedModel>)), 8)
+            .unwrap();
+    let server = start(Options { model: Some(model), ..Options::default() });
+    let tools = json!([{"type": "function", "function": {"name": "add", "parameters": {"type": "object"}}}]);
+    let body = json!({"model": "m", "messages": [{"role": "user", "content": "1+2+3?"}], "tools": tools});
+    let (status, text) = http(server.addr, "POST", "/v1/chat/completions", Some(&body.to_string()), &[]);
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let choice = &v["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls");
+    assert_eq!(choice["message"]["content"], "Adding.");
+    let call = &choice["message"]["tool_calls"][0];
+    assert_eq!((call["id"].as_str(), call["function"]["name"].as_str()), (Some("call_0_0"), Some("add")));
+    let args: Value = serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(args, json!({"a": 1, "b": [2, 3]}));
+    let plain = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+    let (_, text) = http(server.addr, "POST", "/v1/chat/completions", Some(&plain.to_string()), &[]);
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        (v["choices"][0]["message"]["content"].as_str(), v["choices"][0]["finish_reason"].as_str()),
+        (Some("no tools"), Some("stop"))
+    );
+    assert!(v["choices"][0]["message"].get("tool_calls").is_none());
+}
