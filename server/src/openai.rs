@@ -402,6 +402,33 @@ fn job_from(
     Ok((Job { prompt, n, max_tokens, seed, temperature, top_p, stop, want_texts, reply }, rx))
 }
 
+/// Checks the request's common fields, queues it for the model and waits for the answer: the
+/// prompt's length and the choices.
+async fn run(
+    shared: &Shared,
+    common: &Common,
+    prompt: Prompt,
+    want_texts: bool,
+) -> Result<(usize, Vec<Choice>), Refusal> {
+    let (job, rx) = job_from(shared, common, prompt, want_texts)?;
+    submit(shared, job, rx).await
+}
+
+/// The response around `choices`, as OpenAI's endpoints shape it.
+fn envelope(shared: &Shared, object: &str, id_prefix: &str, choices: Vec<Value>, usage: Value) -> Response {
+    let model = shared.options.model.as_ref().map_or("", |m| m.id());
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    Json(json!({
+        "id": format!("{id_prefix}-rlvr{id}"),
+        "object": object,
+        "created": now(),
+        "model": model,
+        "choices": choices,
+        "usage": usage,
+    }))
+    .into_response()
+}
+
 async fn submit(
     shared: &Shared,
     job: Job,
@@ -533,15 +560,10 @@ pub(crate) async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Resp
     };
     let want = req.logprobs == Some(true);
     let with_tools = !req.tools.is_empty();
-    let (job, rx) = match job_from(&shared, &req.common, Prompt::Chat(messages), want) {
-        Ok(j) => j,
-        Err(r) => return r.into_response(),
-    };
-    let (prompt, choices) = match submit(&shared, job, rx).await {
+    let (prompt, choices) = match run(&shared, &req.common, Prompt::Chat(messages), want).await {
         Ok(r) => r,
         Err(r) => return r.into_response(),
     };
-    let model = shared.options.model.as_ref().map_or("", |m| m.id());
     let out: Vec<Value> = choices
         .iter()
         .enumerate()
@@ -571,16 +593,7 @@ pub(crate) async fn chat(State(shared): State<Arc<Shared>>, body: Bytes) -> Resp
             })
         })
         .collect();
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    Json(json!({
-        "id": format!("chatcmpl-rlvr{id}"),
-        "object": "chat.completion",
-        "created": now(),
-        "model": model,
-        "choices": out,
-        "usage": usage(prompt, &choices),
-    }))
-    .into_response()
+    envelope(&shared, "chat.completion", "chatcmpl", out, usage(prompt, &choices))
 }
 
 pub(crate) async fn completions(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
@@ -610,15 +623,10 @@ pub(crate) async fn completions(State(shared): State<Arc<Shared>>, body: Bytes) 
         return oai_error(StatusCode::BAD_REQUEST, "echo is not supported", Some("echo"));
     }
     let want = req.logprobs == Some(0);
-    let (job, rx) = match job_from(&shared, &req.common, Prompt::Text(prompt), want) {
-        Ok(j) => j,
-        Err(r) => return r.into_response(),
-    };
-    let (prompt, choices) = match submit(&shared, job, rx).await {
+    let (prompt, choices) = match run(&shared, &req.common, Prompt::Text(prompt), want).await {
         Ok(r) => r,
         Err(r) => return r.into_response(),
     };
-    let model = shared.options.model.as_ref().map_or("", |m| m.id());
     let out: Vec<Value> = choices
         .iter()
         .enumerate()
@@ -640,14 +648,5 @@ pub(crate) async fn completions(State(shared): State<Arc<Shared>>, body: Bytes) 
             })
         })
         .collect();
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    Json(json!({
-        "id": format!("cmpl-rlvr{id}"),
-        "object": "text_completion",
-        "created": now(),
-        "model": model,
-        "choices": out,
-        "usage": usage(prompt, &choices),
-    }))
-    .into_response()
+    envelope(&shared, "text_completion", "cmpl", out, usage(prompt, &choices))
 }
