@@ -94,14 +94,12 @@ pub fn sequence_surrogate(
     let tokens = mask.clone().sum_dim(1);
     let present = tokens.clone().greater_elem(0.0).float();
     let per_row = |x: Tensor<2>| (x * mask.clone()).sum_dim(1) / tokens.clone().clamp_min(1.0);
-    let ratio = per_row(logp - old_logp).exp();
-    let adv = per_row(advantages);
-    let unclipped = -(adv.clone() * ratio.clone());
-    let clipped = -(adv * ratio.clamp(1.0 - clip_low, 1.0 + clip_high));
-    let cut = clipped.clone().greater(unclipped.clone()).float() * present.clone();
+    // PPO's clipped surrogate on one "token" per row: the row's mean log-ratio against zero.
+    let log_ratio = per_row(logp - old_logp);
+    let zero = log_ratio.zeros_like();
+    let (loss, cut) = clipped_surrogate(log_ratio, zero, per_row(advantages), clip_low, clip_high);
     let rows = present.clone().sum().clamp_min(1.0);
-    let loss = (unclipped.max_pair(clipped) * present).sum() / rows.clone();
-    (loss, cut.sum() / rows)
+    ((loss * present.clone()).sum() / rows.clone(), (cut * present).sum() / rows)
 }
 
 /// CISPO's per-token loss (MiniMax-M1, 2025): `-sg(clip(r, 1 - low, 1 + high))·A·logp` with
