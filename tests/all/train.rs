@@ -235,6 +235,58 @@ fn merge_averages_checkpoints_and_applies_task_vectors() {
     assert_eq!(w("soup2").0[name].data[17], soup.0[name].data[17]);
 }
 
+/// A LoRA run (SFT then GRPO on adapters only) resumes to the same run; its checkpoint holds the
+/// merge, the PEFT adapter and the frozen base, and `rlvr merge --adapter` of the last two gives
+/// the first.
+#[test]
+fn a_lora_run_resumes_and_its_adapter_merges_into_the_checkpoint() {
+    use rlvr::policies::lm::load_checkpoint;
+    let registry = rlvr::builtin_registry();
+    let tmp = tempfile::tempdir().unwrap();
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    let lora = ["policy.config.lora.rank=4".to_string(), "policy.config.lora.targets=[\"q_proj\", \"up_proj\"]".into()];
+    let exp = Experiment::parse(EXP, "exp.toml", &lora).unwrap();
+    experiment::run(&registry, &exp, &whole, false, &mut ()).unwrap();
+    let mut short_sets = lora.to_vec();
+    short_sets.push("run.iterations=2".into());
+    let short = Experiment::parse(EXP, "exp.toml", &short_sets).unwrap();
+    experiment::run(&registry, &short, &split, false, &mut ()).unwrap();
+    experiment::run(&registry, &exp, &split, true, &mut ()).unwrap();
+    assert_eq!(tokens(&whole), tokens(&split), "the resumed LoRA run is the uninterrupted one");
+
+    let policy = whole.join("checkpoints").join("it-000003").join("policy");
+    let dev = rlvr::policies::burn::tensor::Device::flex();
+    let w = |d: &Path| load_checkpoint(d, &dev).unwrap().0.to_weights().unwrap();
+    let (merged, base) = (w(&policy), w(&policy.join("base")));
+    let out = tmp.path().join("merged");
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_rlvr"))
+        .args(["merge", "--adapter"])
+        .arg(policy.join("adapter"))
+        .arg("--base")
+        .arg(policy.join("base"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(cli.status.success(), "{}", String::from_utf8_lossy(&cli.stderr));
+    let host = w(&out);
+    for (name, t) in &merged.0 {
+        let moved = t.data.iter().zip(&base.0[name].data).any(|(x, y)| x != y);
+        assert_eq!(moved, name.ends_with("q_proj.weight") || name.ends_with("up_proj.weight"), "{name}");
+        let diff = t.data.iter().zip(&host.0[name].data).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        assert!(diff < 1e-5, "{name}: the host merge differs by {diff}");
+    }
+    // Settings that describe no adapter are refused before anything is written.
+    for (set, says) in [("policy.config.lora.rank=0", "rank"), ("policy.config.lora.targets=[\"lm_head\"]", "lm_head")]
+    {
+        let exp = Experiment::parse(EXP, "e", &[set.into()]).unwrap();
+        let dir = tmp.path().join("bad");
+        let err = experiment::run(&registry, &exp, &dir, false, &mut ()).unwrap_err();
+        assert!(format!("{err:#}").contains(says), "{set}: {err:#}");
+        assert!(!dir.exists(), "{set}");
+    }
+}
+
 /// The quickstart file stays valid: it parses, and a shortened copy of it runs end to end.
 #[test]
 fn the_quickstart_runs_shortened() {
@@ -327,14 +379,21 @@ fn the_preference_example_runs_shortened() {
 /// The SmolLM2 example stays valid: it parses, and its environment and reward build (running it
 /// needs the model's wheel; the opt-in SmolLM2 test in rlvr-policies covers loading it).
 #[test]
-fn the_smollm2_example_parses_and_wires_up() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/smollm2.toml");
-    let exp = Experiment::load(Path::new(path), &[]).unwrap();
-    assert!(exp.train.is_some(), "the example trains");
-    let registry = rlvr::builtin_registry();
-    registry.make_env(&exp.env.id, &exp.env.config, 0).unwrap();
-    let reward = exp.reward.as_ref().expect("the example names its reward");
-    registry.make_reward(&reward.id, &reward.config).unwrap();
+fn the_smollm2_examples_parse_and_wire_up() {
+    for file in ["smollm2.toml", "smollm2-lora.toml"] {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(file);
+        let exp = Experiment::load(&path, &[]).unwrap();
+        assert!(exp.train.is_some(), "the example trains");
+        let registry = rlvr::builtin_registry();
+        registry.make_env(&exp.env.id, &exp.env.config, 0).unwrap();
+        let reward = exp.reward.as_ref().expect("the example names its reward");
+        registry.make_reward(&reward.id, &reward.config).unwrap();
+        let config: rlvr::policies::lm::LmConfig =
+            rlvr::engine::parse_config(&exp.policy.config).expect("the policy's settings");
+        if let Some(lora) = config.lora {
+            lora.validate().unwrap();
+        }
+    }
 }
 
 /// Dynamic sampling: a fresh model's groups are all flat (every answer wrong), so each iteration

@@ -29,6 +29,7 @@
 //! as arguments (the advantages of a group, the loss of a minibatch).
 
 pub mod grpo;
+pub mod lora;
 pub mod loss;
 pub mod ppo;
 pub mod preference;
@@ -376,6 +377,9 @@ impl Trainer {
         config.validate()?;
         if config.algorithm == Algorithm::Ppo && policy.model.value_head.is_none() {
             policy.model = policy.model.clone().with_value_head();
+            if let Some(l) = &mut policy.lora {
+                l.model = l.model.clone().with_value_head();
+            }
         }
         let reference = if config.kl_coef > 0.0 || matches!(config.algorithm, Algorithm::Dpo | Algorithm::Ipo) {
             Some(if config.reference.soup.is_empty() {
@@ -565,7 +569,7 @@ impl Trainer {
         let lr = c.lr * warmup_factor(iteration, c.warmup);
         metrics.insert("train/lr".into(), lr);
         let device = autodiff_device(&policy.model);
-        let mut model = policy.model.clone().to_device(&device).train();
+        let mut model = policy.trainable().to_device(&device).train();
         let size = if c.minibatch == 0 { rows.len() } else { c.minibatch };
         let mut order: Vec<usize> = (0..rows.len()).collect();
         let mut means = Means::default();
@@ -591,7 +595,7 @@ impl Trainer {
                 means.add("train/grad_norm", norm);
             }
         }
-        policy.model = model.valid();
+        policy.set_trained(model.valid());
         if c.reference.reset_every > 0
             && (iteration + 1).is_multiple_of(c.reference.reset_every)
             && let Some(r) = &mut self.reference

@@ -301,7 +301,7 @@ pub fn train_offline(
     }
     let reference = policy.model.clone();
     let device = autodiff_device(&policy.model);
-    let mut model = policy.model.clone().to_device(&device).train();
+    let mut model = policy.trainable().to_device(&device).train();
     let mut optim = adamw(0.0);
     let mut order: Vec<usize> = (0..pairs.len()).collect();
     let (mut epoch, mut pos) = (0u64, order.len());
@@ -362,7 +362,7 @@ pub fn train_offline(
         report.last_accuracy = f64::from(right.into_scalar::<f32>());
         report.steps = step + 1;
     }
-    policy.model = model.valid();
+    policy.set_trained(model.valid());
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

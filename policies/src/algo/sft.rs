@@ -157,7 +157,7 @@ pub fn train(
     }
     let started = Instant::now();
     let device = autodiff_device(&policy.model);
-    let mut model = policy.model.clone().to_device(&device).train();
+    let mut model = policy.trainable().to_device(&device).train();
     let mut optim = adamw(config.weight_decay);
     let rows: Vec<(Vec<u32>, Vec<f32>)> = demos
         .iter()
@@ -203,7 +203,7 @@ pub fn train(
         report.tokens += batch.iter().map(|r| r.1.iter().sum::<f32>() as u64).sum::<u64>();
         on_step(step, value);
     }
-    policy.model = model.valid();
+    policy.set_trained(model.valid());
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }

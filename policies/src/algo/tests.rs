@@ -394,3 +394,166 @@ fn a_reset_reference_follows_the_policy_and_a_soup_is_the_average() {
         assert_eq!(kl.abs() < 1e-7, zero, "kl {kl}");
     }
 }
+
+fn lora_policy(seed: u64, targets: &[&str]) -> LmPolicy {
+    let config = lora::LoraConfig { rank: 2, alpha: 4.0, targets: targets.iter().map(|t| t.to_string()).collect() };
+    policy(seed).with_lora(config, 7).unwrap()
+}
+
+fn max_diff(a: &crate::weights::HostTensor, b: &crate::weights::HostTensor) -> f32 {
+    assert_eq!(a.shape, b.shape);
+    a.data.iter().zip(&b.data).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max)
+}
+
+/// Fresh adapters change nothing; an SFT run under LoRA moves only the adapted projections,
+/// learns the demonstration, and its gradients reach the adapters alone.
+#[test]
+fn lora_trains_only_its_adapters() {
+    let mut p = lora_policy(8, &["q_proj", "down_proj"]);
+    let start = policy(8).model.to_weights().unwrap();
+    assert_eq!(p.model.to_weights().unwrap(), start, "B = 0: the adapted model starts as its base");
+    let l = p.lora.as_ref().unwrap();
+    assert_eq!(l.model.to_weights().unwrap(), start);
+    // Gradients of a loss through the adapted model: only the factors get one.
+    let device = autodiff_device(&p.model);
+    let m = l.model.clone().to_device(&device).train();
+    let f = forward(&m, &[&[1, 2, 3, 4]], 1.0).unwrap();
+    let grads = GradientsParams::from_grads(f.logp.sum().backward(), &m);
+    let layers = small().num_hidden_layers;
+    assert_eq!(grads.len(), 2 * 2 * layers, "A and B of two projections per layer, nothing else");
+
+    let demos = vec![Demo { context: vec![1, 2, 3, 4, 5], response: vec![60, 61, 62] }];
+    let before = logp_of(&p, &[1, 2, 3, 4, 5], &[60, 61, 62]);
+    let config = SftConfig { steps: 20, batch_size: 1, lr: 5e-2, ..SftConfig::default() };
+    sft::train(&mut p, &demos, &config, 0, |_, _| {}).unwrap();
+    let after_lp = logp_of(&p, &[1, 2, 3, 4, 5], &[60, 61, 62]);
+    assert!(after_lp > before + 1.0, "{before} -> {after_lp}");
+    let l = p.lora.as_ref().unwrap();
+    assert_eq!(l.model.to_base_weights().unwrap(), start, "the base stays frozen");
+    let after = p.model.to_weights().unwrap();
+    for (name, t) in &after.0 {
+        let moved = max_diff(t, &start.0[name]) > 0.0;
+        let adapted = name.ends_with("q_proj.weight") || name.ends_with("down_proj.weight");
+        assert_eq!(moved, adapted, "{name}");
+    }
+}
+
+/// The merge the policy generates with is base + (alpha/r)·(A·B)ᵀ, within float tolerance, by
+/// burn's composition, by the host merge of the saved PEFT adapter, and by hand.
+#[test]
+fn lora_merge_is_base_plus_scaled_product() {
+    let mut p = lora_policy(9, &lora::TARGETS);
+    let demos = vec![Demo { context: vec![1, 2, 3], response: vec![40, 41] }];
+    let config = SftConfig { steps: 5, batch_size: 1, lr: 1e-2, ..SftConfig::default() };
+    sft::train(&mut p, &demos, &config, 0, |_, _| {}).unwrap();
+    let l = p.lora.as_ref().unwrap();
+    let (base, merged) = (l.model.to_base_weights().unwrap(), p.model.to_weights().unwrap());
+    let adapter = lora::adapter_weights(&l.model).unwrap();
+    let name = "model.layers.0.self_attn.q_proj";
+    let (a, b) = (
+        &adapter.0[&format!("base_model.model.{name}.lora_A.weight")],
+        &adapter.0[&format!("base_model.model.{name}.lora_B.weight")],
+    );
+    let (w0, w1) = (&base.0[&format!("{name}.weight")], &merged.0[&format!("{name}.weight")]);
+    let (out, inp, r) = (w0.shape[0], w0.shape[1], a.shape[0]);
+    assert_eq!((a.shape.clone(), b.shape.clone()), (vec![r, inp], vec![out, r]));
+    for o in 0..out {
+        for i in 0..inp {
+            let dot: f32 = (0..r).map(|k| b.data[o * r + k] * a.data[k * inp + i]).sum();
+            let want = w0.data[o * inp + i] + 2.0 * dot;
+            assert!((w1.data[o * inp + i] - want).abs() < 1e-5, "[{o}, {i}]");
+        }
+    }
+    assert!(max_diff(w0, w1) > 1e-4, "five steps moved the weight");
+    // The host merge of the adapter directory gives the same weights.
+    let dir = tempfile::tempdir().unwrap();
+    lora::save_adapter(dir.path(), &l.model, &l.config).unwrap();
+    let mut host = base.clone();
+    assert_eq!(lora::merge_adapter(&mut host, dir.path()).unwrap(), 7 * small().num_hidden_layers);
+    for (n, t) in &merged.0 {
+        assert!(max_diff(t, &host.0[n]) < 1e-5, "{n}");
+    }
+    // And the merged model scores what the adapted one scores.
+    let seq: &[u32] = &[1, 2, 3, 40, 41];
+    let lp = |m: &Model| -> Vec<f32> { forward(m, &[seq], 1.0).unwrap().logp.into_data().try_into_vec().unwrap() };
+    for (x, y) in lp(&p.model).iter().zip(lp(&l.model)) {
+        assert!((x - y).abs() < 1e-4);
+    }
+}
+
+/// A LoRA checkpoint (merge, adapter, base) reloads into the same adapted model, and an
+/// update after the reload matches the update without one; a policy without LoRA settings reads
+/// the merge, and one with other settings is refused.
+#[test]
+fn a_lora_checkpoint_resumes_exactly() {
+    let config = TrainConfig { lr: 1e-2, ..TrainConfig::default() };
+    let g = [group(&[GOOD, BAD])];
+    let mut a = lora_policy(10, &["v_proj", "up_proj"]);
+    let mut ta = Trainer::new(config.clone(), &mut a, 16, 16).unwrap();
+    ta.update(&mut a, &g, 0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    rlvr_engine::Policy::save(&a, dir.path()).unwrap();
+    ta.save(dir.path()).unwrap();
+    for f in ["config.json", "model.safetensors", "adapter/adapter_config.json", "adapter/adapter_model.safetensors"] {
+        assert!(dir.path().join(f).exists(), "{f}");
+    }
+    assert!(dir.path().join("base/model.safetensors").exists());
+    ta.update(&mut a, &g, 1).unwrap();
+
+    let mut b = lora_policy(99, &["v_proj", "up_proj"]);
+    rlvr_engine::Policy::load(&mut b, dir.path()).unwrap();
+    let mut tb = Trainer::new(config, &mut b, 16, 16).unwrap();
+    tb.load(dir.path()).unwrap();
+    tb.update(&mut b, &g, 1).unwrap();
+    let (wa, wb) = (a.model.to_weights().unwrap(), b.model.to_weights().unwrap());
+    for (name, t) in &wa.0 {
+        assert!(max_diff(t, &wb.0[name]) < 1e-5, "{name}");
+    }
+
+    let mut plain = policy(3);
+    rlvr_engine::Policy::load(&mut plain, dir.path()).unwrap();
+    let saved = crate::lm::load_checkpoint(dir.path(), &Device::flex()).unwrap().0.to_weights().unwrap();
+    assert_eq!(plain.model.to_weights().unwrap(), saved);
+    let mut other = lora_policy(3, &["q_proj"]);
+    let err = rlvr_engine::Policy::load(&mut other, dir.path()).unwrap_err().to_string();
+    assert!(err.contains("differs from [policy.config.lora]"), "{err}");
+}
+
+#[test]
+fn lora_settings_are_checked() {
+    let bad = |c: lora::LoraConfig| c.validate().unwrap_err();
+    assert!(bad(lora::LoraConfig { rank: 0, ..Default::default() }).contains("rank"));
+    assert!(bad(lora::LoraConfig { alpha: f64::NAN, ..Default::default() }).contains("alpha"));
+    assert!(bad(lora::LoraConfig { targets: vec![], ..Default::default() }).contains("empty"));
+    assert!(bad(lora::LoraConfig { targets: vec!["lm_head".into()], ..Default::default() }).contains("lm_head"));
+    let p = lora_policy(1, &["q_proj"]);
+    assert!(p.with_lora(lora::LoraConfig::default(), 0).is_err(), "adapters on adapters");
+}
+
+/// PPO adds its value head to the adapted model too, and trains it beside the adapters.
+#[test]
+fn ppo_under_lora_trains_the_value_head_and_the_adapters() {
+    let mut p = lora_policy(4, &lora::TARGETS);
+    let config = TrainConfig {
+        algorithm: Algorithm::Ppo,
+        lr: 1e-2,
+        ppo: ppo::PpoConfig { lambda: 1.0, ..ppo::PpoConfig::default() },
+        ..TrainConfig::default()
+    };
+    let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
+    assert!(p.model.value_head.is_some() && p.lora.as_ref().unwrap().model.value_head.is_some());
+    let (good, bad) = (logp(&p, GOOD), logp(&p, BAD));
+    let mut losses = Vec::new();
+    for it in 0..5 {
+        losses.push(t.update(&mut p, &[group(&[GOOD, BAD])], it).unwrap()["loss/value"]);
+    }
+    assert!(losses[4] < losses[0], "value loss {losses:?}");
+    let (g1, b1) = (logp(&p, GOOD), logp(&p, BAD));
+    // The two answers share their first two tokens, which the rewarded one pulls up for both.
+    assert!(g1 > good && g1 - b1 > good - bad + 0.1, "good {good} -> {g1}, bad {bad} -> {b1}");
+    let l = p.lora.as_ref().unwrap();
+    assert_eq!(
+        l.model.to_base_weights().unwrap().0["model.embed_tokens.weight"],
+        policy(4).model.to_weights().unwrap().0["model.embed_tokens.weight"]
+    );
+}
