@@ -350,6 +350,12 @@ fn validate(exp: &Experiment, env: &EnvSpec, policy: &mut RunPolicy) -> Result<(
         if !(s.grad_clip.is_finite() && s.grad_clip >= 0.0 && s.weight_decay.is_finite() && s.weight_decay >= 0.0) {
             return Err(Error::BadInput("[sft] grad_clip and weight_decay must be finite and at least 0".into()));
         }
+        if !(s.asft_alpha.is_finite() && s.asft_alpha >= 0.0) {
+            return Err(Error::BadInput(format!(
+                "[sft] asft_alpha must be finite and at least 0, found {}",
+                s.asft_alpha
+            )));
+        }
         if s.data == "gold" && env.gold.is_none() {
             return Err(Error::BadInput(
                 "[sft] data = \"gold\" but this environment has no gold player; give a JSONL file".into(),

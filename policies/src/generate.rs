@@ -243,6 +243,13 @@ pub struct Forward {
 
 /// Runs `model` over right-padded `rows` (each at least two tokens).
 pub fn forward(model: &Model, rows: &[&[u32]], temperature: f32) -> Result<Forward, GenerateError> {
+    forward_dist(model, rows, temperature).map(|(f, _)| f)
+}
+
+/// [`forward`], with the whole next-token distribution beside it: the log-probabilities of
+/// every vocabulary entry at every predicted position, `[batch, longest - 1, vocab]` (what a
+/// full KL term needs; ASFT's anchor).
+pub fn forward_dist(model: &Model, rows: &[&[u32]], temperature: f32) -> Result<(Forward, Tensor<3>), GenerateError> {
     let vocab = model.config().vocab_size;
     let longest = rows.iter().map(|r| r.len()).max().unwrap_or(0);
     if rows.is_empty() {
@@ -281,7 +288,7 @@ pub fn forward(model: &Model, rows: &[&[u32]], temperature: f32) -> Result<Forwa
     let all = log_softmax(logits, 2);
     let targets = Tensor::<3, Int>::from_data(TensorData::new(targets, [b, longest - 1, 1]), &device);
     let logp = all.clone().gather(2, targets).squeeze_dim::<2>(2);
-    let detached = all.detach();
+    let detached = all.clone().detach();
     let entropy = -(detached.clone().exp() * detached).sum_dim(2).squeeze_dim::<2>(2);
-    Ok(Forward { logp, entropy, values: model.values(hidden) })
+    Ok((Forward { logp, entropy, values: model.values(hidden) }, all))
 }

@@ -149,6 +149,7 @@ fn bad_settings_are_refused_before_the_run_directory_exists() {
         ("train.lr=nan", "lr"),
         ("sft.batch_size=0", "batch_size"),
         ("sft.lr=-1.0", "lr"),
+        ("sft.asft_alpha=-1.0", "asft_alpha"),
         ("sft.data=\"no/such/file.jsonl\"", "no/such/file.jsonl"),
         ("train.clip_low=1.5", "clip_low"),
         ("rollout.group_size=0", "rollout.group_size must be at least 1, found 0"),

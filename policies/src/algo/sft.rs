@@ -6,6 +6,7 @@
 //! demonstrations come from an environment's gold player or a JSONL file.
 
 use super::{TrainError, adamw, autodiff_device, forward, loss, optimiser_step, pad2, shuffle};
+use crate::generate::forward_dist;
 use crate::lm::LmPolicy;
 use burn::module::Module;
 use burn::tensor::Tensor;
@@ -36,9 +37,13 @@ pub struct SftConfig {
     pub data: String,
     /// Training tasks to draw gold demonstrations from; 0 means `steps × batch_size`. Default 0.
     pub tasks: u64,
-    /// The loss: `ce` (cross-entropy) or `dft` (dynamic fine-tuning: each token's cross-entropy
-    /// weighted by its own detached probability, [`dft_loss`]). Default `ce`.
+    /// The loss: `ce` (cross-entropy), `dft` (dynamic fine-tuning: each token's cross-entropy
+    /// weighted by its own detached probability, [`dft_loss`]) or `asft` (DFT anchored to the
+    /// starting model by a KL term, [`anchor_kl`]). Default `ce`.
     pub loss: SftLoss,
+    /// ASFT's weight on the anchor, `KL(start ‖ model)` per response token. Default 0.1, as
+    /// the paper's code and LLaMA-Factory set it.
+    pub asft_alpha: f64,
 }
 
 /// The SFT loss (`[sft] loss`).
@@ -53,6 +58,11 @@ pub enum SftLoss {
     /// is a policy gradient whose implicit reward is `1/p`, which blows up on tokens the model
     /// finds unlikely; weighting by `p` cancels it.
     Dft,
+    /// Anchored SFT (Zhu et al. 2025, "Anchored Supervised Fine-Tuning"): DFT plus
+    /// `asft_alpha · KL(π_start ‖ π)` over the full vocabulary at each response token. DFT's
+    /// reweighting drifts without an anchor; the KL term to the model the warm start began
+    /// from holds it.
+    Asft,
 }
 
 impl Default for SftConfig {
@@ -67,6 +77,7 @@ impl Default for SftConfig {
             data: "gold".into(),
             tasks: 0,
             loss: SftLoss::Ce,
+            asft_alpha: 0.1,
         }
     }
 }
@@ -128,6 +139,16 @@ pub fn dft_loss(logp: Tensor<2>, mask: Tensor<2>) -> Tensor<1> {
     -loss::aggregate(weight * logp, mask, loss::Aggregation::TokenMean, 0.0)
 }
 
+/// ASFT's anchor: over the masked positions, the mean of `KL(ref ‖ model) = Σ_v q_v·(log q_v -
+/// log p_v)`, from the full log-distributions `logp_all` (the model's) and `ref_all` (the
+/// reference's, `[batch, positions, vocab]`, detached here). The direction is the one ASFT's
+/// code computes (`kl_div(log p, q)`): mass the reference gives a token must stay with it.
+pub fn anchor_kl(logp_all: Tensor<3>, ref_all: Tensor<3>, mask: Tensor<2>) -> Tensor<1> {
+    let ref_all = ref_all.detach();
+    let kl = (ref_all.clone().exp() * (ref_all - logp_all)).sum_dim(2).squeeze_dim::<2>(2);
+    loss::aggregate(kl, mask, loss::Aggregation::TokenMean, 0.0)
+}
+
 /// What a warm start did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SftReport {
@@ -159,6 +180,8 @@ pub fn train(
     let device = autodiff_device(&policy.model);
     let mut model = policy.trainable().to_device(&device).train();
     let mut optim = adamw(config.weight_decay);
+    // ASFT's anchor: the model as the warm start found it, frozen, on the same device.
+    let anchor = (config.loss == SftLoss::Asft).then(|| policy.model.clone().to_device(&device).no_grad());
     let rows: Vec<(Vec<u32>, Vec<f32>)> = demos
         .iter()
         .map(|d| {
@@ -186,10 +209,15 @@ pub fn train(
         let seqs: Vec<&[u32]> = batch.iter().map(|r| r.0.as_slice()).collect();
         let width = batch.iter().map(|r| r.1.len()).max().unwrap_or(0);
         let mask = pad2(&batch.iter().map(|r| r.1.as_slice()).collect::<Vec<_>>(), width, &device);
-        let f = forward(&model, &seqs, 1.0)?;
-        let ce = match config.loss {
-            SftLoss::Ce => cross_entropy(f.logp, mask),
-            SftLoss::Dft => dft_loss(f.logp, mask),
+        let ce = match (config.loss, &anchor) {
+            (SftLoss::Asft, Some(anchor)) => {
+                let (f, all) = forward_dist(&model, &seqs, 1.0)?;
+                let (_, ref_all) = forward_dist(anchor, &seqs, 1.0)?;
+                let kl = anchor_kl(all, ref_all, mask.clone());
+                dft_loss(f.logp, mask) + kl.mul_scalar(config.asft_alpha)
+            }
+            (SftLoss::Dft | SftLoss::Asft, _) => dft_loss(forward(&model, &seqs, 1.0)?.logp, mask),
+            (SftLoss::Ce, _) => cross_entropy(forward(&model, &seqs, 1.0)?.logp, mask),
         };
         let value = f64::from(ce.clone().detach().into_scalar::<f32>());
         let lr = if config.decay { config.lr * (1.0 - step as f64 / config.steps as f64) } else { config.lr };
