@@ -10,6 +10,8 @@
 //! rows carry loss, as in an iteration where the tasks are neither solved nor hopeless.
 //! Arguments `micro` and `tiny` pick presets (default: both); each line ends with the process's
 //! peak resident memory so far. Environment and scoring time are measured by the runner bench.
+//! `RLVR_BENCH_DEVICE=tch-cpu` (with `--features tch`, see `scripts/test-tch.sh`) runs the same
+//! work on libtorch's CPU backend instead of flex.
 //! The PyTorch side of the comparison is `benches/grpo_torch.py`.
 
 use rlvr::engine::{Group, Outcome, Reward, Rubric, Sample, Status, Task, Trajectory};
@@ -29,7 +31,7 @@ fn main() {
     // As the `rlvr` binary does, so the comparison times the product's setting.
     rlvr::keep_freed_memory();
     let parts: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let device = rlvr::policies::burn::tensor::Device::flex();
+    let device = common::bench_device();
     for (name, config) in [("micro", ModelConfig::micro()), ("tiny", ModelConfig::tiny())] {
         if !parts.is_empty() && !parts.iter().any(|p| p == name) {
             continue;

@@ -8,7 +8,8 @@
 //! defaults (a no-grad scoring pass for the old log-probs, then one forward and backward over the
 //! batch, then AdamW); the first update is a warm-up and the best of the next two is reported.
 //! Rewards alternate within each group of 8, so every row carries loss. SmolLM2's GGUF is
-//! fetched at first use, as `preset:smollm2` is.
+//! fetched at first use, as `preset:smollm2` is. `RLVR_BENCH_DEVICE` picks another device
+//! (`tch-cpu` with `--features tch`).
 
 use rlvr::engine::{Group, Outcome, Reward, Rubric, Sample, Status, Task, Trajectory};
 use rlvr::policies::algo::lora::{LoraConfig, adapter_weights};
@@ -27,7 +28,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let variant = args.first().map_or("lora", String::as_str).to_string();
     let rank: usize = args.get(1).and_then(|r| r.parse().ok()).unwrap_or(16);
-    let device = rlvr::policies::burn::tensor::Device::flex();
+    let device = common::bench_device();
     let (model, tokenizer, template) = load_checkpoint(&smollm2_gguf().expect("SmolLM2"), &device).expect("load");
     let vocab = model.config().vocab_size as u32;
     let mut policy = LmPolicy::new(model, tokenizer, template, SamplingConfig::default(), vec![]).expect("policy");

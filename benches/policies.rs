@@ -22,7 +22,7 @@ fn main() {
     rlvr::keep_freed_memory();
     let parts: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let wanted = |p: &str| parts.is_empty() || parts.iter().any(|a| a == p);
-    let device = rlvr::policies::burn::tensor::Device::flex();
+    let device = common::bench_device();
     let config = ModelConfig::tiny();
     let prompt: Vec<u32> = b"Question: what is 17 + 25? Answer:".iter().map(|&b| u32::from(b)).collect();
     for batch in [1usize, 16] {

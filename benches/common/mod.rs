@@ -11,3 +11,10 @@ pub fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0);
     kb / 1024.0
 }
+
+/// The device a policy bench runs on: `RLVR_BENCH_DEVICE` (`flex`, `tch-cpu`, `tch`, `cuda`: any
+/// name `lm/llama-v0`'s `device` setting takes, compiled in by its feature), else flex.
+pub fn bench_device() -> rlvr::policies::burn::tensor::Device {
+    let name = std::env::var("RLVR_BENCH_DEVICE").unwrap_or_else(|_| "flex".into());
+    rlvr::policies::lm::device(&name).unwrap_or_else(|e| panic!("RLVR_BENCH_DEVICE: {e}"))
+}

@@ -6,7 +6,7 @@ use super::*;
 use crate::lm::load_checkpoint;
 use crate::model::{Model, ModelConfig};
 use crate::tokenizer::{ChatTemplate, Tokenizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 
 /// Writes GGUF files the way llama.cpp's writer lays them out.
 #[derive(Default)]
@@ -456,7 +456,7 @@ fn permutation_round_trips() {
 
 #[test]
 fn llama_gguf_gives_the_logits_of_the_same_weights_in_hf_layout() {
-    let dev = Device::flex();
+    let dev = crate::tests::test_device();
     let tokens = [5u32, 80, 200, 17, 3, 99, 140];
     for (arch, tied) in [("llama", false), ("llama", true), ("qwen2", true)] {
         let config = tiny_config(arch, tied);
@@ -494,7 +494,7 @@ fn llama_gguf_gives_the_logits_of_the_same_weights_in_hf_layout() {
 
 #[test]
 fn unmapped_tensors_and_wrong_shapes_name_the_file() {
-    let dev = Device::flex();
+    let dev = crate::tests::test_device();
     let config = tiny_config("llama", true);
     let mut weights = scaled_weights(&config, 1);
     let dir = tempfile::tempdir().unwrap();

@@ -49,8 +49,8 @@ pub struct LmConfig {
     pub checkpoint: Option<PathBuf>,
     /// Seed of a preset's random weights; default: the run seed.
     pub init_seed: Option<u64>,
-    /// Burn device: `flex` (CPU, default), `cuda` or `tch` (libtorch CUDA), each compiled in by
-    /// its feature.
+    /// Burn device: `flex` (CPU, default), `cuda`, `tch` (libtorch's CUDA) or `tch-cpu`
+    /// (libtorch's CPU), the last three each compiled in by its feature (`tch` for both).
     pub device: String,
     /// Sampling temperature. Default 1.0.
     pub temperature: f32,
@@ -154,12 +154,20 @@ pub fn device(name: &str) -> Result<Device, LmError> {
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
         "tch" => Ok(Device::libtorch_cuda(0)),
-        known if ["flex", "cuda", "tch"].contains(&known) => Err(LmError::Config(format!(
-            "device {known:?} is not compiled into this build; build with it: \
-             `cargo install --path . --features {known}` (or `cargo build --release --features {known}`; \
-             `tch` needs libtorch, see docs/policies.md)"
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)]
+        "tch-cpu" => Ok(Device::libtorch()),
+        known if ["flex", "cuda", "tch", "tch-cpu"].contains(&known) => {
+            let feature = known.trim_end_matches("-cpu");
+            Err(LmError::Config(format!(
+                "device {known:?} is not compiled into this build; build with it: \
+                 `cargo install --path . --features {feature}` (or `cargo build --release --features {feature}`; \
+                 `tch` needs libtorch, see docs/policies.md)"
+            )))
+        }
+        other => Err(LmError::Config(format!(
+            "unknown device {other:?}: one of flex (the CPU), cuda, tch (libtorch's CUDA), tch-cpu (libtorch's CPU)"
         ))),
-        other => Err(LmError::Config(format!("unknown device {other:?}: one of flex (the CPU), cuda, tch"))),
     }
 }
 

@@ -1,4 +1,5 @@
-//! Tests of the model, generation and checkpoints together, on the flex CPU device.
+//! Tests of the model, generation and checkpoints together, on the flex CPU device, or on the
+//! device `RLVR_TEST_DEVICE` names (`tch-cpu` in `scripts/test-tch.sh`).
 
 use crate::generate::{Finish, GenOptions, Request, generate, sequence_logprobs};
 use crate::lm::{LmPolicy, load_checkpoint, save_checkpoint};
@@ -9,7 +10,16 @@ use crate::weights::{HostTensor, Weights};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 fn device() -> Device {
-    Device::flex()
+    test_device()
+}
+
+/// The device the policies' tests run on: `RLVR_TEST_DEVICE` (any name [`crate::lm::device`]
+/// knows), else flex.
+pub(crate) fn test_device() -> Device {
+    match std::env::var("RLVR_TEST_DEVICE") {
+        Ok(name) => crate::lm::device(&name).unwrap_or_else(|e| panic!("RLVR_TEST_DEVICE: {e}")),
+        Err(_) => Device::flex(),
+    }
 }
 
 /// A small random model: 2 layers, GQA 4/2, untied head, so every code path runs quickly.

@@ -217,7 +217,7 @@ mod tests {
     fn t(rows: &[&[f32]]) -> Tensor<2> {
         let w = rows[0].len();
         let flat: Vec<f32> = rows.iter().flat_map(|r| r.iter().copied()).collect();
-        Tensor::from_data(TensorData::new(flat, [rows.len(), w]), &Device::flex())
+        Tensor::from_data(TensorData::new(flat, [rows.len(), w]), &crate::tests::test_device())
     }
 
     fn v2(x: Tensor<2>) -> Vec<f32> {
@@ -290,7 +290,7 @@ mod tests {
 
     #[test]
     fn masked_tokens_carry_no_gradient() {
-        let device = Device::autodiff(Device::flex());
+        let device = Device::autodiff(crate::tests::test_device());
         let lp = Tensor::<2>::from_data(TensorData::new(vec![-1.0f32, -2.0, -3.0], [1, 3]), &device).require_grad();
         let old = Tensor::<2>::from_data(TensorData::new(vec![-1.0f32, -2.0, -3.0], [1, 3]), &device);
         let adv = Tensor::<2>::from_data(TensorData::new(vec![1.0f32; 3], [1, 3]), &device);
@@ -350,7 +350,7 @@ mod tests {
     #[test]
     fn gspo_gives_each_token_the_sequence_gradient_over_its_length() {
         // One unclipped row of 4 loss tokens at ratio 1, A = 1: loss = -s, and ds/dlogp_t = s / 4.
-        let device = Device::autodiff(Device::flex());
+        let device = Device::autodiff(crate::tests::test_device());
         let data = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [1, 5]), &device);
         let lp = data(vec![-1.0, -2.0, -0.5, -3.0, -1.0]).require_grad();
         let (loss, _) = sequence_surrogate(
@@ -368,7 +368,7 @@ mod tests {
     #[test]
     fn cispo_clips_the_weight_but_keeps_every_gradient() {
         // Ratios e^0.5 (above the ceiling 1.2) and 1, A = 1: the weights are 1.2 and 1.
-        let device = Device::autodiff(Device::flex());
+        let device = Device::autodiff(crate::tests::test_device());
         let data = |v: Vec<f32>| Tensor::<2>::from_data(TensorData::new(v, [1, 2]), &device);
         let lp = data(vec![-0.5, -1.0]).require_grad();
         let (loss, cut) = cispo_surrogate(lp.clone(), data(vec![-1.0, -1.0]), data(vec![1.0, 1.0]), 0.2, 0.2);

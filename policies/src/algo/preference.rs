@@ -373,7 +373,7 @@ mod tests {
     use burn::tensor::Device;
 
     fn col(v: &[f32]) -> Tensor<2> {
-        Tensor::from_data(TensorData::new(v.to_vec(), [v.len(), 1]), &Device::flex())
+        Tensor::from_data(TensorData::new(v.to_vec(), [v.len(), 1]), &crate::tests::test_device())
     }
 
     fn close(got: Tensor<1>, want: f64) {
@@ -405,7 +405,7 @@ mod tests {
         // d/dh of -log σ(βh) is -β σ(-βh): at h = 0, -β/2; h = lc - lr, so the chosen's
         // log-probability gets -β/2 and the rejected's +β/2 (gradient descent raises one and
         // lowers the other).
-        let device = Device::autodiff(Device::flex());
+        let device = Device::autodiff(crate::tests::test_device());
         let l = Tensor::<2>::from_data(TensorData::new(vec![-1.0f32, -1.0], [2, 1]), &device).require_grad();
         let s = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, -1.0], [1, 2]), &device);
         let loss = dpo_loss(s.matmul(l.clone()), 0.1);

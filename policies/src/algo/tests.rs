@@ -16,7 +16,7 @@ fn small() -> ModelConfig {
 }
 
 fn policy(seed: u64) -> LmPolicy {
-    let model = Model::random(&small(), seed, &Device::flex()).unwrap();
+    let model = Model::random(&small(), seed, &crate::tests::test_device()).unwrap();
     LmPolicy::new(model, Tokenizer::Bytes, ChatTemplate::chatml(), SamplingConfig::default(), vec![]).unwrap()
 }
 
@@ -322,7 +322,7 @@ fn sft_learns_the_response_and_only_the_response() {
 /// raises the demonstration's probability as cross-entropy's does.
 #[test]
 fn dft_weighs_each_token_by_its_detached_probability() {
-    let device = Device::autodiff(Device::flex());
+    let device = Device::autodiff(crate::tests::test_device());
     let lp =
         Tensor::<2>::from_data(burn::tensor::TensorData::new(vec![0.5f32.ln(), 0.25f32.ln(), -9.0], [1, 3]), &device)
             .require_grad();
@@ -512,7 +512,7 @@ fn a_lora_checkpoint_resumes_exactly() {
 
     let mut plain = policy(3);
     rlvr_engine::Policy::load(&mut plain, dir.path()).unwrap();
-    let saved = crate::lm::load_checkpoint(dir.path(), &Device::flex()).unwrap().0.to_weights().unwrap();
+    let saved = crate::lm::load_checkpoint(dir.path(), &crate::tests::test_device()).unwrap().0.to_weights().unwrap();
     assert_eq!(plain.model.to_weights().unwrap(), saved);
     let mut other = lora_policy(3, &["q_proj"]);
     let err = rlvr_engine::Policy::load(&mut other, dir.path()).unwrap_err().to_string();
@@ -563,7 +563,7 @@ fn ppo_under_lora_trains_the_value_head_and_the_adapters() {
 #[test]
 fn asft_anchors_dft_to_the_starting_model() {
     use burn::tensor::TensorData;
-    let device = Device::autodiff(Device::flex());
+    let device = Device::autodiff(crate::tests::test_device());
     let ln = |x: f32| x.ln();
     // Two positions: p = (0.5, 0.5) and (0.9, 0.1); the reference q = (0.8, 0.2) at both; the
     // second position is masked out.
