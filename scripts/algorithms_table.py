@@ -2,7 +2,8 @@
 """The quickstart's task under each algorithm, from the same SFT warm start: held-out greedy and
 sampled accuracy after SFT and after the RL iterations, and the run's wall time. Each method is
 `rlvr run examples/quickstart.toml` with a few `--set`s; runs go one after another (never two at
-once), into runs/algos/METHOD-seedS (an existing run directory is reused, not rerun).
+once), into OUT/METHOD-seedS (`--out runs/algos` by default; an existing run directory is
+reused, not rerun, so give a new --out after changing the experiment).
 
     cargo build --release
     python3 scripts/algorithms_table.py --rlvr target/release/rlvr [--seeds 0 1 2] [--methods grpo dpo ...]
@@ -29,6 +30,11 @@ METHODS: dict[str, list[str]] = {
     "dpo": ['train.algorithm="dpo"', "train.minibatch=0"],
     "rft": ['train.algorithm="rft"'],
     "dft+grpo": ['sft.loss="dft"'],
+    # Controls: three times the SFT steps on the same demonstrations and no RL (its "after RL"
+    # columns are one GRPO iteration, not a result); and SFT on every training problem, the
+    # quickstart as it was before its demonstrations were made scarce, then GRPO.
+    "sft-x3": ["sft.steps=1500", "run.iterations=1"],
+    "all-demos+grpo": ["sft.tasks=0"],
 }
 
 
@@ -52,11 +58,12 @@ def main() -> None:
     ap.add_argument("--exp", default="examples/quickstart.toml")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--methods", nargs="+", default=list(METHODS))
+    ap.add_argument("--out", default=os.path.join("runs", "algos"))
     args = ap.parse_args()
     results: dict[str, list[tuple[float | None, ...]]] = {}
     for seed in args.seeds:
         for name in args.methods:
-            out = os.path.join("runs", "algos", f"{name}-seed{seed}")
+            out = os.path.join(args.out, f"{name}-seed{seed}")
             wall = None
             if not os.path.exists(os.path.join(out, "run.db")):
                 print(f"{name} seed {seed}: load {os.getloadavg()}", flush=True)

@@ -12,10 +12,10 @@ runs/quickstart-seedS/report/*.png.
 """
 
 import argparse
+import datetime
 import os
 import sqlite3
 import subprocess
-import time
 
 
 def metric(db, name, last=True):
@@ -39,10 +39,8 @@ def main():
     rows = []
     for seed in args.seeds:
         out = f"runs/quickstart-seed{seed}"
-        started = time.time()
         if not os.path.exists(os.path.join(out, "run.db")):
             subprocess.run([rlvr, "run", args.exp, "--set", f"run.seed={seed}", "--out", out], check=True)
-        wall = time.time() - started
         subprocess.run([rlvr, "report", out], check=True, stdout=subprocess.DEVNULL)
         db = sqlite3.connect(os.path.join(out, "run.db"))
         _, before = metric(db, "sft/eval_accuracy_before")
@@ -51,25 +49,32 @@ def main():
         _, best = db.execute("SELECT 0, MAX(value) FROM metrics WHERE name = 'eval/accuracy'").fetchone()
         _, sft_sampled = metric(db, "sft/eval_sampled_accuracy")
         _, final_sampled = metric(db, "eval/sampled_accuracy")
-        rows.append((seed, before, sft, final, best, sft_sampled, final_sampled, it, wall))
+        rows.append((seed, before, sft, final, best, sft_sampled, final_sampled, it, wall_s(out, db)))
     print(
-        "| seed | before training | after SFT | after GRPO (last eval) | best eval during GRPO "
-        "| sampled, after SFT | sampled, after GRPO | wall s |"
+        "| seed | before training | after SFT, greedy | after GRPO, greedy | best during GRPO "
+        "| after SFT, sampled | after GRPO, sampled | wall s |"
     )
     print("|---|---|---|---|---|---|---|---|")
     f = lambda x: "n/a" if x is None else f"{x:.3f}"
-    for seed, before, sft, final, best, sft_s, final_s, it, wall in rows:
-        print(
-            f"| {seed} | {f(before)} | {f(sft)} | {f(final)} (iteration {it}) | {f(best)} "
-            f"| {f(sft_s)} | {f(final_s)} | {wall:.0f} |"
-        )
+    for seed, before, sft, final, best, sft_s, final_s, _it, wall in rows:
+        print(f"| {seed} | {f(before)} | {f(sft)} | {f(final)} | {f(best)} | {f(sft_s)} | {f(final_s)} | {wall:.0f} |")
     if len(rows) > 1:
+
         def mean(i):
             xs = [r[i] for r in rows]
             return None if any(x is None for x in xs) else sum(xs) / len(xs)
 
         cells = " | ".join(f(mean(i)) for i in range(1, 7))
         print(f"| mean | {cells} | {mean(8):.0f} |")
+
+
+def wall_s(out: str, db: sqlite3.Connection) -> float:
+    """The run's wall time: from its config.toml (written as the run starts) to its last
+    iteration's end, so a run made earlier, by this script or not, reports its own time."""
+    (last,) = db.execute("SELECT MAX(finished_at) FROM iterations").fetchone()
+    end = datetime.datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()
+    return end - os.path.getmtime(os.path.join(out, "config.toml"))
+
 
 if __name__ == "__main__":
     main()

@@ -302,6 +302,42 @@ fn the_quickstart_runs_shortened() {
     assert!(s.last_metrics.contains_key("eval/accuracy") && s.last_metrics.contains_key("sft/eval_accuracy"));
 }
 
+/// The README's quickstart figures for the default seed are what the quickstart gives: the whole
+/// run (SFT on scarce demonstrations, then 100 GRPO iterations), read against the seed-0 row of
+/// the README's table, within two held-out problems (runs are deterministic on one machine;
+/// the margin is for another CPU's float kernels). Also the claim the table makes: GRPO adds at
+/// least 10 points over the post-SFT model.
+#[test]
+fn the_quickstart_gives_the_readme_figures() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("## Learning: the quickstart").nth(1).expect("the README's learning section");
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .skip_while(|l| !l.starts_with("| seed |"))
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| l.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    let (header, seed0) = (&rows[0], rows.iter().find(|r| r[0] == "0").expect("a seed 0 row"));
+    let documented = |column: &str| -> f64 {
+        let i = header.iter().position(|h| *h == column).unwrap_or_else(|| panic!("no column {column:?}"));
+        seed0[i].trim_matches('*').parse().unwrap_or_else(|e| panic!("{column}: {:?}: {e}", seed0[i]))
+    };
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
+    let exp = Experiment::load(Path::new(path), &[]).unwrap();
+    assert_eq!(exp.run.seed, 0, "the default seed is the documented one");
+    let tmp = tempfile::tempdir().unwrap();
+    experiment::run(&rlvr::builtin_registry(), &exp, tmp.path(), false, &mut ()).unwrap();
+    let m = metrics(tmp.path());
+    let last = |name: &str| m.iter().rev().find(|x| x.1 == name).unwrap_or_else(|| panic!("no {name}")).2;
+    let (sft, rl) = (last("sft/eval_accuracy"), last("eval/accuracy"));
+    for (name, got, want) in
+        [("after SFT", sft, documented("after SFT, greedy")), ("after GRPO", rl, documented("after GRPO, greedy"))]
+    {
+        assert!((got - want).abs() <= 2.0 / 128.0 + 1e-9, "{name}: the quickstart gives {got:.3}, the README says {want:.3}");
+    }
+    assert!(rl - sft >= 0.10, "GRPO adds {:.3} over SFT's {sft:.3}", rl - sft);
+}
+
 /// Every algorithm, and DFT's warm start, runs from the quickstart file (shortened).
 #[test]
 fn every_algorithm_runs_from_the_quickstart_file() {
