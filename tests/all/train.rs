@@ -333,7 +333,10 @@ fn the_quickstart_gives_the_readme_figures() {
     for (name, got, want) in
         [("after SFT", sft, documented("after SFT, greedy")), ("after GRPO", rl, documented("after GRPO, greedy"))]
     {
-        assert!((got - want).abs() <= 2.0 / 128.0 + 1e-9, "{name}: the quickstart gives {got:.3}, the README says {want:.3}");
+        assert!(
+            (got - want).abs() <= 2.0 / 128.0 + 1e-9,
+            "{name}: the quickstart gives {got:.3}, the README says {want:.3}"
+        );
     }
     assert!(rl - sft >= 0.10, "GRPO adds {:.3} over SFT's {sft:.3}", rl - sft);
 }

@@ -202,7 +202,8 @@ mod tests {
 
     #[test]
     fn value_loss_clips_moves_away_from_the_old_estimate() {
-        let t = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, v.len()]), &crate::tests::test_device());
+        let t =
+            |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [1, v.len()]), &crate::tests::test_device());
         // Returns 1. Token 0: V moved 0 -> 0.5 (clipped to 0.2): max(0.25, 0.64)/2 = 0.32.
         // Token 1: V moved 0.9 -> 1.0, inside the clip: max(0, 0)/2 = 0.
         // Token 2: V moved 1.5 -> 0.5 (clipped to 1.3): max(0.25, 0.09)/2 = 0.125.
