@@ -14,6 +14,7 @@ The machine's load average is printed before and after every run.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import sqlite3
 import statistics
@@ -45,11 +46,20 @@ def metric(db: sqlite3.Connection, name: str) -> float | None:
     return None if row is None else row[0]
 
 
-def fmt(xs: list[float | None]) -> str:
+def fmt(xs: list[float | None], digits: int = 3) -> str:
     v = [x for x in xs if x is not None]
     if not v:
         return "n/a"
-    return f"{statistics.mean(v):.3f}" + (f" ({', '.join(f'{x:.3f}' for x in v)})" if len(v) > 1 else "")
+    each = f" ({', '.join(f'{x:.{digits}f}' for x in v)})" if len(v) > 1 else ""
+    return f"{statistics.mean(v):.{digits}f}" + each
+
+
+def wall_s(out: str, db: sqlite3.Connection) -> float:
+    """A run's wall time: from its config.toml (written as the run starts) to its last
+    iteration's end, so runs made by an earlier invocation report their own time too."""
+    (last,) = db.execute("SELECT MAX(finished_at) FROM iterations").fetchone()
+    end = datetime.datetime.fromisoformat(last.replace("Z", "+00:00")).timestamp()
+    return end - os.path.getmtime(os.path.join(out, "config.toml"))
 
 
 def main() -> None:
@@ -64,7 +74,6 @@ def main() -> None:
     for seed in args.seeds:
         for name in args.methods:
             out = os.path.join(args.out, f"{name}-seed{seed}")
-            wall = None
             if not os.path.exists(os.path.join(out, "run.db")):
                 print(f"{name} seed {seed}: load {os.getloadavg()}", flush=True)
                 sets = [f"run.seed={seed}", *METHODS[name]]
@@ -73,9 +82,9 @@ def main() -> None:
                     cmd += ["--set", s]
                 start = time.perf_counter()
                 subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-                wall = time.perf_counter() - start
-                print(f"  {wall:.0f} s, load after {os.getloadavg()}", flush=True)
+                print(f"  {time.perf_counter() - start:.0f} s, load after {os.getloadavg()}", flush=True)
             db = sqlite3.connect(os.path.join(out, "run.db"))
+            wall = wall_s(out, db)
             results.setdefault(name, []).append(
                 (
                     metric(db, "sft/eval_accuracy"),
@@ -90,7 +99,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for name, rows in results.items():
         cols = list(zip(*rows))
-        print(f"| {name} | " + " | ".join(fmt(list(c)) for c in cols[:4]) + f" | {fmt(list(cols[4]))} |")
+        print(f"| {name} | " + " | ".join(fmt(list(c)) for c in cols[:4]) + f" | {fmt(list(cols[4]), 0)} |")
 
 
 if __name__ == "__main__":
