@@ -255,23 +255,30 @@ fn the_kl_term_pulls_back_towards_the_reference() {
     assert!(logp(&p, GOOD) < drifted, "{start} -> {drifted} -> {}", logp(&p, GOOD));
 }
 
-#[test]
-fn ppo_adds_a_value_head_and_fits_it_to_the_returns() {
-    let mut p = policy(4);
+/// Five PPO updates of `p` on one group (GOOD rewarded, BAD not); checks that a value head was
+/// added and that its loss fell, and returns the two answers' log-probs before the updates.
+fn five_ppo_updates(p: &mut LmPolicy) -> (f64, f64) {
     let config = TrainConfig {
         algorithm: Algorithm::Ppo,
         lr: 1e-2,
         ppo: ppo::PpoConfig { lambda: 1.0, ..ppo::PpoConfig::default() },
         ..TrainConfig::default()
     };
-    let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
+    let mut t = Trainer::new(config, p, 16, 16).unwrap();
     assert!(p.model.value_head.is_some());
-    let (good, bad) = (logp(&p, GOOD), logp(&p, BAD));
+    let before = (logp(p, GOOD), logp(p, BAD));
     let mut losses = Vec::new();
     for it in 0..5 {
-        losses.push(t.update(&mut p, &[group(&[GOOD, BAD])], it).unwrap()["loss/value"]);
+        losses.push(t.update(p, &[group(&[GOOD, BAD])], it).unwrap()["loss/value"]);
     }
     assert!(losses[4] < losses[0], "value loss {losses:?}");
+    before
+}
+
+#[test]
+fn ppo_adds_a_value_head_and_fits_it_to_the_returns() {
+    let mut p = policy(4);
+    let (good, bad) = five_ppo_updates(&mut p);
     assert!(logp(&p, GOOD) > good && logp(&p, BAD) < bad);
 }
 
@@ -534,20 +541,8 @@ fn lora_settings_are_checked() {
 #[test]
 fn ppo_under_lora_trains_the_value_head_and_the_adapters() {
     let mut p = lora_policy(4, &lora::TARGETS);
-    let config = TrainConfig {
-        algorithm: Algorithm::Ppo,
-        lr: 1e-2,
-        ppo: ppo::PpoConfig { lambda: 1.0, ..ppo::PpoConfig::default() },
-        ..TrainConfig::default()
-    };
-    let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
-    assert!(p.model.value_head.is_some() && p.lora.as_ref().unwrap().model.value_head.is_some());
-    let (good, bad) = (logp(&p, GOOD), logp(&p, BAD));
-    let mut losses = Vec::new();
-    for it in 0..5 {
-        losses.push(t.update(&mut p, &[group(&[GOOD, BAD])], it).unwrap()["loss/value"]);
-    }
-    assert!(losses[4] < losses[0], "value loss {losses:?}");
+    let (good, bad) = five_ppo_updates(&mut p);
+    assert!(p.lora.as_ref().unwrap().model.value_head.is_some());
     let (g1, b1) = (logp(&p, GOOD), logp(&p, BAD));
     // The two answers share their first two tokens, which the rewarded one pulls up for both.
     assert!(g1 > good && g1 - b1 > good - bad + 0.1, "good {good} -> {g1}, bad {bad} -> {b1}");
