@@ -15,6 +15,12 @@ heads, MLP 768, vocab 260, tied embeddings, random N(0, 0.02) weights, fp32):
   - forward+backward tokens/s of the summed next-token log-probs of 4 x 256 tokens;
   - each part's peak resident memory (Linux `VmHWM`), every part of every side in its own
     process, so one part's allocations do not show in another's peak.
+`--model DIR` (an HF directory, loaded by both sides: ours through our loader, theirs with
+`AutoModelForCausalLM.from_pretrained` in fp32) measures that checkpoint instead of `tiny`'s
+shape, with the same prompt and sequences as token ids; `--new N` sets the new tokens (default
+128) and `--parts` picks parts. SmolLM2-135M-Instruct as an HF directory (the GGUF file
+dequantized to f32, the weights our side decodes with):
+    cargo bench --no-default-features --bench grpo -- --model preset:smollm2 --export DIR
 Every measurement is the best of three after one warm-up run of the same shape. With `--rounds`
 the two sides alternate that many times per part and the best of each side is kept, so a burst
 of load from elsewhere hurts neither side alone. Prints ours / theirs (above 1: we are faster;
@@ -33,10 +39,10 @@ PROMPT = list(b"Question: what is 17 + 25? Answer:")
 PARTS = ("generate1", "generate16", "train")
 
 
-def torch_part(part, threads):
+def torch_part(part, threads, model_dir, new):
     """Runs one part on the PyTorch side; prints one JSON line."""
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
 
     torch.set_num_threads(threads)
     cfg = LlamaConfig(
@@ -46,7 +52,10 @@ def torch_part(part, threads):
         bos_token_id=None, eos_token_id=None, pad_token_id=None,
     )
     torch.manual_seed(0)
-    model = LlamaForCausalLM(cfg)
+    if model_dir:
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    else:
+        model = LlamaForCausalLM(cfg)
     if part.startswith("generate"):
         model.eval()
         batch = int(part[len("generate"):])
@@ -55,7 +64,7 @@ def torch_part(part, threads):
 
         def run():
             return model.generate(
-                ids, attention_mask=attention, max_new_tokens=128, do_sample=True, temperature=1.0,
+                ids, attention_mask=attention, max_new_tokens=new, do_sample=True, temperature=1.0,
                 top_k=0, top_p=1.0, use_cache=True, eos_token_id=None, pad_token_id=0,
             )
 
@@ -84,9 +93,9 @@ def torch_part(part, threads):
                       "peak_rss_mib": peak_rss_mib(), "torch": torch.__version__}))
 
 
-def run_ours(exe, part, threads):
+def run_ours(exe, part, threads, extra):
     env = dict(os.environ, RAYON_NUM_THREADS=str(threads))
-    text = subprocess.run([exe, part], env=env, check=True, capture_output=True, text=True).stdout
+    text = subprocess.run([exe, part, *extra], env=env, check=True, capture_output=True, text=True).stdout
     line = text.strip().splitlines()[-1]
     # "... 1234.5 tokens/s (2048 tokens in 1.234 s); peak rss 12.3 MiB"
     rate = float(line.split(" tokens/s")[0].split()[-1])
@@ -99,28 +108,32 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--exe", help="our bench executable, already built (default: build it)")
     ap.add_argument("--rounds", type=int, default=1, help="alternations of the two sides per part")
+    ap.add_argument("--model", help="an HF directory both sides load (default: tiny's shape)")
+    ap.add_argument("--new", type=int, default=128, help="new tokens per generated row")
+    ap.add_argument("--parts", default=",".join(PARTS), help="comma-separated parts")
     ap.add_argument("--torch-part", choices=PARTS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.torch_part:
-        torch_part(args.torch_part, args.threads)
+        torch_part(args.torch_part, args.threads, args.model, args.new)
         return
+    extra = ["--new", str(args.new)] + (["--model", args.model] if args.model else [])
     exe = args.exe or build_bench("policies")
     names = {"generate1": "generate batch=1", "generate16": "generate batch=16",
              "train": "forward+backward"}
     rows = []
     version = "?"
-    for part in PARTS:
+    for part in args.parts.split(","):
         ours, theirs = [], []
         for _ in range(args.rounds):
-            ours.append(run_ours(exe, part, args.threads))
-            theirs.append(run_torch_part(__file__, "--torch-part", part, args.threads))
+            ours.append(run_ours(exe, part, args.threads, extra))
+            theirs.append(run_torch_part(__file__, "--torch-part", part, args.threads, extra))
         version = theirs[0]["torch"]
         o = max(ours, key=lambda r: r["tokens_per_s"])
         t = max(theirs, key=lambda r: r["tokens_per_s"])
         o_mem = min(r["peak_rss_mib"] for r in ours)
         t_mem = min(r["peak_rss_mib"] for r in theirs)
         rows.append((names[part], o["tokens_per_s"], t["tokens_per_s"], o_mem, t_mem))
-    print(f"tiny preset, {args.threads} threads, torch {version}, best of {args.rounds} round(s) "
+    print(f"{args.model or 'tiny preset'}, {args.new} new tokens, {args.threads} threads, torch {version}, best of {args.rounds} round(s) "
           f"of best-of-3; load average {os.getloadavg()[0]:.2f}")
     print(f"{'':>18} | {'rlvr tok/s':>10} | {'torch tok/s':>11} | {'ratio':>5} | "
           f"{'rlvr peak MiB':>13} | {'torch peak MiB':>14} | {'ratio':>5}")

@@ -31,12 +31,12 @@ def build_bench(name):
     sys.exit(f"cargo did not report the {name} bench executable")
 
 
-def run_torch_part(script, flag, value, threads):
-    """Runs `script FLAG VALUE --threads N` in a fresh Python process limited to `threads` threads
-    (so each part's peak memory is its own) and returns the JSON object on its last line."""
+def run_torch_part(script, flag, value, threads, extra=()):
+    """Runs `script FLAG VALUE --threads N EXTRA...` in a fresh Python process limited to `threads`
+    threads (so each part's peak memory is its own) and returns the JSON object on its last line."""
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     text = subprocess.run(
-        [sys.executable, script, flag, value, "--threads", str(threads)],
+        [sys.executable, script, flag, value, "--threads", str(threads), *extra],
         env=env, check=True, capture_output=True, text=True,
     ).stdout
     return json.loads(text.strip().splitlines()[-1])

@@ -192,6 +192,31 @@ fn sampling_is_seeded_per_row_and_logprobs_match_the_model() {
 }
 
 #[test]
+fn a_batch_decoded_in_shards_equals_one_pass() {
+    // Ten rows of different lengths, budgets and stop behaviour, sampled: in a pool of three
+    // threads `generate` splits them into shards of 4, 4 and 2 rows (on flex).
+    let m = model(6);
+    let prompts: Vec<Vec<u32>> = (0..10u32).map(|i| (0..=i % 4 + 1).map(|j| 97 + (i + j) % 26).collect()).collect();
+    let requests: Vec<Request<'_>> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Request { context: p, max_new_tokens: 6 + i % 5, seed: i as u64, greedy: i % 3 == 0 })
+        .collect();
+    let opts = GenOptions { stop_tokens: vec![101, 111], ..GenOptions::default() };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+    let sharded = pool.install(|| generate(&m, &Tokenizer::Bytes, &opts, &requests)).unwrap();
+    let whole = crate::generate::decode(&m, &Tokenizer::Bytes, &opts, &requests).unwrap();
+    assert_eq!(sharded.len(), 10);
+    for (i, (a, b)) in sharded.iter().zip(&whole).enumerate() {
+        assert_eq!(a.tokens, b.tokens, "row {i}");
+        assert_eq!((&a.text, a.finish), (&b.text, b.finish), "row {i}");
+        // Bitwise: a row's products do not depend on how many rows share them.
+        assert_eq!(a.logprobs, b.logprobs, "row {i}");
+    }
+    assert!(whole.iter().any(|g| g.finish == Finish::StopToken), "some row stops early");
+}
+
+#[test]
 fn batched_logprobs_are_masked_and_match_single_rows() {
     let m = model(6);
     let a: Vec<u32> = vec![1, 2, 3, 4, 5, 6];
