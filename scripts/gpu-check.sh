@@ -58,7 +58,8 @@ if [ "$mode" = cuda ]; then
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >&2
 fi
 
-# One profile (release) for the tests and the bench, so the second build reuses the first's.
+# Both builds are optimised: the tests exercise the GPU path at the speed it is used. They share
+# little, since the policies crate alone unifies features differently from the root package.
 device=$([ "$mode" = cuda ] && echo tch || echo tch-cpu)
 exe=$(cargo bench --no-default-features --features tch --bench grpo --no-run --message-format=json \
     | "$venv/bin/python" -c '
