@@ -217,6 +217,26 @@ fn a_batch_decoded_in_shards_equals_one_pass() {
 }
 
 #[test]
+fn decoding_on_two_threads_equals_one() {
+    // Decoding in a pool of two threads (8 rows: two shards) against one thread, and one row.
+    let m = model(7);
+    let ctx: Vec<u32> = b"split me".iter().map(|&b| u32::from(b)).collect();
+    let requests: Vec<Request<'_>> =
+        (0..8).map(|i| Request { context: &ctx, max_new_tokens: 10, seed: i, greedy: i == 0 }).collect();
+    let opts = GenOptions::default();
+    let run = |threads: usize, reqs: &[Request<'_>]| {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| generate(&m, &Tokenizer::Bytes, &opts, reqs)).unwrap()
+    };
+    for reqs in [&requests[..1], &requests[..]] {
+        let (one, two) = (run(1, reqs), run(2, reqs));
+        for (a, b) in one.iter().zip(&two) {
+            assert_eq!((&a.tokens, &a.logprobs), (&b.tokens, &b.logprobs));
+        }
+    }
+}
+
+#[test]
 fn batched_logprobs_are_masked_and_match_single_rows() {
     let m = model(6);
     let a: Vec<u32> = vec![1, 2, 3, 4, 5, 6];
