@@ -50,6 +50,8 @@ import sys
 import threading
 import time
 
+from torch_peer import peak_rss_mib
+
 QWEN_05B = {
     "hidden_size": 896,
     "intermediate_size": 4864,
@@ -58,14 +60,6 @@ QWEN_05B = {
     "num_key_value_heads": 2,
 }
 GROUP = 8
-
-
-def peak_rss_mib():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return float(line.split()[1]) / 1024.0
-    return 0.0
 
 
 def make_qwen(out, tokenizer_dir):
