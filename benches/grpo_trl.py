@@ -329,7 +329,11 @@ def main():
             ratio = (
                 ""
                 if side == "rlvr"
-                else (f"{ours[0] / g:.2f}x, {ours[1] / u:.2f}x, {ours[2] / i:.2f}x; {ours_mem / mem:.2f}x")
+                else (
+                    f"{ours[0] / g:.2f}x, {ours[1] / u:.2f}x, {ours[2] / i:.2f}x; "
+                    # nvidia-smi reports no per-process memory in some containers ("[N/A]").
+                    + (f"{ours_mem / mem:.2f}x" if ours_mem and mem else "memory n/a")
+                )
             )
             lines.append(f"| {m} | {side} | {g:.0f} | {u:.0f} | {i:.0f} | {mem:.0f} | {ratio} |")
     table = "\n".join(lines)
