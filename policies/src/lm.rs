@@ -22,7 +22,7 @@
 //! the wheel, or a directory holding the unpacked `.gguf`.
 
 use crate::algo::lora::{self, LoraConfig};
-use crate::generate::{GenOptions, Request, generate};
+use crate::generate::{Finish, GenOptions, Generated, Request, generate};
 use crate::gguf::Gguf;
 use crate::model::{Model, ModelConfig};
 use crate::sample::SamplingConfig;
@@ -60,7 +60,9 @@ pub struct LmConfig {
     pub top_p: f32,
     /// Min-p. Default 0.0.
     pub min_p: f32,
-    /// Extra stop strings (the template's end-of-turn token always stops).
+    /// Extra stop strings (the template's end-of-turn token always stops). The action's text
+    /// ends with the stop string that ended it: the model wrote it and its tokens are trained,
+    /// so `stop = ["</answer>"]` leaves the closing tag that `answer/exact` looks for.
     pub stop: Vec<String>,
     /// Chat template override (`chatml` or `llama3`); default: the checkpoint's.
     pub chat_template: Option<String>,
@@ -217,6 +219,19 @@ impl LmPolicy {
         stop_tokens.sort_unstable();
         stop_tokens.dedup();
         Ok(Self { model, tokenizer, template, options: GenOptions { sampling, stop_tokens, stop_strings }, lora: None })
+    }
+
+    /// `g`'s text followed by the stop string that ended it, if one did. [`generate`] cuts the
+    /// text before the stop string, as OpenAI's API does; an RL action keeps it, since the
+    /// reward should judge what the model wrote and the trained tokens include the string.
+    fn with_stop_string(&self, g: &Generated) -> String {
+        if g.finish != Finish::StopString {
+            return g.text.clone();
+        }
+        let full = self.tokenizer.decode(&g.tokens);
+        let rest = full.get(g.text.len()..).unwrap_or("");
+        let stop = self.options.stop_strings.iter().filter(|s| rest.starts_with(s.as_str())).max_by_key(|s| s.len());
+        format!("{}{}", g.text, stop.map_or("", String::as_str))
     }
 
     /// Attaches fresh LoRA adapters ([`lora::attach`]); from then on updates train only them.
@@ -450,7 +465,10 @@ impl Policy for LmPolicy {
         let out = generate(&self.model, &self.tokenizer, &self.options, &requests).map_err(LmError::from)?;
         Ok(out
             .into_iter()
-            .map(|g| Action { text: g.text, tokens: g.tokens, logprobs: g.logprobs, failed: None })
+            .map(|g| {
+                let text = self.with_stop_string(&g);
+                Action { text, tokens: g.tokens, logprobs: g.logprobs, failed: None }
+            })
             .collect())
     }
 

@@ -160,6 +160,18 @@ fn stop_tokens_and_stop_strings_end_a_row() {
     assert_eq!(out.finish, Finish::StopString);
     assert_eq!(out.tokens, free.tokens[..=k]);
     assert_eq!(out.text, Tokenizer::Bytes.decode(&free.tokens[..k]));
+    // The policy's action keeps the stop string: the reward judges what the model wrote (a
+    // closing `</answer>` must reach `answer/exact`).
+    use rlvr_engine::{GenRequest, Policy, Task};
+    let mut p =
+        LmPolicy::new(m, Tokenizer::Bytes, ChatTemplate::chatml(), SamplingConfig::default(), opts.stop_strings)
+            .unwrap();
+    p.options.stop_tokens.clear();
+    let task = Task::new("t", serde_json::Value::Null);
+    let req = GenRequest { task: &task, messages: &[], context: &ctx, max_new_tokens: 40, seed: 0, greedy: true };
+    let action = p.generate(&[req]).unwrap().remove(0);
+    assert_eq!(action.tokens, free.tokens[..=k]);
+    assert_eq!(action.text, Tokenizer::Bytes.decode(&free.tokens[..=k]));
 }
 
 #[test]
