@@ -447,6 +447,16 @@ fn run_stored(
             first_metrics.insert("preference/eval_accuracy".into(), eval["eval/accuracy"]);
         }
     }
+    // A run that trains from the checkpoint as it is (no warm start) measures it first, so the
+    // run itself says what training added: `start/eval_accuracy`, `start/eval_sampled_accuracy`.
+    if start == 0 && exp.sft.is_none() && exp.preference.is_none() && exp.train.is_some() && exp.run.eval_every > 0 {
+        let (eval, _) = evaluate(&runner, policy.as_mut(), &env, &rubric, exp)?;
+        for (k, v) in eval {
+            if let Some(name) = k.strip_prefix("eval/") {
+                first_metrics.insert(format!("start/eval_{name}"), v);
+            }
+        }
+    }
     let mut trainer = match &exp.train {
         Some(config) => {
             let lm = trainable(&mut policy, "[train]")?;

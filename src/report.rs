@@ -79,6 +79,9 @@ pub fn headline(metrics: &BTreeMap<String, Vec<(u64, f64)>>) -> Vec<String> {
     if let Some(b) = one("sft/eval_accuracy_before") {
         parts.push(format!("before training {b:.3} greedy"));
     }
+    if let Some(p) = pair(one("start/eval_accuracy"), one("start/eval_sampled_accuracy")) {
+        parts.push(format!("before training {p}"));
+    }
     if let Some(p) = pair(one("sft/eval_accuracy"), one("sft/eval_sampled_accuracy")) {
         parts.push(format!("after SFT {p}"));
     }
@@ -143,11 +146,14 @@ fn summary_plot(path: &Path, metrics: &BTreeMap<String, Vec<(u64, f64)>>) -> Res
     };
     let mut accuracy: Vec<_> = ["eval/accuracy", "eval/sampled_accuracy"].into_iter().filter_map(get).collect();
     accuracy.extend(starting("eval/pass@"));
-    let refs: Vec<(&'static str, f64)> =
-        [("before training", "sft/eval_accuracy_before"), ("after SFT", "sft/eval_accuracy")]
-            .into_iter()
-            .filter_map(|(name, k)| first(k).map(|v| (name, v)))
-            .collect();
+    let refs: Vec<(&'static str, f64)> = [
+        ("before training", "sft/eval_accuracy_before"),
+        ("before training", "start/eval_accuracy"),
+        ("after SFT", "sft/eval_accuracy"),
+    ]
+    .into_iter()
+    .filter_map(|(name, k)| first(k).map(|v| (name, v)))
+    .collect();
     let panel =
         |title, lines, unit_range| Panel { title, lines, band: None, refs: Vec::new(), stacked: false, unit_range };
     let mut panels = vec![

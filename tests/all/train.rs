@@ -114,6 +114,30 @@ fn sft_then_grpo_runs_logs_and_resumes_to_the_same_run() {
     }
 }
 
+/// Without a warm start, a run evaluates the model as loaded before its first update, so the
+/// run says what RL added; the figure is the untrained model's, the same as the SFT run's
+/// evaluation before SFT (same seed, same initial weights, same held-out episodes).
+#[test]
+fn a_run_without_a_warm_start_evaluates_before_training() {
+    let registry = rlvr::builtin_registry();
+    let tmp = tempfile::tempdir().unwrap();
+    let sft_block = "[sft]\nsteps = 3\nbatch_size = 8\nlr = 3e-3\n";
+    assert!(EXP.contains(sft_block));
+    let (rl, warm) = (tmp.path().join("rl"), tmp.path().join("warm"));
+    let exp = Experiment::parse(&EXP.replace(sft_block, ""), "exp.toml", &["run.iterations=2".into()]).unwrap();
+    experiment::run(&registry, &exp, &rl, false, &mut ()).unwrap();
+    let m = metrics(&rl);
+    let at0 = |n: &str| m.iter().find(|x| x.0 == 0 && x.1 == n).map(|x| x.2);
+    let (before, sampled) = (at0("start/eval_accuracy"), at0("start/eval_sampled_accuracy"));
+    assert!(before.is_some() && sampled.is_some(), "{m:?}");
+    let exp = Experiment::parse(EXP, "exp.toml", &["run.iterations=1".into()]).unwrap();
+    experiment::run(&registry, &exp, &warm, false, &mut ()).unwrap();
+    let w = metrics(&warm);
+    assert!(!w.iter().any(|x| x.1.starts_with("start/")), "a warm-started run reports sft/eval_accuracy_before");
+    let sft_before = w.iter().find(|x| x.1 == "sft/eval_accuracy_before").map(|x| x.2);
+    assert_eq!(before, sft_before);
+}
+
 #[test]
 fn ppo_trains_a_value_head_in_a_run() {
     let registry = rlvr::builtin_registry();
