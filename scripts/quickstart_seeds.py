@@ -1,14 +1,17 @@
-"""The quickstart's learning result over several seeds: held-out accuracy before any training,
-after the SFT warm start, and after GRPO, read from each run's run.db. Greedy accuracy is the
-headline; sampled accuracy (the policy's temperature, `eval/sampled_accuracy`) is shown beside it.
+"""An experiment's learning result over several seeds: held-out accuracy before any training,
+after the SFT warm start (when the experiment has one), and after RL, read from each run's
+run.db. Greedy accuracy is the headline; sampled accuracy (the policy's temperature,
+`eval/sampled_accuracy`) is shown beside it.
 
     python3 scripts/quickstart_seeds.py            # seeds 0 1 2, builds and runs the release binary
     python3 scripts/quickstart_seeds.py --seeds 0 1 2 3 --exp examples/quickstart.toml
+    python3 scripts/quickstart_seeds.py --exp examples/smollm2.toml   # RL from a pretrained model
     python3 scripts/quickstart_seeds.py --rlvr path/to/rlvr   # a binary already built
 
-Each seed runs `rlvr run EXP --set run.seed=S --out runs/quickstart-seedS` (an existing run
-directory is reused, not rerun) and then `rlvr report` on it, so every run's curves are in
-runs/quickstart-seedS/report/*.png.
+Each seed runs `rlvr run EXP --set run.seed=S --out runs/NAME-seedS`, NAME the file's stem (an
+existing run directory is reused, not rerun), and then `rlvr report` on it, so every run's
+curves are in runs/NAME-seedS/report/*.png. Without a warm start, "before training" is the
+run's own evaluation of the model as loaded (`start/eval_accuracy`).
 """
 
 import argparse
@@ -38,25 +41,31 @@ def main():
         rlvr = os.path.join("target", "release", "rlvr")
     rows = []
     for seed in args.seeds:
-        out = f"runs/quickstart-seed{seed}"
+        out = f"runs/{os.path.splitext(os.path.basename(args.exp))[0]}-seed{seed}"
         if not os.path.exists(os.path.join(out, "run.db")):
             subprocess.run([rlvr, "run", args.exp, "--set", f"run.seed={seed}", "--out", out], check=True)
         subprocess.run([rlvr, "report", out], check=True, stdout=subprocess.DEVNULL)
         db = sqlite3.connect(os.path.join(out, "run.db"))
         _, before = metric(db, "sft/eval_accuracy_before")
+        _, start_sampled = metric(db, "start/eval_sampled_accuracy")
+        if before is None:
+            _, before = metric(db, "start/eval_accuracy")
         _, sft = metric(db, "sft/eval_accuracy")
         it, final = metric(db, "eval/accuracy")
         _, best = db.execute("SELECT 0, MAX(value) FROM metrics WHERE name = 'eval/accuracy'").fetchone()
         _, sft_sampled = metric(db, "sft/eval_sampled_accuracy")
         _, final_sampled = metric(db, "eval/sampled_accuracy")
-        rows.append((seed, before, sft, final, best, sft_sampled, final_sampled, it, wall_s(out, db)))
+        rows.append((seed, before, sft, final, best, sft_sampled, final_sampled, it, wall_s(out, db), start_sampled))
+    f = lambda x: "n/a" if x is None else f"{x:.3f}"
+    if all(r[2] is None for r in rows):
+        print_rl_only(rows, f)
+        return
     print(
         "| seed | before training | after SFT, greedy | after GRPO, greedy | best during GRPO "
         "| after SFT, sampled | after GRPO, sampled | wall s |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    f = lambda x: "n/a" if x is None else f"{x:.3f}"
-    for seed, before, sft, final, best, sft_s, final_s, _it, wall in rows:
+    for seed, before, sft, final, best, sft_s, final_s, _it, wall, _ in rows:
         print(f"| {seed} | {f(before)} | {f(sft)} | {f(final)} | {f(best)} | {f(sft_s)} | {f(final_s)} | {wall:.0f} |")
     if len(rows) > 1:
 
@@ -65,6 +74,24 @@ def main():
             return None if any(x is None for x in xs) else sum(xs) / len(xs)
 
         cells = " | ".join(f(mean(i)) for i in range(1, 7))
+        print(f"| mean | {cells} | {mean(8):.0f} |")
+
+
+def print_rl_only(rows, f):
+    """The table of runs without a warm start: before and after RL, greedy and sampled."""
+    print(
+        "| seed | before, greedy | after RL, greedy | best during RL | before, sampled | after RL, sampled | wall s |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for seed, before, _sft, final, best, _sft_s, final_s, _it, wall, start_s in rows:
+        print(f"| {seed} | {f(before)} | {f(final)} | {f(best)} | {f(start_s)} | {f(final_s)} | {wall:.0f} |")
+    if len(rows) > 1:
+
+        def mean(i):
+            xs = [r[i] for r in rows]
+            return None if any(x is None for x in xs) else sum(xs) / len(xs)
+
+        cells = " | ".join(f(mean(i)) for i in (1, 3, 4, 9, 6))
         print(f"| mean | {cells} | {mean(8):.0f} |")
 
 
