@@ -60,6 +60,11 @@ pub struct CausalConfig {
     pub max_values: usize,
     /// Levels to draw from, uniformly. Default all three.
     pub levels: Vec<Level>,
+    /// Levels of the training split only, when they differ from `levels` (which the test split
+    /// keeps): train on one rung, evaluate on all three, as in the paper's generalisation
+    /// experiment (with `run.eval_by = "query.level"`). Default: `levels`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_levels: Option<Vec<Level>>,
     /// Most extra observed variables per query (besides those a counterfactual always
     /// observes). Default 2.
     pub max_evidence: usize,
@@ -88,6 +93,7 @@ impl Default for CausalConfig {
             min_values: 2,
             max_values: 3,
             levels: Level::ALL.to_vec(),
+            train_levels: None,
             max_evidence: 2,
             observe_target: 0.5,
             min_difficulty: 1,
@@ -115,6 +121,9 @@ impl CausalConfig {
         range("values", self.min_values, self.max_values, 2, 10)?;
         if self.levels.is_empty() {
             return Err("levels must name at least one level".into());
+        }
+        if self.train_levels.as_ref().is_some_and(Vec::is_empty) {
+            return Err("train_levels must name at least one level (leave it out to train on `levels`)".into());
         }
         if !(0.0..=1.0).contains(&self.observe_target) {
             return Err(format!("observe_target must lie in [0, 1], got {}", self.observe_target).into());
@@ -205,7 +214,11 @@ impl Generator {
             }
             let net = generate::network(&mut rng, &parents, &shape);
             let model = net.compile()?;
-            let level = level.unwrap_or_else(|| c.levels[rng.below(c.levels.len())]);
+            let levels = match (&c.train_levels, split) {
+                (Some(train), Split::Train) => train,
+                _ => &c.levels,
+            };
+            let level = level.unwrap_or_else(|| levels[rng.below(levels.len())]);
             for _ in 0..QUERY_TRIES {
                 let q = generate::query(&mut rng, &model, level, &qshape);
                 let difficulty = q.difficulty(&model);

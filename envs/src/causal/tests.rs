@@ -429,3 +429,16 @@ fn user_tasks_without_prompt_or_answer_still_play() {
         Task::new("b", json!({"network": {"variables": []}, "query": {"level": "associational", "target": "Y"}}));
     assert!(matches!(env.reset(&broken, 0), Err(EnvError::InvalidTask(m)) if m.contains("no variables")));
 }
+
+#[test]
+fn train_levels_pin_the_training_split_only() {
+    let cfg = CausalConfig { variables: 5, train_levels: Some(vec![Level::Interventional]), ..CausalConfig::default() };
+    let g = Generator::new(cfg, 2).unwrap();
+    for i in 0..20 {
+        assert_eq!(g.draw(Split::Train, i, None).unwrap().level, Level::Interventional);
+    }
+    let test: std::collections::BTreeSet<Level> = (0..60).map(|i| g.draw(Split::Test, i, None).unwrap().level).collect();
+    assert_eq!(test.len(), 3, "the test split keeps every level: {test:?}");
+    let empty = CausalConfig { train_levels: Some(vec![]), ..CausalConfig::default() };
+    assert!(empty.validate().unwrap_err().to_string().contains("train_levels"));
+}
