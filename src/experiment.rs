@@ -13,7 +13,7 @@ use rlvr_engine::gold;
 use rlvr_engine::seed::{self, stream};
 use rlvr_engine::{
     Config, EnvSpec, Outcome, Policy, PolicyContext, Registry, Rollout, RolloutConfig, Rubric, Runner, Sampling, Split,
-    TaskStream,
+    Task, TaskStream,
 };
 use rlvr_policies::RunPolicy;
 use rlvr_policies::algo::preference::{self, OfflineConfig};
@@ -86,6 +86,12 @@ pub struct RunConfig {
     /// `eval/pass@k` and `eval/sampled_accuracy`; 0 or 1 skips them. Default 0.
     #[serde(default)]
     pub eval_pass_k: u32,
+    /// A field of the task (a dot-separated path into its JSON, e.g. `query.level` for
+    /// `causal/query-v0`) whose values split every evaluation: `eval/accuracy/<value>`,
+    /// `eval/tasks/<value>` and, with `eval_pass_k`, `eval/sampled_accuracy/<value>`, beside the
+    /// totals. A held-out task without the field, or with an object or list there, is an error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_by: Option<String>,
     /// Groups per iteration whose trajectories are stored in `run.db`; all when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub store_groups: Option<usize>,
@@ -248,6 +254,7 @@ pub fn run(
             return Err(Error::BadInput(format!("{field} must be at least 1, found 0")));
         }
     }
+    check_eval_by(exp)?;
     if exp.run.eval_every > 0 && exp.run.eval_tasks == 0 {
         return Err(Error::BadInput(
             "run.eval_tasks = 0 evaluates nothing: set it to at least 1, or run.eval_every = 0 to skip evaluation"
@@ -664,6 +671,22 @@ fn evaluate_split(
     let solved = scored.iter().filter(|&&r| r >= max - 1e-9).count();
     m.insert("eval/accuracy".into(), solved as f64 / rewards.len().max(1) as f64);
     m.insert("eval/failed".into(), rollout.stats.failed as f64);
+    let full = |s: &rlvr_engine::Sample| s.reward().is_some_and(|r| r >= max - 1e-9);
+    // Each held-out task's group under `eval_by`, by task index.
+    let groups: BTreeMap<u64, String> = match &exp.run.eval_by {
+        Some(path) => {
+            rollout.groups.iter().map(|g| Ok((g.task_index, eval_group(&g.task, path)?))).collect::<Result<_>>()?
+        }
+        None => BTreeMap::new(),
+    };
+    if !groups.is_empty() {
+        let solved =
+            rollout.groups.iter().flat_map(|g| g.samples.iter().map(|s| (groups[&g.task_index].as_str(), full(s))));
+        for (group, (accuracy, n)) in accuracy_by_group(solved) {
+            m.insert(format!("eval/accuracy/{group}"), accuracy);
+            m.insert(format!("eval/tasks/{group}"), n as f64);
+        }
+    }
     let rows = sample_rows(&rollout, split, None);
     if k > 1 {
         // pass@k: k sampled episodes per task at the policy's temperature; a task counts when
@@ -672,7 +695,6 @@ fn evaluate_split(
         let config = RolloutConfig { group_size: k, ..exp.rollout.clone() };
         let sampling = Sampling { seed: seed::derive(exp.run.seed, &[stream::EVAL, 1]), greedy: false };
         let sampled = runner.rollout(policy, env, rubric, tasks, &config, sampling)?;
-        let full = |s: &rlvr_engine::Sample| s.reward().is_some_and(|r| r >= max - 1e-9);
         let solved = sampled.groups.iter().filter(|g| g.samples.iter().any(full)).count();
         m.insert(format!("eval/pass@{k}"), solved as f64 / sampled.groups.len().max(1) as f64);
         // The same samples one at a time: the accuracy of the policy as it samples (pass@1 at
@@ -682,8 +704,56 @@ fn evaluate_split(
         let right = samples.iter().filter(|s| full(s)).count();
         m.insert("eval/sampled_accuracy".into(), right as f64 / samples.len().max(1) as f64);
         m.insert("eval/sampled_failed".into(), sampled.stats.failed as f64);
+        if !groups.is_empty() {
+            let solved =
+                sampled.groups.iter().flat_map(|g| g.samples.iter().map(|s| (groups[&g.task_index].as_str(), full(s))));
+            for (group, (accuracy, _)) in accuracy_by_group(solved) {
+                m.insert(format!("eval/sampled_accuracy/{group}"), accuracy);
+            }
+        }
     }
     Ok((m, rows, rollout))
+}
+
+/// Refuses an `eval_by` path with an empty key (`""`, `"query."`), before anything is written.
+fn check_eval_by(exp: &Experiment) -> Result<()> {
+    match &exp.run.eval_by {
+        Some(path) if path.split('.').any(str::is_empty) => Err(Error::BadInput(format!(
+            "run.eval_by = {path:?}: give a field of the task, or a dot-separated path to one, such as \"query.level\""
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The value at `path` (dot-separated keys) in `task`'s data, as the name of its evaluation group.
+fn eval_group(task: &Task, path: &str) -> Result<String> {
+    let mut v = &task.data;
+    for key in path.split('.') {
+        v = v
+            .get(key)
+            .ok_or_else(|| anyhow::anyhow!("run.eval_by = {path:?}: held-out task {} has no field {key:?}", task.id))?;
+    }
+    match v {
+        serde_json::Value::String(s) => Ok(s.clone()),
+        serde_json::Value::Number(_) | serde_json::Value::Bool(_) => Ok(v.to_string()),
+        other => Err(anyhow::anyhow!(
+            "run.eval_by = {path:?}: held-out task {} has {other} there, not a string, number or boolean",
+            task.id
+        )
+        .into()),
+    }
+}
+
+/// Accuracy per evaluation group: for each group, the share of `samples` (pairs of group and
+/// solved) that were solved, and how many there were.
+fn accuracy_by_group<'a>(samples: impl IntoIterator<Item = (&'a str, bool)>) -> BTreeMap<&'a str, (f64, usize)> {
+    let mut counts: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+    for (group, solved) in samples {
+        let c = counts.entry(group).or_default();
+        c.0 += usize::from(solved);
+        c.1 += 1;
+    }
+    counts.into_iter().map(|(g, (right, n))| (g, (right as f64 / n as f64, n))).collect()
 }
 
 /// What `rlvr eval` is asked for.
@@ -717,6 +787,7 @@ pub fn eval(registry: &Registry, exp: &Experiment, dir: &Path, options: &EvalOpt
     if exp.rollout.max_new_tokens == 0 {
         return Err(Error::BadInput("rollout.max_new_tokens must be at least 1, found 0".into()));
     }
+    check_eval_by(exp)?;
     let Parts { env, rubric, mut policy } = build(registry, exp)?;
     let n = match options.n {
         Some(n) => n,

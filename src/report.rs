@@ -146,6 +146,7 @@ fn summary_plot(path: &Path, metrics: &BTreeMap<String, Vec<(u64, f64)>>) -> Res
     };
     let mut accuracy: Vec<_> = ["eval/accuracy", "eval/sampled_accuracy"].into_iter().filter_map(get).collect();
     accuracy.extend(starting("eval/pass@"));
+    accuracy.extend(starting("eval/accuracy/"));
     let refs: Vec<(&'static str, f64)> = [
         ("before training", "sft/eval_accuracy_before"),
         ("before training", "start/eval_accuracy"),
