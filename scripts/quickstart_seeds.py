@@ -56,43 +56,37 @@ def main():
         _, sft_sampled = metric(db, "sft/eval_sampled_accuracy")
         _, final_sampled = metric(db, "eval/sampled_accuracy")
         rows.append((seed, before, sft, final, best, sft_sampled, final_sampled, it, wall_s(out, db), start_sampled))
-    f = lambda x: "n/a" if x is None else f"{x:.3f}"
     if all(r[2] is None for r in rows):
-        print_rl_only(rows, f)
-        return
-    print(
-        "| seed | before training | after SFT, greedy | after GRPO, greedy | best during GRPO "
-        "| after SFT, sampled | after GRPO, sampled | wall s |"
-    )
-    print("|---|---|---|---|---|---|---|---|")
-    for seed, before, sft, final, best, sft_s, final_s, _it, wall, _ in rows:
-        print(f"| {seed} | {f(before)} | {f(sft)} | {f(final)} | {f(best)} | {f(sft_s)} | {f(final_s)} | {wall:.0f} |")
+        # No warm start: before and after RL, greedy and sampled.
+        header = "| seed | before, greedy | after RL, greedy | best during RL | before, sampled | after RL, sampled |"
+        print_table(rows, header, (1, 3, 4, 9, 6))
+    else:
+        header = (
+            "| seed | before training | after SFT, greedy | after GRPO, greedy | best during GRPO "
+            "| after SFT, sampled | after GRPO, sampled |"
+        )
+        print_table(rows, header, (1, 2, 3, 4, 5, 6))
+
+
+def print_table(rows, header, columns):
+    """One row per seed with the accuracies at `columns` of each result tuple, its wall time,
+    and with several seeds a mean row."""
+    f = lambda x: "n/a" if x is None else f"{x:.3f}"
+    print(f"{header} wall s |")
+    print("|---" * (len(columns) + 2) + "|")
+
+    def line(label, values, wall):
+        print(f"| {label} | " + " | ".join(f(v) for v in values) + f" | {wall:.0f} |")
+
+    for r in rows:
+        line(r[0], [r[i] for i in columns], r[8])
     if len(rows) > 1:
 
         def mean(i):
             xs = [r[i] for r in rows]
             return None if any(x is None for x in xs) else sum(xs) / len(xs)
 
-        cells = " | ".join(f(mean(i)) for i in range(1, 7))
-        print(f"| mean | {cells} | {mean(8):.0f} |")
-
-
-def print_rl_only(rows, f):
-    """The table of runs without a warm start: before and after RL, greedy and sampled."""
-    print(
-        "| seed | before, greedy | after RL, greedy | best during RL | before, sampled | after RL, sampled | wall s |"
-    )
-    print("|---|---|---|---|---|---|---|")
-    for seed, before, _sft, final, best, _sft_s, final_s, _it, wall, start_s in rows:
-        print(f"| {seed} | {f(before)} | {f(final)} | {f(best)} | {f(start_s)} | {f(final_s)} | {wall:.0f} |")
-    if len(rows) > 1:
-
-        def mean(i):
-            xs = [r[i] for r in rows]
-            return None if any(x is None for x in xs) else sum(xs) / len(xs)
-
-        cells = " | ".join(f(mean(i)) for i in (1, 3, 4, 9, 6))
-        print(f"| mean | {cells} | {mean(8):.0f} |")
+        line("mean", [mean(i) for i in columns], mean(8))
 
 
 def wall_s(out: str, db: sqlite3.Connection) -> float:
