@@ -93,6 +93,27 @@ pub fn format(p: &[f64]) -> String {
     format!("ANSWER [{}]", parts.join(", "))
 }
 
+/// The answer line for `p` rounded to `decimals` places by largest remainders, so that the
+/// printed numbers still sum to exactly 1 (plain rounding of `[1/3, 1/3, 1/3]` gives 0.99).
+pub fn format_rounded(p: &[f64], decimals: u32) -> String {
+    let unit = 10u64.pow(decimals);
+    let exact: Vec<f64> = p.iter().map(|x| x.max(0.0) * unit as f64).collect();
+    let mut counts: Vec<u64> = exact.iter().map(|x| x.floor() as u64).collect();
+    let mut left = unit.saturating_sub(counts.iter().sum());
+    let mut order: Vec<usize> = (0..p.len()).collect();
+    order.sort_by(|&a, &b| (exact[b] - exact[b].floor()).total_cmp(&(exact[a] - exact[a].floor())));
+    for &i in order.iter().cycle().take(p.len() * 2) {
+        if left == 0 {
+            break;
+        }
+        counts[i] += 1;
+        left -= 1;
+    }
+    let width = decimals as usize;
+    let parts: Vec<String> = counts.iter().map(|&c| format!("{:.width$}", c as f64 / unit as f64)).collect();
+    format!("ANSWER [{}]", parts.join(", "))
+}
+
 /// Total variation distance: half the L1 distance.
 pub fn tvd(p: &[f64], q: &[f64]) -> f64 {
     0.5 * p.iter().zip(q).map(|(a, b)| (a - b).abs()).sum::<f64>()

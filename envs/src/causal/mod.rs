@@ -80,6 +80,11 @@ pub struct CausalConfig {
     /// Share of graph shapes (per mille of isomorphism classes, by hash) reserved for the test
     /// split. Default 100 (10%).
     pub test_per_mille: u64,
+    /// Decimals of the gold answers that SFT imitates, rounded so they still sum to 1.
+    /// Default: every digit, which makes the gold answer exact but asks a model to copy
+    /// seventeen digits of which the verifier (TVD within 0.02) needs two or three.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gold_decimals: Option<u32>,
 }
 
 impl Default for CausalConfig {
@@ -100,6 +105,7 @@ impl Default for CausalConfig {
             max_difficulty: None,
             test_size: 256,
             test_per_mille: 100,
+            gold_decimals: None,
         }
     }
 }
@@ -138,6 +144,9 @@ impl CausalConfig {
         }
         if self.test_per_mille == 0 || self.test_per_mille >= 1000 {
             return Err("test_per_mille must lie in 1..=999".into());
+        }
+        if self.gold_decimals.is_some_and(|d| !(1..=9).contains(&d)) {
+            return Err(format!("gold_decimals must lie in 1..=9, got {}", self.gold_decimals.unwrap_or(0)).into());
         }
         Ok(())
     }
@@ -333,16 +342,22 @@ impl Environment for Causal {
     }
 }
 
-/// The gold answer of a task: its reference distribution on an answer line.
-pub fn gold(task: &Task) -> Result<String, BoxError> {
-    Ok(answer::format(&answer::reference(&task.data)?))
+/// The gold answer of a task: its reference distribution on an answer line, with every digit,
+/// or rounded to `decimals` (still summing to 1).
+pub fn gold(task: &Task, decimals: Option<u32>) -> Result<String, BoxError> {
+    let p = answer::reference(&task.data)?;
+    Ok(match decimals {
+        Some(d) => answer::format_rounded(&p, d),
+        None => answer::format(&p),
+    })
 }
 
 /// Builds the spec from `[env.config]`.
 pub fn spec(config: &Config, seed: u64) -> Result<EnvSpec, BoxError> {
     let cfg: CausalConfig = parse_config(config)?;
+    let decimals = cfg.gold_decimals;
     let tasks = Arc::new(CausalTasks::new(cfg, seed)?);
-    Ok(EnvSpec::new(tasks, || Ok(Causal), "causal/tvd").with_gold(|task, _| gold(task)))
+    Ok(EnvSpec::new(tasks, || Ok(Causal), "causal/tvd").with_gold(move |task, _| gold(task, decimals)))
 }
 
 /// Registers `causal/query-v0`.

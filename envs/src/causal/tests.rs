@@ -423,7 +423,7 @@ fn user_tasks_without_prompt_or_answer_still_play() {
     let msgs = env.reset(&task, 0).unwrap();
     assert!(msgs[1].content.contains("P(Y | X=1, Z=0) = [0.60, 0.40]"), "{}", msgs[1].content);
     // P(Y=1) = 0.6*(0.8*0.1 + 0.2*0.4) + 0.4*(0.2*0.5 + 0.8*0.9) = 0.096 + 0.328.
-    let p1: f64 = answer::parse(&gold(&task).unwrap()).unwrap()[1];
+    let p1: f64 = answer::parse(&gold(&task, None).unwrap()).unwrap()[1];
     assert!((p1 - 0.424).abs() < 1e-12);
     let broken =
         Task::new("b", json!({"network": {"variables": []}, "query": {"level": "associational", "target": "Y"}}));
@@ -441,4 +441,26 @@ fn train_levels_pin_the_training_split_only() {
     assert_eq!(test.len(), 3, "the test split keeps every level: {test:?}");
     let empty = CausalConfig { train_levels: Some(vec![]), ..CausalConfig::default() };
     assert!(empty.validate().unwrap_err().to_string().contains("train_levels"));
+}
+
+#[test]
+fn rounded_gold_answers_sum_to_one_and_stay_within_the_threshold() {
+    assert_eq!(answer::format_rounded(&[1.0 / 3.0; 3], 2), "ANSWER [0.34, 0.33, 0.33]");
+    assert_eq!(answer::format_rounded(&[0.25, 0.75], 1), "ANSWER [0.3, 0.7]");
+    assert_eq!(answer::format_rounded(&[0.68, 0.32], 3), "ANSWER [0.680, 0.320]");
+    let cfg = CausalConfig { variables: 6, gold_decimals: Some(2), ..CausalConfig::default() };
+    let g = Generator::new(cfg.clone(), 3).unwrap();
+    for i in 0..40 {
+        let t = g.draw(Split::Train, i, None).unwrap();
+        let task = Task::new("t", t.data.clone());
+        let exact: Vec<f64> = serde_json::from_value(t.data["answer"].clone()).unwrap();
+        let line = gold(&task, cfg.gold_decimals).unwrap();
+        let p = answer::parse(&line).unwrap();
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{line}");
+        // Each entry moves by at most half a unit before the remainders, one unit after.
+        assert!(answer::tvd(&p, &exact) <= 0.5 * 0.01 * exact.len() as f64 + 1e-12, "{line} vs {exact:?}");
+        assert_eq!(answer::parse(&gold(&task, None).unwrap()).unwrap(), exact);
+    }
+    let err = spec(&toml::from_str("gold_decimals = 0").unwrap(), 0).err().unwrap().to_string();
+    assert!(err.contains("gold_decimals"), "{err}");
 }
