@@ -65,7 +65,7 @@ pub struct RunConfig {
     /// Every random choice of the run derives from it. Default 0.
     #[serde(default)]
     pub seed: u64,
-    /// Iterations to run.
+    /// Iterations to run, at least 1 (each records its metrics and may write a checkpoint).
     pub iterations: u64,
     /// Training tasks per iteration (each gets `rollout.group_size` episodes). Default 8.
     #[serde(default = "default_tasks")]
@@ -253,6 +253,16 @@ pub fn run(
         if value == 0 {
             return Err(Error::BadInput(format!("{field} must be at least 1, found 0")));
         }
+    }
+    if exp.run.iterations == 0 {
+        // The loop records every metric (the warm start's too) and writes every checkpoint, so
+        // zero iterations would train a warm start and keep nothing of it.
+        return Err(Error::BadInput(
+            "run.iterations = 0 keeps nothing: a run records its metrics, the warm start's too, and its \
+             checkpoints with each iteration; set it to at least 1 (without [train] an iteration only \
+             samples and scores), or use `rlvr eval` to evaluate a model"
+                .into(),
+        ));
     }
     check_eval_by(exp)?;
     if exp.run.eval_every > 0 && exp.run.eval_tasks == 0 {

@@ -180,6 +180,7 @@ fn bad_settings_are_refused_before_the_run_directory_exists() {
         ("run.tasks_per_iteration=0", "run.tasks_per_iteration must be at least 1"),
         ("rollout.max_new_tokens=0", "rollout.max_new_tokens must be at least 1"),
         ("run.eval_tasks=0", "run.eval_tasks = 0 evaluates nothing"),
+        ("run.iterations=0", "run.iterations = 0 keeps nothing"),
     ] {
         let exp = Experiment::parse(EXP, "e", &[set.into()]).unwrap();
         let dir = tmp.path().join(set.replace(['.', '=', '"', '/'], "_"));
