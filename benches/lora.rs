@@ -1,10 +1,11 @@
-//! LoRA against full fine-tuning: one GRPO update of SmolLM2-135M-Instruct on 16 sequences of
-//! 128 tokens (32 of prompt, 96 sampled), its time, the optimiser state it keeps and the peak
-//! memory of the process.
+//! LoRA and gradient checkpointing against full fine-tuning: one GRPO update of
+//! SmolLM2-135M-Instruct on 16 sequences of 128 tokens (32 of prompt, 96 sampled), its time, the
+//! optimiser state it keeps and the peak memory of the process.
 //!
 //! Run one variant per process, since peak memory only grows:
-//! `cargo bench --bench lora -- full` and `cargo bench --bench lora -- lora [RANK]` (default rank
-//! 16, all seven projections, alpha = 2 x rank). The update is `Trainer::update` with GRPO's
+//! `cargo bench --bench lora -- full`, `cargo bench --bench lora -- lora [RANK]` (default rank
+//! 16, all seven projections, alpha = 2 x rank) and `cargo bench --bench lora -- checkpointing`
+//! (full fine-tuning with `gradient_checkpointing = true`). The update is `Trainer::update` with GRPO's
 //! defaults (a no-grad scoring pass for the old log-probs, then one forward and backward over the
 //! batch, then AdamW); the first update is a warm-up and the best of the next two is reported.
 //! Rewards alternate within each group of 8, so every row carries loss. SmolLM2's GGUF is
@@ -34,11 +35,12 @@ fn main() {
     let mut policy = LmPolicy::new(model, tokenizer, template, SamplingConfig::default(), vec![]).expect("policy");
     match variant.as_str() {
         "full" => {}
+        "checkpointing" => policy.gradient_checkpointing = true,
         "lora" => {
             let config = LoraConfig { rank, alpha: 2.0 * rank as f64, ..LoraConfig::default() };
             policy = policy.with_lora(config, 0).expect("lora");
         }
-        other => panic!("unknown variant {other:?}: full or lora"),
+        other => panic!("unknown variant {other:?}: full, checkpointing or lora"),
     }
     let trainable: usize = match &policy.lora {
         Some(l) => adapter_weights(&l.model).expect("adapter").0.values().map(|t| t.data.len()).sum(),

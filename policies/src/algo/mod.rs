@@ -334,11 +334,6 @@ pub(crate) fn optimiser_step(
     (optim.step(lr, model, grads), norm)
 }
 
-/// The autodiff version of the device `model` lives on.
-pub(crate) fn autodiff_device(model: &Model) -> Device {
-    Device::autodiff(model.device())
-}
-
 /// Averages checkpoints weight by weight (a model soup, Wortsman et al. 2022).
 pub fn soup(paths: &[PathBuf], device: &Device) -> Result<Model, TrainError> {
     let mut models = Vec::new();
@@ -568,8 +563,7 @@ impl Trainer {
         let temperature = policy.options.sampling.temperature;
         let lr = c.lr * warmup_factor(iteration, c.warmup);
         metrics.insert("train/lr".into(), lr);
-        let device = autodiff_device(&policy.model);
-        let mut model = policy.trainable().to_device(&device).train();
+        let (mut model, device) = policy.training_copy();
         let size = if c.minibatch == 0 { rows.len() } else { c.minibatch };
         let mut order: Vec<usize> = (0..rows.len()).collect();
         let mut means = Means::default();

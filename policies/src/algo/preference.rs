@@ -280,7 +280,7 @@ pub fn train_offline(
     config: &OfflineConfig,
     seed: u64,
 ) -> Result<OfflineReport, TrainError> {
-    use super::{adamw, autodiff_device, forward, optimiser_step, pad2, sft, shuffle};
+    use super::{adamw, forward, optimiser_step, pad2, sft, shuffle};
     use burn::module::Module;
     if pairs.is_empty() || config.batch_size == 0 || config.beta.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
     {
@@ -300,8 +300,7 @@ pub fn train_offline(
         }
     }
     let reference = policy.model.clone();
-    let device = autodiff_device(&policy.model);
-    let mut model = policy.trainable().to_device(&device).train();
+    let (mut model, device) = policy.training_copy();
     let mut optim = adamw(0.0);
     let mut order: Vec<usize> = (0..pairs.len()).collect();
     let (mut epoch, mut pos) = (0u64, order.len());

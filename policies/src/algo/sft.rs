@@ -5,7 +5,7 @@
 //! template's end-of-turn token, so the model learns to stop where generation stops. The
 //! demonstrations come from an environment's gold player or a JSONL file.
 
-use super::{TrainError, adamw, autodiff_device, forward, loss, optimiser_step, pad2, shuffle};
+use super::{TrainError, adamw, forward, loss, optimiser_step, pad2, shuffle};
 use crate::generate::forward_dist;
 use crate::lm::LmPolicy;
 use burn::module::Module;
@@ -177,8 +177,7 @@ pub fn train(
         return Err(TrainError::Config("[sft] needs demonstrations and batch_size of at least 1".into()));
     }
     let started = Instant::now();
-    let device = autodiff_device(&policy.model);
-    let mut model = policy.trainable().to_device(&device).train();
+    let (mut model, device) = policy.training_copy();
     let mut optim = adamw(config.weight_decay);
     // ASFT's anchor: the model as the warm start found it, frozen, on the same device.
     let anchor = (config.loss == SftLoss::Asft).then(|| policy.model.clone().to_device(&device).no_grad());

@@ -70,6 +70,40 @@ fn a_grpo_step_raises_the_rewarded_sample_and_lowers_the_other() {
     assert!(m["train/grad_norm"] > 0.0 && m["train/entropy"] > 0.0);
 }
 
+/// Gradient checkpointing recomputes activations instead of keeping them: the update it makes
+/// is the one without it, weight for weight, for RL and for SFT.
+#[test]
+fn gradient_checkpointing_makes_the_same_update() {
+    let step = |checkpointing: bool| {
+        let mut p = policy(4);
+        p.gradient_checkpointing = checkpointing;
+        let config = TrainConfig { lr: 1e-2, ..TrainConfig::default() };
+        let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
+        let m = t.update(&mut p, &[group(&[GOOD, BAD]), group(&[&[9, 7], &[9, 9, 9]])], 0).unwrap();
+        let demos = vec![Demo { context: vec![1, 2, 3], response: vec![60, 61] }];
+        sft::train(
+            &mut p,
+            &demos,
+            &SftConfig { steps: 2, batch_size: 1, lr: 1e-2, ..SftConfig::default() },
+            0,
+            |_, _| {},
+        )
+        .unwrap();
+        (p.model.to_weights().unwrap(), m["train/grad_norm"])
+    };
+    let ((plain, norm), (recomputed, norm_again)) = (step(false), step(true));
+    assert!((norm - norm_again).abs() < 1e-5 * norm.max(1.0), "{norm} vs {norm_again}");
+    for (name, t) in &plain.0 {
+        assert!(max_diff(t, &recomputed.0[name]) < 1e-5, "{name} differs");
+    }
+    let strategy = |on: bool| {
+        let mut p = policy(4);
+        p.gradient_checkpointing = on;
+        p.autodiff_device().gradient_checkpointing_strategy()
+    };
+    assert_ne!(strategy(true), strategy(false), "the flag reaches the device");
+}
+
 /// GSPO and CISPO share GRPO's advantages and move the policy the same way on a first,
 /// on-policy step; GSPO's tight clip does not bind at ratio 1.
 #[test]
@@ -193,7 +227,7 @@ fn the_training_forward_scores_a_batch_as_the_separate_scoring_pass_does() {
     let (mut rows, _) = grpo::rows(&t, &p, &groups);
     assert!(rows.len() > SCORE_CHUNK, "the scoring pass must take more than one chunk");
     t.scoring_pass(&p, &mut rows, 1.0).unwrap();
-    let model = p.model.clone().to_device(&autodiff_device(&p.model)).train();
+    let model = p.model.clone().to_device(&p.autodiff_device()).train();
     let seqs: Vec<&[u32]> = rows.iter().map(|r| r.tokens.as_slice()).collect();
     let lens: Vec<usize> = rows.iter().map(|r| r.mask.len()).collect();
     let one = unpad2(forward(&model, &seqs, 1.0).unwrap().logp, &lens);
@@ -422,7 +456,7 @@ fn lora_trains_only_its_adapters() {
     let l = p.lora.as_ref().unwrap();
     assert_eq!(l.model.to_weights().unwrap(), start);
     // Gradients of a loss through the adapted model: only the factors get one.
-    let device = autodiff_device(&p.model);
+    let device = p.autodiff_device();
     let m = l.model.clone().to_device(&device).train();
     let f = forward(&m, &[&[1, 2, 3, 4]], 1.0).unwrap();
     let grads = GradientsParams::from_grads(f.logp.sum().backward(), &m);
