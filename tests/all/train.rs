@@ -441,14 +441,14 @@ fn the_preference_example_runs_shortened() {
     assert!(s.last_metrics.contains_key("train/pairs") && s.last_metrics.contains_key("preference/loss_last"));
 }
 
-/// The SmolLM2 example stays valid: it parses, and its environment and reward build (running it
-/// needs the model's wheel; the opt-in SmolLM2 test in rlvr-policies covers loading it).
+/// The SmolLM2 examples stay valid: they parse, and their environments and rewards build (running
+/// them needs the model's wheel; the opt-in SmolLM2 test in rlvr-policies covers loading it).
 #[test]
 fn the_smollm2_examples_parse_and_wire_up() {
-    for file in ["smollm2.toml", "smollm2-lora.toml"] {
+    for file in ["smollm2.toml", "smollm2-lora.toml", "causal-levels-sft.toml", "causal-levels-grpo.toml"] {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(file);
         let exp = Experiment::load(&path, &[]).unwrap();
-        assert!(exp.train.is_some(), "the example trains");
+        assert_eq!(exp.train.is_some(), file != "causal-levels-sft.toml", "{file}: only the SFT arm has no [train]");
         let registry = rlvr::builtin_registry();
         registry.make_env(&exp.env.id, &exp.env.config, 0).unwrap();
         let reward = exp.reward.as_ref().expect("the example names its reward");
@@ -459,6 +459,29 @@ fn the_smollm2_examples_parse_and_wire_up() {
             lora.validate().unwrap();
         }
     }
+}
+
+/// The two arms of the causal-ladder comparison differ only where the comparison says: the SFT
+/// arm takes twice the warm start's SFT steps where the GRPO arm runs RL after them, and with a
+/// constant learning rate the GRPO arm's warm start is the SFT arm's first half.
+#[test]
+fn the_causal_ladder_arms_share_their_start() {
+    let load =
+        |f: &str| Experiment::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(f), &[]).unwrap();
+    let (sft, grpo) = (load("causal-levels-sft.toml"), load("causal-levels-grpo.toml"));
+    assert_eq!((sft.env.id.as_str(), &sft.env.config), (grpo.env.id.as_str(), &grpo.env.config));
+    assert_eq!(sft.policy.config, grpo.policy.config);
+    assert_eq!(sft.rollout, grpo.rollout);
+    assert_eq!(sft.reward, grpo.reward);
+    let (a, b) = (sft.sft.unwrap(), grpo.sft.unwrap());
+    assert!(!a.decay && !b.decay, "a decaying rate would make the first steps differ");
+    assert_eq!(a.steps, 2 * b.steps);
+    assert_eq!(rlvr::policies::algo::sft::SftConfig { steps: a.steps, ..b }, a);
+    assert_eq!(
+        (sft.run.seed, sft.run.eval_tasks, &sft.run.eval_by),
+        (grpo.run.seed, grpo.run.eval_tasks, &grpo.run.eval_by)
+    );
+    assert_eq!(grpo.run.eval_by.as_deref(), Some("query.level"));
 }
 
 /// Dynamic sampling: a fresh model's groups are all flat (every answer wrong), so each iteration
