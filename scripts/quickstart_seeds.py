@@ -38,7 +38,7 @@ def main():
     rlvr = args.rlvr
     if rlvr is None:
         subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
-        rlvr = os.path.join("target", "release", "rlvr")
+        rlvr = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "rlvr")
     rows = []
     for seed in args.seeds:
         out = f"runs/{os.path.splitext(os.path.basename(args.exp))[0]}-seed{seed}"
