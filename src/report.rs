@@ -215,6 +215,7 @@ fn draw_panel(
                 pt.1 += below.iter().find(|b| b.0 == pt.0).map_or(0.0, |b| b.1);
             }
         }
+        widen_lone_points(&mut lines);
     }
     let band: Vec<(f64, f64, f64)> = match (p.band, lines.first()) {
         (Some(sd), Some((_, mean))) => mean
@@ -303,6 +304,17 @@ fn draw_panel(
     Ok(())
 }
 
+/// A stacked panel draws each part as the area between its line and the one below: a run of
+/// one iteration would give areas of no width, an empty panel. Each line of a single point
+/// becomes a bar 0.6 of an iteration wide, centred on it.
+fn widen_lone_points(lines: &mut [(String, Vec<(f64, f64)>)]) {
+    for (_, pts) in lines.iter_mut() {
+        if let [(x, y)] = pts[..] {
+            *pts = vec![(x - 0.3, y), (x + 0.3, y)];
+        }
+    }
+}
+
 /// An axis value: short, without trailing zeros (`0.25`, `7200`, `1.2e-5`).
 fn axis(v: f64) -> String {
     // A tick one rounding error from zero is zero (not -5.6e-17).
@@ -383,6 +395,14 @@ pub fn bench_chart(path: &Path, report: &rlvr_rewards::bench::BenchReport) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lone_iteration_stacks_into_bars_with_width() {
+        let mut lines = vec![("a".to_string(), vec![(1.0, 2.0)]), ("b".to_string(), vec![(1.0, 3.0), (2.0, 4.0)])];
+        widen_lone_points(&mut lines);
+        assert_eq!(lines[0].1, vec![(0.7, 2.0), (1.3, 2.0)]);
+        assert_eq!(lines[1].1, vec![(1.0, 3.0), (2.0, 4.0)], "lines of several points are drawn as they are");
+    }
 
     #[test]
     fn the_headline_says_the_result() {
