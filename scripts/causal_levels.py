@@ -23,7 +23,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from quickstart_seeds import metric, wall_s
+from quickstart_seeds import metric, rlvr_binary, wall_s
 
 LEVELS = ("associational", "interventional", "counterfactual")
 ARMS = ("examples/causal-levels-sft.toml", "examples/causal-levels-grpo.toml")
@@ -66,10 +66,7 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--rlvr", help="an rlvr binary to use instead of building the release one")
     args = ap.parse_args()
-    rlvr = args.rlvr
-    if rlvr is None:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
-        rlvr = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "rlvr")
+    rlvr = rlvr_binary(args.rlvr)
     f = lambda x: "n/a" if x is None else f"{x:.3f}"
     print("| seed | model | all levels | associational (trained) | interventional | counterfactual | tasks | wall s |")
     print("|---|---|---|---|---|---|---|---|")

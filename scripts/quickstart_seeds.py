@@ -29,16 +29,21 @@ def metric(db, name, last=True):
     return (None, None) if row is None else row
 
 
+def rlvr_binary(given: str | None) -> str:
+    """`given` when set (`--rlvr`); otherwise builds the release binary and returns its path."""
+    if given is not None:
+        return given
+    subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
+    return os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "rlvr")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--exp", default="examples/quickstart.toml")
     ap.add_argument("--rlvr", help="an rlvr binary to use instead of building the release one")
     args = ap.parse_args()
-    rlvr = args.rlvr
-    if rlvr is None:
-        subprocess.run(["cargo", "build", "--release", "--quiet"], check=True)
-        rlvr = os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "rlvr")
+    rlvr = rlvr_binary(args.rlvr)
     rows = []
     for seed in args.seeds:
         out = f"runs/{os.path.splitext(os.path.basename(args.exp))[0]}-seed{seed}"
