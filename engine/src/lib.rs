@@ -69,6 +69,6 @@ pub use registry::{
     Config, EnvFactory, EnvSpec, GoldPlayer, Kind, PolicyContext, Registry, RegistryError, parse_config,
 };
 pub use reward::{Reward, RewardError, RewardFn, RewardsFn, Rubric, ScoreRow, Scored, Term, TermScore};
-pub use runner::{Rollout, RolloutConfig, RolloutStats, Runner, Sampling};
+pub use runner::{Guide, Rollout, RolloutConfig, RolloutStats, Runner, Sampling};
 pub use task::{FieldError, Split, Task, TaskSource, TaskStream, VecTasks, draw_split_task};
 pub use trajectory::{Group, Outcome, Sample, Stage, Trajectory};

@@ -70,6 +70,14 @@ pub trait Policy {
     /// for the next assistant turn. `first` is true for the opening messages of an episode.
     fn encode(&self, messages: &[Message], first: bool) -> Result<Vec<u32>, PolicyError>;
 
+    /// The tokens of `text` as the content of an assistant turn: no template tokens, no end of
+    /// turn. The runner uses it to write a forced prefix (the start of a gold answer, for
+    /// Prefix-RFT's hybrid rollouts) into the policy's turn before the policy continues it.
+    /// Policies that do not work on tokens keep the default, an error, and cannot be guided.
+    fn encode_text(&self, _text: &str) -> Result<Vec<u32>, PolicyError> {
+        Err(PolicyError::msg("this policy does not work on tokens, so it cannot continue a forced prefix"))
+    }
+
     /// Continues every request in `batch`; returns one action per request, in order.
     fn generate(&mut self, batch: &[GenRequest<'_>]) -> Result<Vec<Action>, PolicyError>;
 

@@ -67,6 +67,12 @@ pub struct RolloutStats {
     pub truncated: usize,
     /// Tokens sampled by the policy.
     pub policy_tokens: usize,
+    /// Forced-prefix tokens written into the policy's turns ([`Guide`]), not sampled.
+    #[serde(default)]
+    pub forced_tokens: usize,
+    /// Episodes whose first turn began with a forced prefix.
+    #[serde(default)]
+    pub guided: usize,
     /// Environment steps taken.
     pub steps: usize,
 }
@@ -79,6 +85,12 @@ pub struct Rollout {
     /// Timings and counts.
     pub stats: RolloutStats,
 }
+
+/// What a hybrid rollout writes into the policy's first turn before the policy continues it:
+/// Prefix-RFT's guide (the start of a gold answer). Called on the runner's thread with the task,
+/// the opening messages and the sample's index in its group. `Ok(None)` or an empty prefix
+/// leaves the sample unguided; `Err` fails that episode (`Stage::Prefix`).
+pub type Guide<'a> = dyn Fn(&Task, &[Message], u32) -> Result<Option<String>, String> + 'a;
 
 /// Runs rollouts on a worker pool.
 ///
@@ -160,6 +172,25 @@ impl Runner {
         config: &RolloutConfig,
         sampling: Sampling,
     ) -> Result<Rollout, PolicyError> {
+        self.rollout_guided(policy, env, rubric, tasks, config, sampling, None)
+    }
+
+    /// [`Runner::rollout`] where `guide` may start an episode's first answer with a forced
+    /// prefix ([`Guide`]). The prefix counts against the turn's `max_new_tokens`, so the policy
+    /// continues it with what is left (a prefix that leaves nothing fails the episode); the
+    /// policy's message is the prefix's text followed by its own, and the trajectory marks the
+    /// prefix's tokens as `forced`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn rollout_guided(
+        &self,
+        policy: &mut dyn Policy,
+        env: &EnvSpec,
+        rubric: &Arc<Rubric>,
+        tasks: Vec<(u64, Task)>,
+        config: &RolloutConfig,
+        sampling: Sampling,
+        guide: Option<&Guide<'_>>,
+    ) -> Result<Rollout, PolicyError> {
         let Sampling { seed, greedy } = sampling;
         let started = Instant::now();
         let (tx, rx) = unbounded::<Done>();
@@ -236,22 +267,54 @@ impl Runner {
                 }
                 live.push(i);
             }
+            // Forced prefixes of the first turns the guide starts.
+            let mut prefixes: Vec<Option<(String, Vec<u32>)>> = Vec::with_capacity(live.len());
+            if let Some(guide) = guide {
+                live.retain(|&i| {
+                    let ep = &mut eps[i];
+                    if ep.turn > 0 {
+                        prefixes.push(None);
+                        return true;
+                    }
+                    let budget = config.max_new_tokens.min(config.max_tokens.saturating_sub(ep.traj.tokens.len()));
+                    match forced_prefix(guide, &*policy, ep, budget) {
+                        Ok(p) => {
+                            prefixes.push(p);
+                            true
+                        }
+                        Err(e) => {
+                            fail(ep, Stage::Prefix, e, &mut stats);
+                            false
+                        }
+                    }
+                });
+            } else {
+                prefixes.resize(live.len(), None);
+            }
             waiting_score += self.dispatch_score(&mut to_score, &mut eps, rubric, &tx);
             if live.is_empty() {
                 stats.generate_s += t_gen.elapsed().as_secs_f64();
                 break;
             }
 
+            let contexts: Vec<Option<Vec<u32>>> = live
+                .iter()
+                .zip(&prefixes)
+                .map(|(&i, p)| p.as_ref().map(|(_, toks)| [eps[i].traj.tokens.as_slice(), toks].concat()))
+                .collect();
             let requests: Vec<GenRequest<'_>> = live
                 .iter()
-                .map(|&i| {
+                .zip(&contexts)
+                .map(|(&i, forced)| {
                     let ep = &eps[i];
-                    let room = config.max_tokens.saturating_sub(ep.traj.tokens.len());
+                    let context = forced.as_deref().unwrap_or(&ep.traj.tokens);
+                    let room = config.max_tokens.saturating_sub(context.len());
+                    let forced_len = context.len() - ep.traj.tokens.len();
                     GenRequest {
                         task: &ep.task,
                         messages: &ep.traj.messages,
-                        context: &ep.traj.tokens,
-                        max_new_tokens: config.max_new_tokens.min(room),
+                        context,
+                        max_new_tokens: config.max_new_tokens.saturating_sub(forced_len).min(room),
                         seed: seed::derive(ep.seed, &[stream::SAMPLE, u64::from(ep.turn)]),
                         greedy,
                     }
@@ -269,7 +332,7 @@ impl Runner {
             stats.generate_s += t_gen.elapsed().as_secs_f64();
 
             let mut steps = Vec::with_capacity(live.len());
-            for (i, action) in live.into_iter().zip(actions) {
+            for ((i, mut action), prefix) in live.into_iter().zip(actions).zip(prefixes) {
                 let ep = &mut eps[i];
                 if let Some(error) = action.failed {
                     fail(ep, Stage::Generate, error, &mut stats);
@@ -277,7 +340,18 @@ impl Runner {
                 }
                 ep.turn += 1;
                 stats.policy_tokens += action.tokens.len();
-                ep.traj.push_sampled(&action.tokens, &action.logprobs);
+                if let Some((text, tokens)) = prefix {
+                    stats.guided += 1;
+                    stats.forced_tokens += tokens.len();
+                    ep.traj.push_forced(&tokens);
+                    ep.traj.push_sampled(&action.tokens, &action.logprobs);
+                    // The environment sees the whole answer, prefix included.
+                    action.text = text + &action.text;
+                    action.logprobs = [vec![0.0; tokens.len()], action.logprobs].concat();
+                    action.tokens = [tokens, action.tokens].concat();
+                } else {
+                    ep.traj.push_sampled(&action.tokens, &action.logprobs);
+                }
                 ep.traj.messages.push(Message::assistant(action.text.clone()));
                 let env = ep.env.take().expect("live episodes hold their environment");
                 steps.push(EnvJob::Step { ep: i, env, action });
@@ -408,6 +482,30 @@ impl Runner {
         finished.clear();
         n
     }
+}
+
+/// The forced prefix `guide` gives `ep`'s first turn, as text and the policy's tokens; `None`
+/// when it gives none. An error says why the episode cannot be guided.
+fn forced_prefix(
+    guide: &Guide<'_>,
+    policy: &dyn Policy,
+    ep: &Episode,
+    budget: usize,
+) -> Result<Option<(String, Vec<u32>)>, String> {
+    let text = match catch_unwind(AssertUnwindSafe(|| guide(&ep.task, &ep.traj.messages, ep.sample))) {
+        Ok(Ok(Some(text))) if !text.is_empty() => text,
+        Ok(Ok(_)) => return Ok(None),
+        Ok(Err(e)) => return Err(e),
+        Err(p) => return Err(format!("the guide panicked: {}", panic_message(&*p))),
+    };
+    let tokens = policy.encode_text(&text).map_err(|e| e.to_string())?;
+    if tokens.len() >= budget {
+        return Err(format!(
+            "the forced prefix is {} tokens and the turn may hold {budget}: nothing would be left to continue it",
+            tokens.len()
+        ));
+    }
+    Ok(Some((text, tokens)))
 }
 
 /// Runs one reset or step, catching a panic so it fails only its own episode.

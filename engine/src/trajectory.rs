@@ -13,6 +13,11 @@ use std::sync::Arc;
 /// `tokens`, `loss_mask` and `logprobs` have one entry per token of the whole episode, opening
 /// prompt included. `loss_mask` is true exactly for the tokens the policy sampled; tokens the
 /// environment wrote (prompts, tool output) are context and carry no loss. Their log-probs are 0.
+///
+/// `forced` marks the tokens of a forced prefix (Prefix-RFT's hybrid rollouts): the start of a
+/// gold answer written into the policy's turn, which the policy then continued. They were not
+/// sampled, so `loss_mask` is false on them and an algorithm that does not read `forced`
+/// treats them as context; the ones that do decide their gradient themselves.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Trajectory {
     /// The conversation, opening messages first.
@@ -23,6 +28,9 @@ pub struct Trajectory {
     pub loss_mask: Vec<bool>,
     /// Sampling log-probability of each policy token; 0 for environment tokens.
     pub logprobs: Vec<f32>,
+    /// True for forced-prefix tokens; empty when the episode has none (else one per token).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub forced: Vec<bool>,
     /// `Step::info` of each step, in order.
     pub steps: Vec<Value>,
     /// How the episode ended; `Running` only for an episode that failed mid-way.
@@ -66,6 +74,7 @@ impl Trajectory {
         self.tokens.extend_from_slice(tokens);
         self.loss_mask.extend(std::iter::repeat_n(false, tokens.len()));
         self.logprobs.extend(std::iter::repeat_n(0.0, tokens.len()));
+        self.mark_forced(false, tokens.len());
     }
 
     /// Appends sampled tokens (with loss); pads log-probs with 0 if the policy gave none.
@@ -73,6 +82,35 @@ impl Trajectory {
         self.tokens.extend_from_slice(tokens);
         self.loss_mask.extend(std::iter::repeat_n(true, tokens.len()));
         self.logprobs.extend((0..tokens.len()).map(|i| logprobs.get(i).copied().unwrap_or(0.0)));
+        self.mark_forced(false, tokens.len());
+    }
+
+    /// Appends forced-prefix tokens: part of the policy's turn, not sampled (no loss mask, log-prob 0).
+    pub fn push_forced(&mut self, tokens: &[u32]) {
+        self.tokens.extend_from_slice(tokens);
+        self.loss_mask.extend(std::iter::repeat_n(false, tokens.len()));
+        self.logprobs.extend(std::iter::repeat_n(0.0, tokens.len()));
+        self.mark_forced(true, tokens.len());
+    }
+
+    /// Whether token `i` is a forced-prefix token.
+    pub fn is_forced(&self, i: usize) -> bool {
+        self.forced.get(i).copied().unwrap_or(false)
+    }
+
+    /// How many tokens were forced.
+    pub fn forced_tokens(&self) -> usize {
+        self.forced.iter().filter(|&&f| f).count()
+    }
+
+    /// Keeps `forced` empty until a token is forced, and one entry per token after.
+    fn mark_forced(&mut self, forced: bool, n: usize) {
+        if forced && self.forced.is_empty() {
+            self.forced.resize(self.tokens.len() - n, false);
+        }
+        if !self.forced.is_empty() {
+            self.forced.extend(std::iter::repeat_n(forced, n));
+        }
     }
 }
 
@@ -88,6 +126,9 @@ pub enum Stage {
     Encode,
     /// The policy could not answer this episode's request (a remote server's error).
     Generate,
+    /// The forced prefix of a hybrid rollout (Prefix-RFT) could not be made: the gold player
+    /// failed, or the policy cannot encode text, or the prefix leaves no room to continue.
+    Prefix,
 }
 
 /// What became of one rollout.

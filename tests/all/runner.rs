@@ -197,3 +197,85 @@ fn a_request_the_policy_could_not_answer_fails_only_its_rollout() {
     }
     assert_eq!(r.stats.failed, 2 * 3, "ok3's two, and the failed resets and steps as before");
 }
+
+/// Prefix-RFT's hybrid rollouts: the guide's prefix is written into the first turn, the policy
+/// continues it with what is left of the budget, the environment sees the whole answer, and the
+/// trajectory marks the prefix's tokens as forced (no loss mask). A guide error, or a prefix
+/// that leaves nothing to continue, fails only that rollout.
+#[test]
+fn a_guided_first_turn_continues_a_forced_prefix() {
+    /// Text as bytes; answers "!" and remembers what it was asked.
+    #[derive(Default)]
+    struct Bytes {
+        asked: Vec<(Vec<u32>, usize)>,
+    }
+    impl Policy for Bytes {
+        fn encode(&self, messages: &[Message], _first: bool) -> Result<Vec<u32>, PolicyError> {
+            Ok(messages.iter().flat_map(|m| m.content.bytes().map(u32::from)).collect())
+        }
+        fn encode_text(&self, text: &str) -> Result<Vec<u32>, PolicyError> {
+            Ok(text.bytes().map(u32::from).collect())
+        }
+        fn generate(&mut self, batch: &[GenRequest<'_>]) -> Result<Vec<Action>, PolicyError> {
+            self.asked.extend(batch.iter().map(|r| (r.context.to_vec(), r.max_new_tokens)));
+            Ok(batch
+                .iter()
+                .map(|_| Action { text: "!".into(), tokens: vec![33], logprobs: vec![-0.5], failed: None })
+                .collect())
+        }
+    }
+    let guide = |task: &Task, prompt: &[Message], sample: u32| -> Result<Option<String>, String> {
+        assert_eq!(prompt[0].content, "count", "the guide sees the opening");
+        match (task.id.as_str(), sample) {
+            ("step", _) => Err("no gold answer".into()),
+            ("long", 0) => Ok(Some("x".repeat(8))),
+            (_, 0) => Ok(Some("ab".into())),
+            _ => Ok(None),
+        }
+    };
+    let all: Vec<(u64, Task)> = tasks().train.into_iter().enumerate().map(|(i, t)| (i as u64, t)).collect();
+    let cfg = RolloutConfig { group_size: 2, max_turns: 4, max_tokens: 4096, max_new_tokens: 8 };
+    let mut policy = Bytes::default();
+    let r = Runner::new(2)
+        .rollout_guided(
+            &mut policy,
+            &spec(),
+            &rubric(),
+            all,
+            &cfg,
+            Sampling { seed: 1, greedy: false },
+            Some(&guide as &Guide<'_>),
+        )
+        .unwrap();
+    let by_id = |id: &str| r.groups.iter().find(|g| g.task.id == id).unwrap();
+
+    let guided = &by_id("ok3").samples[0].trajectory;
+    let said: Vec<&str> = guided.assistant_messages().map(|m| m.content.as_str()).collect();
+    assert_eq!(said, ["ab!", "!", "!"], "only the first turn is guided");
+    assert_eq!(guided.steps[0]["said"], "ab!", "the environment sees the whole answer");
+    let prompt = "count".len();
+    assert_eq!(&guided.tokens[prompt..prompt + 3], &[97, 98, 33]);
+    assert_eq!(guided.forced.len(), guided.tokens.len());
+    let forced: Vec<usize> = (0..guided.tokens.len()).filter(|&i| guided.is_forced(i)).collect();
+    assert_eq!(forced, [prompt, prompt + 1]);
+    assert!(forced.iter().all(|&i| !guided.loss_mask[i] && guided.logprobs[i] == 0.0));
+    assert!(guided.loss_mask[prompt + 2] && guided.logprobs[prompt + 2] == -0.5);
+    assert_eq!(guided.policy_tokens(), 3, "forced tokens are not the policy's");
+    // The policy was asked to continue the prefix, with the budget less the prefix.
+    assert!(policy.asked.contains(&(b"countab".iter().map(|&b| u32::from(b)).collect(), 6)));
+
+    let alone = &by_id("ok3").samples[1].trajectory;
+    assert!(alone.forced.is_empty() && alone.forced_tokens() == 0);
+    assert_eq!(alone.assistant_messages().next().unwrap().content, "!");
+
+    let failed = |id: &str, sample: usize| match &by_id(id).samples[sample].outcome {
+        Outcome::Failed { stage: Stage::Prefix, error } => error.clone(),
+        other => panic!("{id} sample {sample}: {other:?}"),
+    };
+    assert_eq!(failed("step", 0), "no gold answer");
+    assert_eq!(failed("step", 1), "no gold answer", "the guide is asked for every sample; it says which to guide");
+    assert!(failed("long", 0).contains("the forced prefix is 8 tokens and the turn may hold 8"));
+    assert!(by_id("long").samples[1].reward().is_some(), "the unguided sample of the same task runs");
+    // Guided: sample 0 of ok1, ok3, badreward (the reset of "reset" failed before any turn).
+    assert_eq!((r.stats.guided, r.stats.forced_tokens), (3, 6));
+}
