@@ -504,6 +504,10 @@ impl Policy for LmPolicy {
         self.template.encode(&self.tokenizer, messages, first).map_err(PolicyError::msg)
     }
 
+    fn encode_text(&self, text: &str) -> Result<Vec<u32>, PolicyError> {
+        self.tokenizer.encode(text).map_err(PolicyError::msg)
+    }
+
     fn generate(&mut self, batch: &[GenRequest<'_>]) -> Result<Vec<Action>, PolicyError> {
         let requests: Vec<Request<'_>> = batch
             .iter()

@@ -21,8 +21,9 @@
 //! `train/zero_advantage`) and the optimisation's (`train/lr`, `train/sampler_logp_gap`,
 //! `train/entropy`, `train/approx_kl_old`, `train/grad_norm`).
 
-use super::{Row, TrainError, Trainer, loss};
+use super::{Minibatch, Row, TrainError, Trainer, loss, pad2, prefix, unpad2};
 use crate::lm::LmPolicy;
+use burn::tensor::Tensor;
 use rlvr_engine::Group;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -80,7 +81,15 @@ pub(super) fn update(
     t.optimise(policy, &rows, iteration, one_pass, &mut metrics, |b, m| {
         let ref_logp = kl.then(|| b.col(|r| &r.ref_logp));
         let adv = b.col(|r| &r.advantages);
-        let term = loss::policy_term(b.logp.clone(), b.old_logp.clone(), adv, ref_logp, b.mask.clone(), &c, norm_len);
+        // Prefix-RFT: the highest-entropy forced tokens join the sampled ones in the loss.
+        let mask = match prefix_mask(b, c.prefix.entropy_top) {
+            Some((extra, trained)) => {
+                m.add("train/forced_trained_share", trained);
+                b.mask.clone() + extra
+            }
+            None => b.mask.clone(),
+        };
+        let term = loss::policy_term(b.logp.clone(), b.old_logp.clone(), adv, ref_logp, mask, &c, norm_len);
         // Metrics.
         tracing::debug!(iteration, epoch = b.epoch, loss = term.policy, "policy loss of a minibatch");
         if let Some(kl) = term.kl {
@@ -91,6 +100,23 @@ pub(super) fn update(
         term.loss
     })?;
     Ok(metrics)
+}
+
+/// The forced tokens of the minibatch `b` that carry loss ([`prefix::entropy_mask`] under the
+/// training forward's entropies), as a mask to add to the sampled tokens', and the share of the
+/// forced tokens it keeps; `None` when no row of `b` has a forced token.
+fn prefix_mask(b: &Minibatch<'_>, top: f64) -> Option<(Tensor<2>, f64)> {
+    if b.rows.iter().all(|r| r.forced.iter().all(|&f| f == 0.0)) {
+        return None;
+    }
+    let lens: Vec<usize> = b.rows.iter().map(|r| r.mask.len()).collect();
+    let entropy = unpad2(b.entropy.clone().detach(), &lens);
+    let forced: Vec<Vec<f32>> = b.rows.iter().map(|r| r.forced.clone()).collect();
+    let keep = prefix::entropy_mask(&entropy, &forced, top);
+    let total: f32 = forced.iter().flatten().sum();
+    let kept: f32 = keep.iter().flatten().sum();
+    let rows: Vec<&[f32]> = keep.iter().map(Vec::as_slice).collect();
+    Some((pad2(&rows, b.width, &b.device), f64::from(kept / total)))
 }
 
 /// The training rows of `groups`, each loss token carrying its sample's [`advantages`]. A row

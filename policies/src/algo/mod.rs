@@ -33,6 +33,7 @@ pub mod lora;
 pub mod loss;
 pub mod ppo;
 pub mod preference;
+pub mod prefix;
 pub mod reinforce_pp;
 pub mod select;
 pub mod sft;
@@ -150,6 +151,9 @@ pub struct TrainConfig {
     pub rft_threshold: f64,
     /// `dpo`, `ipo`, `orpo`: the preference losses' settings.
     pub preference: preference::PreferenceConfig,
+    /// Prefix-RFT's hybrid rollouts (`grpo`, `gspo`, `cispo`): samples that continue a prefix
+    /// of the gold answer ([`prefix`]). Off by default.
+    pub prefix: prefix::PrefixConfig,
     /// GRPO's settings.
     pub grpo: GrpoConfig,
     /// PPO's settings.
@@ -164,6 +168,7 @@ impl Default for TrainConfig {
             algorithm: Algorithm::Grpo,
             rft_threshold: 1.0,
             preference: preference::PreferenceConfig::default(),
+            prefix: prefix::PrefixConfig::default(),
             lr: 1e-5,
             warmup: 0,
             weight_decay: 0.0,
@@ -204,6 +209,10 @@ impl TrainConfig {
         }
         if !(0.0..=1.0).contains(&self.ppo.lambda) || !(0.0..=1.0).contains(&self.ppo.gamma) {
             return bad("ppo.gamma and ppo.lambda must be in [0, 1]");
+        }
+        self.prefix.validate().or_else(|e| bad(&e))?;
+        if self.prefix.on() && !matches!(self.algorithm, Algorithm::Grpo | Algorithm::Gspo | Algorithm::Cispo) {
+            return bad("prefix (Prefix-RFT) works with the grpo, gspo and cispo algorithms");
         }
         if matches!(self.algorithm, Algorithm::Dpo | Algorithm::Ipo | Algorithm::Orpo) {
             let p = &self.preference;
@@ -251,6 +260,9 @@ pub struct Row {
     pub ref_logp: Vec<f32>,
     /// Per predicted token: the log-prob the sampler recorded (0 where masked).
     pub sample_logp: Vec<f32>,
+    /// Per predicted token: 1.0 on forced-prefix tokens (Prefix-RFT), which `mask` leaves out;
+    /// empty when the episode had none.
+    pub forced: Vec<f32>,
     /// The episode's reward (PPO's GAE starts from it).
     pub reward: f32,
     /// The index of its group in the update's batch (pairs the preference losses' rows).
@@ -480,13 +492,22 @@ impl Trainer {
                     continue;
                 }
                 let mask: Vec<f32> = tr.loss_mask[1..].iter().map(|&m| if m { 1.0 } else { 0.0 }).collect();
-                let advantages = mask.iter().map(|m| m * a as f32).collect();
+                let forced: Vec<f32> = if tr.forced.is_empty() {
+                    Vec::new()
+                } else {
+                    tr.forced[1..].iter().map(|&f| if f { 1.0 } else { 0.0 }).collect()
+                };
+                // Forced tokens carry the sample's advantage too; the algorithm decides which of
+                // them join the loss.
+                let advantages =
+                    mask.iter().enumerate().map(|(i, m)| (m + forced.get(i).unwrap_or(&0.0)) * a as f32).collect();
                 let sample_logp = tr.logprobs.get(1..).unwrap_or_default().to_vec();
                 let reward = *reward as f32;
                 rows.push(Row {
                     tokens: tr.tokens.clone(),
                     mask,
                     advantages,
+                    forced,
                     sample_logp,
                     reward,
                     group,
@@ -500,6 +521,10 @@ impl Trainer {
         m.insert("train/unscored".into(), failed as f64);
         m.insert("train/rows".into(), rows.len() as f64);
         m.insert("train/tokens".into(), rows.iter().map(|r| r.mask.iter().sum::<f32>() as f64).sum());
+        let forced: f64 = rows.iter().map(|r| r.forced.iter().sum::<f32>() as f64).sum();
+        if forced > 0.0 {
+            m.insert("train/forced_tokens".into(), forced);
+        }
         (rows, m)
     }
 

@@ -121,6 +121,43 @@ fn gspo_and_cispo_steps_raise_the_rewarded_sample_and_lower_the_other() {
     }
 }
 
+/// Prefix-RFT: a guided sample's forced tokens carry no loss unless `entropy_top` keeps them;
+/// kept, a rewarded prefix is imitated (its log-prob rises more than when only the sampled
+/// continuation trains).
+#[test]
+fn forced_prefix_tokens_train_only_where_entropy_top_keeps_them() {
+    const FORCED: &[u32] = &[5, 6];
+    let rubric = Rubric::new().term("hit", 1.0, |_: &Task, tr: &Trajectory| Ok((tr.tokens.last() == Some(&7)).into()));
+    let task = Arc::new(Task::new("t", serde_json::json!({})));
+    let sample = |i: u32, forced: &[u32], sampled: &[u32]| {
+        let mut tr = Trajectory { status: Status::Terminated, ..Trajectory::default() };
+        tr.push_context(PROMPT);
+        tr.push_forced(forced);
+        tr.push_sampled(sampled, &vec![0.0; sampled.len()]);
+        let outcome = Outcome::Scored(rubric.score(&task, &tr));
+        Sample { sample_index: i, seed: 0, trajectory: tr, outcome }
+    };
+    let g =
+        Group { task_index: 0, task: task.clone(), samples: vec![sample(0, FORCED, &[7]), sample(1, &[], &[9, 8])] };
+    let gain = |entropy_top: f64| {
+        let mut p = policy(1);
+        let before = logp(&p, FORCED);
+        let prefix = prefix::PrefixConfig { samples: 1, entropy_top, ..prefix::PrefixConfig::default() };
+        let config = TrainConfig { lr: 1e-2, prefix, ..TrainConfig::default() };
+        config.validate().unwrap();
+        let mut t = Trainer::new(config, &mut p, 16, 16).unwrap();
+        let m = t.update(&mut p, std::slice::from_ref(&g), 0).unwrap();
+        assert_eq!((m["train/tokens"], m["train/forced_tokens"]), (3.0, 2.0), "sampled and forced counted apart");
+        (logp(&p, FORCED) - before, m["train/forced_trained_share"])
+    };
+    let ((none, share_none), (half, share_half), (all, share_all)) = (gain(0.0), gain(0.5), gain(1.0));
+    assert_eq!((share_none, share_half, share_all), (0.0, 0.5, 1.0));
+    assert!(all > none && half > none, "kept forced tokens are imitated: {none} < {half}, {all}");
+    let prefix = prefix::PrefixConfig { samples: 1, ..prefix::PrefixConfig::default() };
+    let ppo = TrainConfig { algorithm: Algorithm::Ppo, prefix, ..TrainConfig::default() };
+    assert!(ppo.validate().unwrap_err().to_string().contains("grpo, gspo and cispo"));
+}
+
 /// REINFORCE++'s batch-whitened returns move a first step the same way, with and without the
 /// KL penalty in the reward.
 #[test]
