@@ -12,11 +12,12 @@ use anyhow::Context;
 use rlvr_engine::gold;
 use rlvr_engine::seed::{self, stream};
 use rlvr_engine::{
-    Config, EnvSpec, Outcome, Policy, PolicyContext, Registry, Rollout, RolloutConfig, Rubric, Runner, Sampling, Split,
-    Task, TaskStream,
+    Config, EnvSpec, GoldPlayer, Guide, Message, Outcome, Policy, PolicyContext, Registry, Rollout, RolloutConfig,
+    Rubric, Runner, Sampling, Split, Task, TaskStream,
 };
 use rlvr_policies::RunPolicy;
 use rlvr_policies::algo::preference::{self, OfflineConfig};
+use rlvr_policies::algo::prefix;
 use rlvr_policies::algo::select::{has_signal, select_groups};
 use rlvr_policies::algo::sft::{self, SftConfig};
 use rlvr_policies::algo::{TrainConfig, Trainer};
@@ -355,6 +356,20 @@ fn validate(exp: &Experiment, env: &EnvSpec, policy: &mut RunPolicy) -> Result<(
     if let Some(t) = &exp.train {
         t.validate().map_err(|e| Error::BadInput(format!("[train]: {e}")))?;
         trainable(policy, "[train]")?;
+        if t.prefix.on() {
+            if env.gold.is_none() {
+                return Err(Error::BadInput(
+                    "[train.prefix] (Prefix-RFT) continues gold answers, and this environment has no gold player"
+                        .into(),
+                ));
+            }
+            if t.prefix.samples >= exp.rollout.group_size {
+                return Err(Error::BadInput(format!(
+                    "[train.prefix] samples = {} guides the whole group of {}: leave at least one sample unguided",
+                    t.prefix.samples, exp.rollout.group_size
+                )));
+            }
+        }
     }
     if let Some(s) = &exp.sft {
         trainable(policy, "[sft]")?;
@@ -502,10 +517,28 @@ fn run_stored(
         };
         let it_seed = seed::derive(exp.run.seed, &[it]);
         let sampling = Sampling { seed: it_seed, greedy: false };
+        // Prefix-RFT: the first samples of each group continue a prefix of the gold answer.
+        let prefix = trainer.as_ref().map(|t| t.config().prefix.clone()).filter(|p| p.on());
+        let share = prefix.as_ref().map_or(0.0, |p| p.share(it, total));
+        let guide = match (&prefix, &env.gold) {
+            (Some(p), Some(gold)) => Some(prefix_guide(gold.clone(), p.samples, share)),
+            _ => None,
+        };
         let mut rollout = runner
-            .rollout(policy.as_mut(), &env, &rubric, draw(it * b..(it + 1) * b)?, &exp.rollout, sampling)
+            .rollout_guided(
+                policy.as_mut(),
+                &env,
+                &rubric,
+                draw(it * b..(it + 1) * b)?,
+                &exp.rollout,
+                sampling,
+                guide.as_deref(),
+            )
             .with_context(|| format!("iteration {it}"))?;
         let mut metrics = rollout_metrics(&rollout, &rubric);
+        if prefix.is_some() {
+            metrics.insert("train/prefix_share".into(), share);
+        }
         let mut samples = sample_rows(&rollout, Split::Train, exp.run.store_groups);
         if let Some(t) = &mut trainer {
             let config = t.config().clone();
@@ -514,13 +547,14 @@ fn run_stored(
             let (groups, selection) =
                 select_groups(&config, std::mem::take(&mut rollout.groups), b as usize, |round| {
                     let base = (1u64 << 48) + (it * u64::from(config.max_resample) + u64::from(round)) * b;
-                    let extra = runner.rollout(
+                    let extra = runner.rollout_guided(
                         policy.as_mut(),
                         &env,
                         &rubric,
                         draw(base..base + b)?,
                         &exp.rollout,
                         Sampling { seed: seed::derive(it_seed, &[u64::from(round)]), greedy: false },
+                        guide.as_deref(),
                     )?;
                     metrics.insert("time/generate_s".into(), metrics["time/generate_s"] + extra.stats.generate_s);
                     anyhow::Ok(extra.groups)
@@ -560,6 +594,18 @@ fn run_stored(
         last_metrics = metrics;
     }
     Ok(Summary { dir: dir.to_path_buf(), iterations_run: total.saturating_sub(start), last_metrics })
+}
+
+/// Prefix-RFT's guide: samples below `samples` in each group start with the first `share` of
+/// the gold player's answer to the episode's opening ([`prefix::cut`]).
+fn prefix_guide(gold: GoldPlayer, samples: u32, share: f64) -> Box<Guide<'static>> {
+    Box::new(move |task: &Task, prompt: &[Message], sample: u32| {
+        if sample >= samples {
+            return Ok(None);
+        }
+        let answer = gold(task, prompt).map_err(|e| format!("gold player: {e}"))?;
+        Ok(Some(prefix::cut(&answer, share).to_string()))
+    })
 }
 
 /// The policy as a trainable language model, or a clear error naming the section that needs it.
@@ -891,6 +937,14 @@ pub fn rollout_metrics(rollout: &Rollout, rubric: &Rubric) -> BTreeMap<String, f
     m.insert("rollout/verifier_errors".into(), s.verifier_errors as f64);
     m.insert("rollout/truncated".into(), s.truncated as f64);
     m.insert("rollout/policy_tokens".into(), s.policy_tokens as f64);
+    if s.guided > 0 {
+        // Prefix-RFT: how many samples were guided, and how the policy did on its own.
+        m.insert("rollout/guided".into(), s.guided as f64);
+        m.insert("rollout/forced_tokens".into(), s.forced_tokens as f64);
+        let alone: Vec<f64> =
+            samples.iter().filter(|s| s.trajectory.forced_tokens() == 0).filter_map(|s| s.reward()).collect();
+        m.insert("reward/mean_unguided".into(), mean(&alone));
+    }
     m.insert(
         "rollout/turns_mean".into(),
         mean(&samples.iter().map(|s| s.trajectory.turns() as f64).collect::<Vec<_>>()),

@@ -138,6 +138,51 @@ fn a_run_without_a_warm_start_evaluates_before_training() {
     assert_eq!(before, sft_before);
 }
 
+/// Prefix-RFT in a run: the first samples of each group continue a prefix of the gold answer
+/// whose share falls on a cosine to `end`, where the rollouts are unguided; the stored
+/// trajectories mark the forced tokens, and the run reports the policy's reward alone.
+#[test]
+fn prefix_rft_guides_the_first_samples_with_an_annealed_gold_prefix() {
+    let registry = rlvr::builtin_registry();
+    let tmp = tempfile::tempdir().unwrap();
+    // "<answer>12</answer>" and the end of turn fit in 24 tokens; in the 8 of EXP a prefix of
+    // 0.9 of it leaves nothing to continue and fails its rollout.
+    let sets = [
+        "train.prefix.samples=2",
+        "train.prefix.start=0.9",
+        "train.prefix.end=0.0",
+        "run.iterations=3",
+        "rollout.max_new_tokens=24",
+    ];
+    let exp = Experiment::parse(EXP, "exp.toml", &sets.map(String::from)).unwrap();
+    experiment::run(&registry, &exp, tmp.path(), false, &mut ()).unwrap();
+    let m = metrics(tmp.path());
+    let at = |it: i64, n: &str| m.iter().find(|x| x.0 == it && x.1 == n).map(|x| x.2);
+    assert_eq!(at(0, "train/prefix_share"), Some(0.9));
+    assert!((at(1, "train/prefix_share").unwrap() - 0.45).abs() < 1e-12);
+    assert_eq!(at(2, "train/prefix_share"), Some(0.0));
+    // 4 tasks x 2 guided samples, then none once the share reaches 0.
+    assert_eq!(at(0, "rollout/guided"), Some(8.0));
+    assert!(at(0, "rollout/forced_tokens").unwrap() >= 8.0 * "<answer>".len() as f64);
+    assert!(at(0, "reward/mean_unguided").is_some());
+    assert_eq!(at(2, "rollout/guided"), None);
+    // A guided sample's first answer starts with the gold answer's opening, its tokens forced.
+    let db = rusqlite::Connection::open(tmp.path().join("run.db")).unwrap();
+    let trajectories: Vec<String> = db
+        .prepare("SELECT trajectory FROM samples WHERE iteration = 0 AND split = 'train' AND sample_index = 0")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(!trajectories.is_empty());
+    for t in trajectories {
+        let tr: rlvr::engine::Trajectory = serde_json::from_str(&t).unwrap();
+        assert!(tr.forced_tokens() >= "<answer>".len(), "{t}");
+        assert!(tr.assistant_messages().next().unwrap().content.starts_with("<answer>"), "{t}");
+    }
+}
+
 #[test]
 fn ppo_trains_a_value_head_in_a_run() {
     let registry = rlvr::builtin_registry();
@@ -181,6 +226,8 @@ fn bad_settings_are_refused_before_the_run_directory_exists() {
         ("rollout.max_new_tokens=0", "rollout.max_new_tokens must be at least 1"),
         ("run.eval_tasks=0", "run.eval_tasks = 0 evaluates nothing"),
         ("run.iterations=0", "run.iterations = 0 keeps nothing"),
+        ("train.prefix.samples=4", "leave at least one sample unguided"),
+        ("train.prefix.start=2.0", "prefix.start"),
     ] {
         let exp = Experiment::parse(EXP, "e", &[set.into()]).unwrap();
         let dir = tmp.path().join(set.replace(['.', '=', '"', '/'], "_"));
