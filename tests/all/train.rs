@@ -529,6 +529,16 @@ fn the_causal_ladder_arms_share_their_start() {
         (grpo.run.seed, grpo.run.eval_tasks, &grpo.run.eval_by)
     );
     assert_eq!(grpo.run.eval_by.as_deref(), Some("query.level"));
+    // The methods' comparison starts from the ladder's warm start (a checkpoint, not the
+    // preset), and its GRPO is the ladder's GRPO arm, iteration for iteration.
+    let methods = load("causal-methods.toml");
+    assert_eq!((methods.env.id.as_str(), &methods.env.config), (grpo.env.id.as_str(), &grpo.env.config));
+    assert_eq!((&methods.rollout, &methods.reward, &methods.train), (&grpo.rollout, &grpo.reward, &grpo.train));
+    assert_eq!(
+        (methods.run.seed, methods.run.tasks_per_iteration, methods.run.eval_tasks, &methods.run.eval_by),
+        (grpo.run.seed, grpo.run.tasks_per_iteration, grpo.run.eval_tasks, &grpo.run.eval_by)
+    );
+    assert!(methods.sft.is_none() && methods.run.iterations <= grpo.run.iterations);
 }
 
 /// Dynamic sampling: a fresh model's groups are all flat (every answer wrong), so each iteration

@@ -1,0 +1,124 @@
+"""The post-training methods on causal queries (SmolLM2-135M-Instruct), every one from the same
+warm start: held-out accuracy by level before and after, rows trained, and wall time.
+
+    python3 scripts/causal_methods.py                          # seed 0, every method
+    python3 scripts/causal_methods.py --rlvr path/to/rlvr --seeds 0 1 --methods grpo cispo
+
+The warm start is the causal ladder's: 24 SFT steps on gold answers
+(examples/causal-levels-sft.toml with `sft.steps=24`), made once per seed into
+OUT/start-seedS. Then:
+- the RL methods: examples/causal-methods.toml (8 iterations of 4 tasks x 8 samples from the
+  warm start) with `train.algorithm` and the settings listed in METHODS;
+- the SFT arms: 24 more SFT steps from the warm start, cross-entropy or DFT (`sft.loss`), on
+  the same demonstrations as each other. Their runs take `run.seed = 1000 + S`: under seed S
+  the SFT stream would replay the 96 demonstrations the warm start's 24 steps took first.
+Runs go one after another into OUT/METHOD-seedS (`--out runs/causal-methods` by default); an
+existing run directory is reused, not rerun. The machine's load is printed around every run.
+"""
+
+import argparse
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from algorithms_table import METHODS as QUICKSTART
+from quickstart_seeds import metric, rlvr_binary, wall_s
+
+LEVELS = ("associational", "interventional", "counterfactual")
+RL = "examples/causal-methods.toml"
+SFT = "examples/causal-levels-sft.toml"
+
+# name -> the --set overrides of examples/causal-methods.toml that select it: the quickstart
+# comparison's settings for the methods both run.
+METHODS: dict[str, list[str]] = {
+    "grpo": [],
+    "prefix-rft": ["train.prefix.samples=2"],
+    **{name: QUICKSTART[name] for name in ("cispo", "gspo", "rloo", "reinforce++", "rft")},
+    # Each pair in one step: 8 rows of ~500 tokens, which gradient checkpointing keeps in RAM.
+    "dpo": [*QUICKSTART["dpo"], "policy.config.gradient_checkpointing=true"],
+}
+# name -> the --set overrides of the SFT arm (examples/causal-levels-sft.toml from the start).
+SFT_ARMS: dict[str, list[str]] = {"sft": ["sft.steps=24"], "dft": ["sft.steps=24", 'sft.loss="dft"']}
+
+
+def start_checkpoint(rlvr: str, out: str, seed: int) -> str:
+    """The warm start of `seed`, made when missing: the SFT arm's first 24 steps."""
+    run_dir = os.path.join(out, f"start-seed{seed}")
+    path = os.path.join(run_dir, "checkpoints", "it-000000", "policy")
+    if not os.path.exists(os.path.join(path, "model.safetensors")):
+        sets = [f"run.seed={seed}", "sft.steps=24", "run.eval_every=0"]
+        timed(rlvr, SFT, run_dir, sets, f"warm start, seed {seed}")
+    return path
+
+
+def timed(rlvr: str, exp: str, out: str, sets: list[str], what: str) -> None:
+    print(f"{what}: load {os.getloadavg()}", flush=True)
+    cmd = [rlvr, "run", exp, "--out", out]
+    for s in sets:
+        cmd += ["--set", s]
+    started = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    print(f"  {time.perf_counter() - started:.0f} s, load after {os.getloadavg()}", flush=True)
+
+
+def sft_arm_file(out: str, start: str) -> str:
+    """examples/causal-levels-sft.toml loading the warm start instead of the model as shipped."""
+    with open(SFT) as f:
+        text = f.read()
+    if 'preset = "smollm2"' not in text:
+        sys.exit(f"{SFT} no longer loads the model by `preset`: update this script")
+    path = os.path.join(out, "sft-from-start.toml")
+    with open(path, "w") as f:
+        f.write(text.replace('preset = "smollm2"', f"checkpoint = {start!r}"))
+    return path
+
+
+def row(db: sqlite3.Connection, before: str) -> list:
+    """Accuracy before (metric `before`) and after, the after by level, and rows trained."""
+    after = [metric(db, "eval/accuracy")[1]] + [metric(db, f"eval/accuracy/{lv}")[1] for lv in LEVELS]
+    trained = db.execute("SELECT SUM(value) FROM metrics WHERE name = 'train/rows'").fetchone()[0]
+    return [metric(db, before)[1], *after, trained]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rlvr", help="an rlvr binary to use instead of building the release one")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--methods", nargs="+", default=[*METHODS, *SFT_ARMS])
+    ap.add_argument("--out", default=os.path.join("runs", "causal-methods"))
+    args = ap.parse_args()
+    unknown = [m for m in args.methods if m not in METHODS and m not in SFT_ARMS]
+    if unknown:
+        sys.exit(f"unknown methods {unknown}; known: {[*METHODS, *SFT_ARMS]}")
+    rlvr = rlvr_binary(args.rlvr)
+    os.makedirs(args.out, exist_ok=True)
+    table = []
+    for seed in args.seeds:
+        start = start_checkpoint(rlvr, args.out, seed)
+        for name in args.methods:
+            out = os.path.join(args.out, f"{name}-seed{seed}")
+            if name in METHODS:
+                exp, sets, before = RL, [f"policy.config.checkpoint={start!r}", *METHODS[name]], "start/eval_accuracy"
+            else:
+                exp, sets, before = sft_arm_file(args.out, start), SFT_ARMS[name], "sft/eval_accuracy_before"
+            run_seed = seed if name in METHODS else 1000 + seed
+            if not os.path.exists(os.path.join(out, "run.db")):
+                timed(rlvr, exp, out, [f"run.seed={run_seed}", *sets], f"{name} seed {seed}")
+            db = sqlite3.connect(os.path.join(out, "run.db"))
+            table.append((seed, name, row(db, before), wall_s(out, db)))
+    f = lambda x: "n/a" if x is None else f"{x:.3f}"
+    print("\nheld-out accuracy (40 tasks, greedy; right within 0.02 total variation)")
+    print(
+        "| seed | method | start | after | associational (trained) | interventional | counterfactual | rows trained | wall s |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    for seed, name, (before, *after, trained), wall in table:
+        rows = "" if trained is None else f"{trained:.0f}"
+        print(f"| {seed} | {name} | {f(before)} | " + " | ".join(f(v) for v in after) + f" | {rows} | {wall:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
