@@ -30,6 +30,9 @@ METHODS: dict[str, list[str]] = {
     "reinforce++": ['train.algorithm="reinforce++"'],
     "dpo": ['train.algorithm="dpo"', "train.minibatch=0"],
     "rft": ['train.algorithm="rft"'],
+    # GRPO with Prefix-RFT's hybrid rollouts: 2 of each group's 8 samples continue a prefix of
+    # the gold answer, 0.95 of it at the first iteration, none at the last.
+    "prefix-rft": ["train.prefix.samples=2"],
     "dft+grpo": ['sft.loss="dft"'],
     # Controls: three times the SFT steps on the same demonstrations and no RL (its "after RL"
     # columns are one GRPO iteration, not a result); and SFT on every training problem, the
