@@ -25,6 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from algorithms_table import METHODS as QUICKSTART
+from causal_levels import answers
 from quickstart_seeds import metric, rlvr_binary, wall_s
 
 LEVELS = ("associational", "interventional", "counterfactual")
@@ -77,10 +78,13 @@ def sft_arm_file(out: str, start: str) -> str:
 
 
 def row(db: sqlite3.Connection, before: str) -> list:
-    """Accuracy before (metric `before`) and after, the after by level, and rows trained."""
+    """Accuracy before (metric `before`) and after, the after by level, rows trained, and how
+    many of the final answers are a CPT row of the prompt copied verbatim."""
     after = [metric(db, "eval/accuracy")[1]] + [metric(db, f"eval/accuracy/{lv}")[1] for lv in LEVELS]
     trained = db.execute("SELECT SUM(value) FROM metrics WHERE name = 'train/rows'").fetchone()[0]
-    return [metric(db, before)[1], *after, trained]
+    final = answers(db).values()
+    copied = f"{sum(c[2] for c in final)} / {sum(c[0] for c in final)}"
+    return [metric(db, before)[1], *after, trained, copied]
 
 
 def main() -> None:
@@ -112,12 +116,14 @@ def main() -> None:
     f = lambda x: "n/a" if x is None else f"{x:.3f}"
     print("\nheld-out accuracy (40 tasks, greedy; right within 0.02 total variation)")
     print(
-        "| seed | method | start | after | associational (trained) | interventional | counterfactual | rows trained | wall s |"
+        "| seed | method | start | after | associational (trained) | interventional | counterfactual "
+        "| rows trained | answers copied | wall s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for seed, name, (before, *after, trained), wall in table:
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for seed, name, (before, *after, trained, copied), wall in table:
         rows = "" if trained is None else f"{trained:.0f}"
-        print(f"| {seed} | {name} | {f(before)} | " + " | ".join(f(v) for v in after) + f" | {rows} | {wall:.0f} |")
+        cells = " | ".join(f(v) for v in after)
+        print(f"| {seed} | {name} | {f(before)} | {cells} | {rows} | {copied} | {wall:.0f} |")
 
 
 if __name__ == "__main__":
