@@ -10,8 +10,9 @@ OUT/start-seedS. Then:
 - the RL methods: examples/causal-methods.toml (8 iterations of 4 tasks x 8 samples from the
   warm start) with `train.algorithm` and the settings listed in METHODS;
 - the SFT arms: 24 more SFT steps from the warm start, cross-entropy or DFT (`sft.loss`), on
-  the same demonstrations as each other. Their runs take `run.seed = 1000 + S`: under seed S
-  the SFT stream would replay the 96 demonstrations the warm start's 24 steps took first.
+  the same demonstrations as each other, drawn from 400 gold answers (`sft.tasks=400`): with
+  the warm start's 192, the same seed would replay the 96 it trained on, and another seed
+  would draw other held-out tasks. In expectation a quarter of the 96 were in the warm start's.
 Runs go one after another into OUT/METHOD-seedS (`--out runs/causal-methods` by default); an
 existing run directory is reused, not rerun. The machine's load is printed around every run.
 """
@@ -42,7 +43,10 @@ METHODS: dict[str, list[str]] = {
     "dpo": [*QUICKSTART["dpo"], "policy.config.gradient_checkpointing=true"],
 }
 # name -> the --set overrides of the SFT arm (examples/causal-levels-sft.toml from the start).
-SFT_ARMS: dict[str, list[str]] = {"sft": ["sft.steps=24"], "dft": ["sft.steps=24", 'sft.loss="dft"']}
+SFT_ARMS: dict[str, list[str]] = {
+    "sft": ["sft.steps=24", "sft.tasks=400"],
+    "dft": ["sft.steps=24", "sft.tasks=400", 'sft.loss="dft"'],
+}
 
 
 def start_checkpoint(rlvr: str, out: str, seed: int) -> str:
@@ -108,9 +112,8 @@ def main() -> None:
                 exp, sets, before = RL, [f"policy.config.checkpoint={start!r}", *METHODS[name]], "start/eval_accuracy"
             else:
                 exp, sets, before = sft_arm_file(args.out, start), SFT_ARMS[name], "sft/eval_accuracy_before"
-            run_seed = seed if name in METHODS else 1000 + seed
             if not os.path.exists(os.path.join(out, "run.db")):
-                timed(rlvr, exp, out, [f"run.seed={run_seed}", *sets], f"{name} seed {seed}")
+                timed(rlvr, exp, out, [f"run.seed={seed}", *sets], f"{name} seed {seed}")
             db = sqlite3.connect(os.path.join(out, "run.db"))
             table.append((seed, name, row(db, before), wall_s(out, db)))
     f = lambda x: "n/a" if x is None else f"{x:.3f}"
