@@ -662,3 +662,47 @@ fn a_device_not_built_in_says_how_to_build_it() {
         assert!(cuda.contains("--features cuda"), "{cuda}");
     }
 }
+
+#[test]
+fn a_safetensors_file_of_three_dtypes_reads_back_and_a_damaged_one_is_an_error() {
+    use safetensors::Dtype;
+    use safetensors::tensor::TensorView;
+    // Three dtypes, and names whose order is not the order of their bytes in the file.
+    let f32s: Vec<u8> = [1.5f32, -2.0, 0.25, 3.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+    let f16s: Vec<u8> = [0.5f32, -1.0].iter().flat_map(|&x| half::f16::from_f32(x).to_le_bytes()).collect();
+    let bf16s: Vec<u8> = [2.0f32, 8.0, -0.5].iter().flat_map(|&x| half::bf16::from_f32(x).to_le_bytes()).collect();
+    let views = [
+        ("z.f32", TensorView::new(Dtype::F32, vec![2, 2], &f32s).unwrap()),
+        ("a.f16", TensorView::new(Dtype::F16, vec![2], &f16s).unwrap()),
+        ("m.bf16", TensorView::new(Dtype::BF16, vec![3, 1], &bf16s).unwrap()),
+    ];
+    let bytes = safetensors::serialize(views, None).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.safetensors");
+    std::fs::write(&path, &bytes).unwrap();
+    let mut w = Weights::default();
+    w.read_safetensors(&path).unwrap();
+    assert_eq!(w.0["z.f32"], HostTensor { shape: vec![2, 2], data: vec![1.5, -2.0, 0.25, 3.0] });
+    assert_eq!(w.0["a.f16"], HostTensor { shape: vec![2], data: vec![0.5, -1.0] });
+    assert_eq!(w.0["m.bf16"], HostTensor { shape: vec![3, 1], data: vec![2.0, 8.0, -0.5] });
+
+    // Every truncation, a byte too many, and a header length larger than the file: errors.
+    let damaged = (0..bytes.len())
+        .map(|n| bytes[..n].to_vec())
+        .chain([[bytes.as_slice(), &[0]].concat(), [&u64::MAX.to_le_bytes()[..], &bytes[8..]].concat()]);
+    for (i, b) in damaged.enumerate() {
+        std::fs::write(&path, &b).unwrap();
+        let err = Weights::default().read_safetensors(&path);
+        assert!(err.is_err(), "damaged file {i} ({} bytes) was read", b.len());
+    }
+    // A header whose tensor sizes do not match their shapes.
+    let mut lying = bytes.clone();
+    let header_len = u64::from_le_bytes(lying[..8].try_into().unwrap()) as usize;
+    let header = String::from_utf8(lying[8..8 + header_len].to_vec()).unwrap();
+    let changed = header.replacen("[2,2]", "[2,3]", 1);
+    assert_ne!(header, changed, "the header names the shape [2,2]");
+    lying.splice(8..8 + header_len, changed.into_bytes());
+    std::fs::write(&path, &lying).unwrap();
+    let err = Weights::default().read_safetensors(&path).unwrap_err().to_string();
+    assert!(err.contains("w.safetensors"), "{err}");
+}

@@ -9,7 +9,8 @@
 use crate::model::ModelConfig;
 use crate::sample::Rng;
 use burn::tensor::{Device, Tensor, TensorData};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
+use safetensors::tensor::Metadata;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -211,25 +212,53 @@ impl Weights {
     }
 
     /// Reads one safetensors file (F32, F16 or BF16 tensors, converted to f32).
+    ///
+    /// The file is read one tensor at a time through a buffer the size of the largest tensor,
+    /// not whole: holding the file's bytes beside the converted tensors doubled the peak
+    /// memory of loading an f32 checkpoint. The header is parsed and checked by the
+    /// `safetensors` crate (offsets contiguous, sizes matching shapes), and the file's length
+    /// is checked against it before any tensor is read.
     pub fn read_safetensors(&mut self, path: &Path) -> Result<(), WeightsError> {
-        let bytes = std::fs::read(path).map_err(|e| WeightsError::io(path, e))?;
-        let st =
-            SafeTensors::deserialize(&bytes).map_err(|e| WeightsError::Format(format!("{}: {e}", path.display())))?;
-        for (name, view) in st.tensors() {
-            let raw = view.data();
-            let data: Vec<f32> = match view.dtype() {
+        use std::io::{Read, Seek, SeekFrom};
+        let format = |what: String| WeightsError::Format(format!("{}: {what}", path.display()));
+        let mut file = std::fs::File::open(path).map_err(|e| WeightsError::io(path, e))?;
+        let file_len = file.metadata().map_err(|e| WeightsError::io(path, e))?.len();
+        let mut n = [0u8; 8];
+        file.read_exact(&mut n).map_err(|_| format("shorter than a safetensors header".into()))?;
+        let n = u64::from_le_bytes(n);
+        // The crate's own limit on a header (100 MB), checked before allocating it.
+        if n > 100_000_000 || 8 + n > file_len {
+            return Err(format(format!("header length {n} does not fit a file of {file_len} bytes")));
+        }
+        let mut header = vec![0u8; n as usize];
+        file.read_exact(&mut header).map_err(|e| WeightsError::io(path, e))?;
+        let meta: Metadata = serde_json::from_slice(&header).map_err(|e| format(format!("header: {e}")))?;
+        if 8 + n + meta.data_len() as u64 != file_len {
+            return Err(format(format!(
+                "the header describes {} bytes of tensors, the file holds {}",
+                meta.data_len(),
+                file_len - 8 - n
+            )));
+        }
+        let infos = meta.tensors();
+        let names = meta.offset_keys();
+        let largest = infos.values().map(|i| i.data_offsets.1 - i.data_offsets.0).max().unwrap_or(0);
+        let mut raw = vec![0u8; largest];
+        file.seek(SeekFrom::Start(8 + n)).map_err(|e| WeightsError::io(path, e))?;
+        for name in names {
+            let info = infos[&name];
+            // Offsets are contiguous from 0 (the crate checked), so the tensors are read in order.
+            let raw = &mut raw[..info.data_offsets.1 - info.data_offsets.0];
+            file.read_exact(raw).map_err(|e| WeightsError::io(path, e))?;
+            let data: Vec<f32> = match info.dtype {
                 Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
                 Dtype::F16 => raw.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
                 Dtype::BF16 => raw.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
                 other => {
-                    return Err(WeightsError::Format(format!(
-                        "{}: tensor {name} has dtype {other:?}; only F32, F16 and BF16 are read",
-                        path.display()
-                    )));
+                    return Err(format(format!("tensor {name} has dtype {other:?}; only F32, F16 and BF16 are read")));
                 }
             };
-            let shape = view.shape().to_vec();
-            self.0.insert(name, HostTensor { shape, data });
+            self.0.insert(name, HostTensor { shape: info.shape.clone(), data });
         }
         Ok(())
     }
