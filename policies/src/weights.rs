@@ -219,7 +219,7 @@ impl Weights {
     /// `safetensors` crate (offsets contiguous, sizes matching shapes), and the file's length
     /// is checked against it before any tensor is read.
     pub fn read_safetensors(&mut self, path: &Path) -> Result<(), WeightsError> {
-        use std::io::{Read, Seek, SeekFrom};
+        use std::io::Read;
         let format = |what: String| WeightsError::Format(format!("{}: {what}", path.display()));
         let mut file = std::fs::File::open(path).map_err(|e| WeightsError::io(path, e))?;
         let file_len = file.metadata().map_err(|e| WeightsError::io(path, e))?.len();
@@ -244,7 +244,6 @@ impl Weights {
         let names = meta.offset_keys();
         let largest = infos.values().map(|i| i.data_offsets.1 - i.data_offsets.0).max().unwrap_or(0);
         let mut raw = vec![0u8; largest];
-        file.seek(SeekFrom::Start(8 + n)).map_err(|e| WeightsError::io(path, e))?;
         for name in names {
             let info = infos[&name];
             // Offsets are contiguous from 0 (the crate checked), so the tensors are read in order.
