@@ -26,6 +26,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from algorithms_table import METHODS as QUICKSTART
+from algorithms_table import fmt
 from causal_levels import answers
 from quickstart_seeds import metric, rlvr_binary, wall_s
 
@@ -127,6 +128,15 @@ def main() -> None:
         rows = "" if trained is None else f"{trained:.0f}"
         cells = " | ".join(f(v) for v in after)
         print(f"| {seed} | {name} | {f(before)} | {cells} | {rows} | {copied} | {wall:.0f} |")
+    if len(args.seeds) > 1:
+        print("\nby method: the mean over the seeds, then each seed's figure in seed order")
+        print("| method | start | after | associational (trained) | interventional | counterfactual | wall s |")
+        print("|---|---|---|---|---|---|---|")
+        for name in args.methods:
+            runs = [(before, after, wall) for _, n, (before, *after, _, _), wall in table if n == name]
+            cols = [[r[0] for r in runs], *([r[1][i] for r in runs] for i in range(4))]
+            cells = " | ".join(fmt(c) for c in cols)
+            print(f"| {name} | {cells} | {fmt([r[2] for r in runs], 0)} |")
 
 
 if __name__ == "__main__":
