@@ -14,7 +14,8 @@ OUT/start-seedS. Then:
   the warm start's 192, the same seed would replay the 96 it trained on, and another seed
   would draw other held-out tasks. In expectation a quarter of the 96 were in the warm start's.
 Runs go one after another into OUT/METHOD-seedS (`--out runs/causal-methods` by default); an
-existing run directory is reused, not rerun. The machine's load is printed around every run.
+existing run directory is reused, not rerun, and one without a final evaluation (a killed run)
+stops the script. The machine's load is printed around every run.
 """
 
 import argparse
@@ -116,6 +117,11 @@ def main() -> None:
             if not os.path.exists(os.path.join(out, "run.db")):
                 timed(rlvr, exp, out, [f"run.seed={seed}", *sets], f"{name} seed {seed}")
             db = sqlite3.connect(os.path.join(out, "run.db"))
+            if metric(db, "eval/accuracy")[1] is None:
+                sys.exit(
+                    f"{out} holds a run that never reached its final evaluation (killed?): delete the "
+                    "folder to run it again; its table row would be wrong"
+                )
             table.append((seed, name, row(db, before), wall_s(out, db)))
     f = lambda x: "n/a" if x is None else f"{x:.3f}"
     print("\nheld-out accuracy (40 tasks, greedy; right within 0.02 total variation)")
