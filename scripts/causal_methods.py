@@ -34,6 +34,7 @@ from quickstart_seeds import metric, rlvr_binary, wall_s
 LEVELS = ("associational", "interventional", "counterfactual")
 RL = "examples/causal-methods.toml"
 SFT = "examples/causal-levels-sft.toml"
+TASKS = 40  # held-out tasks: `run.eval_tasks` of both example files (the whole test split)
 
 # name -> the --set overrides of examples/causal-methods.toml that select it: the quickstart
 # comparison's settings for the methods both run.
@@ -124,7 +125,7 @@ def main() -> None:
                 )
             table.append((seed, name, row(db, before), wall_s(out, db)))
     f = lambda x: "n/a" if x is None else f"{x:.3f}"
-    print("\nheld-out accuracy (40 tasks, greedy; right within 0.02 total variation)")
+    print(f"\nheld-out accuracy ({TASKS} tasks, greedy; right within 0.02 total variation)")
     print(
         "| seed | method | start | after | associational (trained) | interventional | counterfactual "
         "| rows trained | answers copied | wall s |"
@@ -135,13 +136,16 @@ def main() -> None:
         cells = " | ".join(f(v) for v in after)
         print(f"| {seed} | {name} | {f(before)} | {cells} | {rows} | {copied} | {wall:.0f} |")
     if len(args.seeds) > 1:
-        print("\nby method: the mean over the seeds, then each seed's figure in seed order")
-        print("| method | start | after | associational (trained) | interventional | counterfactual | wall s |")
-        print("|---|---|---|---|---|---|---|")
+        print("\nby method: the mean over the seeds, then each seed's figure in seed order; gain: tasks")
+        print(f"of {TASKS} right after less right at the start, each seed")
+        print("| method | start | after | gain | associational (trained) | interventional | counterfactual | wall s |")
+        print("|---|---|---|---|---|---|---|---|")
         for name in args.methods:
             runs = [(before, after, wall) for _, n, (before, *after, _, _), wall in table if n == name]
             cols = [[r[0] for r in runs], *([r[1][i] for r in runs] for i in range(4))]
-            cells = " | ".join(fmt(c) for c in cols)
+            gains = [None if b is None or a[0] is None else round((a[0] - b) * TASKS) for b, a, _ in runs]
+            gain = ", ".join("n/a" if g is None else f"{g:+d}" if g else "0" for g in gains)
+            cells = " | ".join([fmt(cols[0]), fmt(cols[1]), gain, *(fmt(c) for c in cols[2:])])
             print(f"| {name} | {cells} | {fmt([r[2] for r in runs], 0)} |")
 
 
