@@ -5,7 +5,10 @@ use rlvr::engine::testing::{Checks, assert_conformance, play_gold};
 use rlvr::engine::{Action, Config, Split, Status, Task, Trajectory};
 use serde_json::json;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/humaneval_small.jsonl");
+/// The HumanEval fixture: a few problems in the dataset's own format.
+fn fixture() -> String {
+    crate::repo("tests/fixtures/humaneval_small.jsonl")
+}
 
 #[test]
 fn generated_tasks_pass_conformance() {
@@ -20,7 +23,7 @@ fn generated_tasks_pass_conformance() {
 fn humaneval_fixture_passes_conformance() {
     let registry = rlvr::builtin_registry();
     let config: Config =
-        toml::from_str(&format!("source = \"humaneval\"\nhumaneval_path = {FIXTURE:?}\ntest_size = 2")).unwrap();
+        toml::from_str(&format!("source = \"humaneval\"\nhumaneval_path = {:?}\ntest_size = 2", fixture())).unwrap();
     let spec = registry.make_env("code/python-v0", &config, 0).unwrap();
     assert_eq!(spec.default_reward, "code/unit-tests");
     let rubric = registry.make_reward(&spec.default_reward, &spec.default_reward_config).unwrap();
@@ -93,7 +96,7 @@ fn humaneval_canonical_solutions_pass_and_wrong_ones_fail() {
 #[test]
 fn unit_tests_resist_early_exit_and_fake_result_lines() {
     let rows: Vec<serde_json::Value> =
-        std::fs::read_to_string(FIXTURE).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        std::fs::read_to_string(fixture()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let t = he_task(&rows[0]);
     assert_eq!(score_unit_tests(&t, "    return a + b\n").total(), Some(1.0));
     assert_eq!(score_unit_tests(&t, "    return a - b\n").total(), Some(0.0));
@@ -123,7 +126,7 @@ fn unit_tests_as_a_list_score_the_fraction() {
 
 #[test]
 fn example_experiment_config_builds() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/code.toml")).unwrap();
+    let text = std::fs::read_to_string(crate::repo("examples/code.toml")).unwrap();
     let doc: toml::Table = toml::from_str(&text).unwrap();
     let env = doc["env"].as_table().unwrap();
     let config = env["config"].as_table().unwrap().clone();

@@ -199,7 +199,7 @@ fn openai_policy_evaluates_a_model_served_by_rlvr_serve() {
     let tokens = s.metrics["eval/rollout/policy_tokens"];
     assert!(tokens > 0.0 && tokens <= 8.0 * 32.0, "{tokens}");
     if cfg!(feature = "tools") {
-        let tools = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/eval/tools-openai.toml"))
+        let tools = std::fs::read_to_string(crate::repo("examples/eval/tools-openai.toml"))
             .unwrap()
             .replace("http://127.0.0.1:8000", &server.url)
             .replace("preset:smollm2", "tiny");

@@ -18,6 +18,14 @@ mod sql;
 mod tools;
 mod train;
 
+/// The path of `rel` in this checkout, read at run time rather than with `env!`: cargo may reuse a
+/// test binary built from another checkout that shares the build cache, whose compiled-in path
+/// names that checkout's files.
+fn repo(rel: &str) -> String {
+    let root = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests");
+    format!("{root}/{rel}")
+}
+
 /// Runs the `rlvr` binary in `cwd` (log level warn); returns its exit code, stdout and stderr.
 fn rlvr(args: &[&str], cwd: &std::path::Path) -> (i32, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_rlvr"))

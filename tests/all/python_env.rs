@@ -9,8 +9,15 @@ use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
 
-const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python-env/letters.py");
-const EXAMPLE_TOML: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/python-env/letters.toml");
+/// The example Python environment.
+fn example() -> String {
+    crate::repo("examples/python-env/letters.py")
+}
+
+/// The experiment that runs the example environment.
+fn example_toml() -> String {
+    crate::repo("examples/python-env/letters.toml")
+}
 
 fn config(path: &str, extra: &str) -> Config {
     toml::from_str(&format!("path = {path:?}\n{extra}")).unwrap()
@@ -19,7 +26,7 @@ fn config(path: &str, extra: &str) -> Config {
 #[test]
 fn python_env_example_passes_conformance() {
     let registry = rlvr::builtin_registry();
-    let spec = registry.make_env("python/env-v0", &config(EXAMPLE, ""), 0).unwrap();
+    let spec = registry.make_env("python/env-v0", &config(&example(), ""), 0).unwrap();
     assert_eq!(spec.default_reward, "python/env-reward");
     assert_eq!((spec.tasks.len(Split::Train), spec.tasks.len(Split::Test)), (Some(28), Some(7)));
     let rubric = registry.make_reward(&spec.default_reward, &spec.default_reward_config).unwrap();
@@ -31,7 +38,7 @@ fn python_env_example_passes_conformance() {
 #[test]
 fn python_env_keeps_state_per_episode() {
     let registry = rlvr::builtin_registry();
-    let spec = registry.make_env("python/env-v0", &config(EXAMPLE, ""), 0).unwrap();
+    let spec = registry.make_env("python/env-v0", &config(&example(), ""), 0).unwrap();
     let (a, b) = (spec.tasks.task(Split::Train, 0).unwrap(), spec.tasks.task(Split::Train, 1).unwrap());
     assert_ne!(a.data["count"], b.data["count"], "the test needs two tasks with different answers");
     assert_eq!(a.id, "train-0");
@@ -56,8 +63,8 @@ fn python_env_keeps_state_per_episode() {
 fn python_env_example_runs_end_to_end_with_rlvr_run() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    std::fs::copy(EXAMPLE_TOML, d.join("letters.toml")).unwrap();
-    let path = format!("env.config.path={EXAMPLE:?}");
+    std::fs::copy(example_toml(), d.join("letters.toml")).unwrap();
+    let path = format!("env.config.path={:?}", example());
     let (code, out, err) = rlvr(&["run", "letters.toml", "--set", &path], d);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("3 iterations run") && out.contains("eval/accuracy=1.0000"), "{out}");
@@ -334,8 +341,8 @@ fn python_env_random_follows_the_episode_seed() {
 fn python_env_holds_the_documented_maximum_of_live_episodes() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    std::fs::copy(EXAMPLE_TOML, d.join("letters.toml")).unwrap();
-    let path = format!("env.config.path={EXAMPLE:?}");
+    std::fs::copy(example_toml(), d.join("letters.toml")).unwrap();
+    let path = format!("env.config.path={:?}", example());
     let max = rlvr::envs::code::plugin::POOL_SIZE;
     assert_eq!(max, 64 * 16);
     let args = [

@@ -47,7 +47,7 @@ fn every_verifier_is_reachable_with_an_answer_task() {
 
 #[test]
 fn json_schema_rows_score_full_agreement_through_the_registry() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/data/json_schema.jsonl")).unwrap();
+    let text = std::fs::read_to_string(crate::repo("benches/data/json_schema.jsonl")).unwrap();
     let rows = bench::load_rows(&text).unwrap();
     let opts = BenchOptions { threads: 2, min_time: Duration::from_millis(20), examples: 5 };
     let report = bench::run(&rlvr::builtin_registry(), &["answer/json_schema".into()], &rows, &opts).unwrap();
@@ -84,7 +84,7 @@ fn bundled_set_scores_full_agreement_through_the_registry() {
 
 #[test]
 fn example_experiment_runs_end_to_end() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rewards.toml")).unwrap();
+    let text = std::fs::read_to_string(crate::repo("examples/rewards.toml")).unwrap();
     let exp = Experiment::parse(&text, "rewards.toml", &[]).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let summary = experiment::run(&rlvr::builtin_registry(), &exp, tmp.path(), false, &mut ()).unwrap();

@@ -5,8 +5,6 @@ use rlvr::engine::testing::{Checks, assert_conformance};
 use rlvr::engine::{Config, Sampling, Task, Trajectory};
 use serde_json::Value;
 
-const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/envs/src/tools/fixture/bfcl");
-
 /// BFCL's verdict on each line of `cases.jsonl`, in order: "valid" or its `error_type`. These
 /// are the verdicts of bfcl-eval 2026.3.23's `ast_checker` (checked side by side by
 /// `benches/tools_ast_vs_bfcl.py`; `<tool_call>` lines are decoded as JSON before its checker).
@@ -56,7 +54,7 @@ const EXPECTED: [&str; 39] = [
 fn ast_match_gives_bfcl_verdicts_on_the_fixture() {
     let registry = rlvr::builtin_registry();
     let rubric = registry.make_reward("tools/ast-match", &Config::new()).unwrap();
-    let text = std::fs::read_to_string(format!("{FIXTURE}/cases.jsonl")).unwrap();
+    let text = std::fs::read_to_string(crate::repo("envs/src/tools/fixture/bfcl/cases.jsonl")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), EXPECTED.len());
     for (i, (line, want)) in lines.iter().zip(EXPECTED).enumerate() {
@@ -94,7 +92,8 @@ fn exec_env_passes_conformance_at_every_level() {
 fn bfcl_env_passes_conformance_on_the_fixture() {
     let registry = rlvr::builtin_registry();
     let config: Config = toml::from_str(&format!(
-        "data_dir = \"{FIXTURE}\"\ncategories = [\"simple\", \"multiple\", \"parallel\", \"parallel_multiple\", \"live_simple\"]"
+        "data_dir = \"{}\"\ncategories = [\"simple\", \"multiple\", \"parallel\", \"parallel_multiple\", \"live_simple\"]",
+        crate::repo("envs/src/tools/fixture/bfcl")
     ))
     .unwrap();
     let spec = registry.make_env("tools/bfcl-v0", &config, 0).unwrap();

@@ -363,10 +363,10 @@ fn a_lora_run_resumes_and_its_adapter_merges_into_the_checkpoint() {
 /// The quickstart file stays valid: it parses, and a shortened copy of it runs end to end.
 #[test]
 fn the_quickstart_runs_shortened() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
+    let path = crate::repo("examples/quickstart.toml");
     let short =
         ["run.iterations=1", "sft.steps=2", "run.eval_tasks=4", "run.tasks_per_iteration=2", "run.eval_pass_k=2"];
-    let exp = Experiment::load(Path::new(path), &short.map(String::from)).unwrap();
+    let exp = Experiment::load(Path::new(&path), &short.map(String::from)).unwrap();
     assert!(exp.sft.is_some() && exp.train.is_some(), "the quickstart trains");
     let tmp = tempfile::tempdir().unwrap();
     let s = experiment::run(&rlvr::builtin_registry(), &exp, tmp.path(), false, &mut ()).unwrap();
@@ -381,7 +381,7 @@ fn the_quickstart_runs_shortened() {
 /// least 10 points over the post-SFT model.
 #[test]
 fn the_quickstart_gives_the_readme_figures() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let readme = std::fs::read_to_string(crate::repo("README.md")).unwrap();
     let section = readme.split("## Learning: the quickstart").nth(1).expect("the README's learning section");
     let rows: Vec<Vec<&str>> = section
         .lines()
@@ -394,8 +394,8 @@ fn the_quickstart_gives_the_readme_figures() {
         let i = header.iter().position(|h| *h == column).unwrap_or_else(|| panic!("no column {column:?}"));
         seed0[i].trim_matches('*').parse().unwrap_or_else(|e| panic!("{column}: {:?}: {e}", seed0[i]))
     };
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
-    let exp = Experiment::load(Path::new(path), &[]).unwrap();
+    let path = crate::repo("examples/quickstart.toml");
+    let exp = Experiment::load(Path::new(&path), &[]).unwrap();
     assert_eq!(exp.run.seed, 0, "the default seed is the documented one");
     let tmp = tempfile::tempdir().unwrap();
     experiment::run(&rlvr::builtin_registry(), &exp, tmp.path(), false, &mut ()).unwrap();
@@ -416,7 +416,7 @@ fn the_quickstart_gives_the_readme_figures() {
 /// Every algorithm, and DFT's warm start, runs from the quickstart file (shortened).
 #[test]
 fn every_algorithm_runs_from_the_quickstart_file() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
+    let path = crate::repo("examples/quickstart.toml");
     for extra in [
         &["train.algorithm=\"gspo\"", "train.clip_low=3e-4", "train.clip_high=4e-4"][..],
         &["train.algorithm=\"cispo\"", "train.clip_low=0.99", "train.clip_high=0.28"],
@@ -431,7 +431,7 @@ fn every_algorithm_runs_from_the_quickstart_file() {
                 .map(String::from)
                 .to_vec();
         sets.extend(extra.iter().map(|s| s.to_string()));
-        let exp = Experiment::load(Path::new(path), &sets).unwrap();
+        let exp = Experiment::load(Path::new(&path), &sets).unwrap();
         let tmp = tempfile::tempdir().unwrap();
         let s = experiment::run(&rlvr::builtin_registry(), &exp, tmp.path(), false, &mut ())
             .unwrap_or_else(|e| panic!("{extra:?}: {e:#}"));
@@ -443,7 +443,7 @@ fn every_algorithm_runs_from_the_quickstart_file() {
 /// before the run directory exists.
 #[test]
 fn an_offline_preference_warm_start_runs_from_the_quickstart_file() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/quickstart.toml");
+    let path = crate::repo("examples/quickstart.toml");
     let tmp = tempfile::tempdir().unwrap();
     let pairs = tmp.path().join("pairs.jsonl");
     std::fs::write(&pairs, "{\"prompt\": \"What is 1 + 2 + 3?\", \"chosen\": \"<answer>6</answer>\", \"rejected\": \"<answer>7</answer>\"}\n").unwrap();
@@ -458,12 +458,12 @@ fn an_offline_preference_warm_start_runs_from_the_quickstart_file() {
             ])
             .collect::<Vec<_>>()
     };
-    let exp = Experiment::load(Path::new(path), &sets(pairs.to_str().unwrap())).unwrap();
+    let exp = Experiment::load(Path::new(&path), &sets(pairs.to_str().unwrap())).unwrap();
     let s = experiment::run(&rlvr::builtin_registry(), &exp, &tmp.path().join("run"), false, &mut ()).unwrap();
     for k in ["preference/loss_first", "preference/accuracy_last", "preference/eval_accuracy", "sft/eval_accuracy"] {
         assert!(s.last_metrics.contains_key(k), "{k}: {:?}", s.last_metrics.keys());
     }
-    let exp = Experiment::load(Path::new(path), &sets("/nonexistent/pairs.jsonl")).unwrap();
+    let exp = Experiment::load(Path::new(&path), &sets("/nonexistent/pairs.jsonl")).unwrap();
     let e = experiment::run(&rlvr::builtin_registry(), &exp, &tmp.path().join("bad"), false, &mut ()).unwrap_err();
     assert!(e.to_string().contains("[preference] data"), "{e}");
     assert!(!tmp.path().join("bad").exists());
@@ -472,15 +472,14 @@ fn an_offline_preference_warm_start_runs_from_the_quickstart_file() {
 /// The preference example stays valid and runs, shortened.
 #[test]
 fn the_preference_example_runs_shortened() {
-    let dir = env!("CARGO_MANIFEST_DIR");
-    let path = format!("{dir}/examples/preference/preference.toml");
+    let path = crate::repo("examples/preference/preference.toml");
     let sets = [
         "run.iterations=1",
         "sft.steps=2",
         "preference.steps=2",
         "run.eval_tasks=4",
         "run.tasks_per_iteration=2",
-        &format!("preference.data={:?}", format!("{dir}/examples/preference/pairs.jsonl")),
+        &format!("preference.data={:?}", crate::repo("examples/preference/pairs.jsonl")),
     ];
     let exp = Experiment::load(Path::new(&path), &sets.map(String::from)).unwrap();
     let tmp = tempfile::tempdir().unwrap();
@@ -493,7 +492,7 @@ fn the_preference_example_runs_shortened() {
 #[test]
 fn the_smollm2_examples_parse_and_wire_up() {
     for file in ["smollm2.toml", "smollm2-lora.toml", "causal-levels-sft.toml", "causal-levels-grpo.toml"] {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(file);
+        let path = Path::new(&crate::repo("examples")).join(file);
         let exp = Experiment::load(&path, &[]).unwrap();
         assert_eq!(exp.train.is_some(), file != "causal-levels-sft.toml", "{file}: only the SFT arm has no [train]");
         let registry = rlvr::builtin_registry();
@@ -513,8 +512,7 @@ fn the_smollm2_examples_parse_and_wire_up() {
 /// constant learning rate the GRPO arm's warm start is the SFT arm's first half.
 #[test]
 fn the_causal_ladder_arms_share_their_start() {
-    let load =
-        |f: &str| Experiment::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(f), &[]).unwrap();
+    let load = |f: &str| Experiment::load(&Path::new(&crate::repo("examples")).join(f), &[]).unwrap();
     let (sft, grpo) = (load("causal-levels-sft.toml"), load("causal-levels-grpo.toml"));
     assert_eq!((sft.env.id.as_str(), &sft.env.config), (grpo.env.id.as_str(), &grpo.env.config));
     assert_eq!(sft.policy.config, grpo.policy.config);

@@ -14,7 +14,9 @@ fn rlvr(args: &[&str], cwd: &std::path::Path) -> std::process::Output {
 #[test]
 fn the_plugin_runs_end_to_end_and_is_listed() {
     let tmp = tempdir();
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/letters.toml"), tmp.join("letters.toml")).unwrap();
+    // The crate's directory is read at run time: cargo may reuse a binary built from another checkout.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR when it runs tests");
+    std::fs::copy(format!("{dir}/letters.toml"), tmp.join("letters.toml")).unwrap();
     let out = rlvr(&["run", "letters.toml"], &tmp);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8_lossy(&out.stdout);
